@@ -1,0 +1,70 @@
+"""jwt_guard: protect HTTP APIs with OAuth 2.0 / OpenID Connect access tokens.
+
+The core (this package's top level) has no framework imports. Adapters live
+in :mod:`jwt_guard.asgi`, :mod:`jwt_guard.wsgi` and :mod:`jwt_guard.fastapi`;
+the local test issuer in :mod:`jwt_guard.testing`.
+"""
+
+from jwt_guard._access_token import AccessToken
+from jwt_guard._challenge import Challenge, render
+from jwt_guard._config import DEFAULT_ALGORITHMS, KeySetOptions
+from jwt_guard._events import Event, EventKind
+from jwt_guard._verifier import Verifier
+from jwt_guard.errors import (
+    AuthError,
+    ConfigurationError,
+    ExpiredToken,
+    InsufficientScope,
+    InvalidAudience,
+    InvalidClaim,
+    InvalidIssuer,
+    InvalidRequest,
+    InvalidSignature,
+    InvalidToken,
+    InvalidTokenType,
+    JWTGuardError,
+    KeySetUnavailable,
+    MalformedToken,
+    MissingClaim,
+    MissingToken,
+    NotYetValid,
+    TokenRevoked,
+    TokenTooLarge,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "AccessToken",
+    "AuthError",
+    "Challenge",
+    "ConfigurationError",
+    "Event",
+    "EventKind",
+    "ExpiredToken",
+    "InsufficientScope",
+    "InvalidAudience",
+    "InvalidClaim",
+    "InvalidIssuer",
+    "InvalidRequest",
+    "InvalidSignature",
+    "InvalidToken",
+    "InvalidTokenType",
+    "JWTGuardError",
+    "KeySetOptions",
+    "KeySetUnavailable",
+    "MalformedToken",
+    "MissingClaim",
+    "MissingToken",
+    "NotYetValid",
+    "TokenRevoked",
+    "TokenTooLarge",
+    "UnknownKey",
+    "UnsupportedAlgorithm",
+    "Verifier",
+    "__version__",
+    "render",
+]

@@ -1,0 +1,150 @@
+"""The request-side policy both adapters share, with no I/O and no framework:
+where a bearer token may come from (RFC 6750 §2), which paths are exempt,
+and what an anonymous request gets.
+
+Adapters only translate their framework's request into the plain values
+taken here (header values, query string, path) and send what
+:mod:`jwt_guard._challenge` renders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from jwt_guard._challenge import Challenge, render
+from jwt_guard._config import realm_ok
+from jwt_guard.errors import (
+    ConfigurationError,
+    InsufficientScope,
+    InvalidRequest,
+    JWTGuardError,
+    MissingToken,
+)
+
+if TYPE_CHECKING:
+    from jwt_guard._access_token import AccessToken
+
+__all__ = ["ErrorHandler", "Guard", "check_scopes", "parse_authorization"]
+
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_QUERY_PARAM = "access_token"
+
+#: ``on_error(error, request) -> response``: lets an application render its
+#: own answer. The request object is the adapter's (a Starlette ``Request``,
+#: a WSGI environ); the response type is the adapter's too.
+ErrorHandler = Callable[[JWTGuardError, Any], Any]
+
+
+def parse_authorization(value: str) -> str | None:
+    """The bearer token in one ``Authorization`` header value.
+
+    ``None`` when the header uses another scheme (``Basic`` …): such a
+    request simply carries no bearer credentials. Raises
+    :class:`InvalidRequest` for a Bearer header that is not exactly
+    ``Bearer <token68>`` (scheme matched case-insensitively).
+    """
+    scheme, sep, rest = value.strip(" ").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = rest.lstrip(" ")  # RFC 9110 §11.4: 1*SP after the scheme
+    if not sep or not token:
+        raise InvalidRequest("the Authorization header has no bearer token")
+    if " " in token or not _TOKEN68.fullmatch(token):
+        raise InvalidRequest("the Authorization header must hold exactly one bearer token")
+    return token
+
+
+def check_scopes(token: AccessToken, required: Sequence[str], *, any_of: bool = False) -> None:
+    """Raise :class:`InsufficientScope` unless *token* grants *required*
+    (all of them, or with *any_of* at least one)."""
+    if not required:
+        return
+    granted = token.has_any_scope(*required) if any_of else token.has_scopes(*required)
+    if not granted:
+        raise InsufficientScope(required)
+
+
+class Guard:
+    """Adapter-independent settings and decisions of a middleware.
+
+    :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+    :param optional: let requests without a token through anonymously (a
+        present but invalid token is still refused).
+    :param exclude_paths: paths served without authentication: exact paths,
+        or prefixes when they end with ``/`` or ``*`` (``"/docs/"``,
+        ``"/static*"``).
+    :param allow_query_token: also accept ``?access_token=`` (RFC 6750 §2.3
+        discourages it: URLs end up in logs and browser history).
+    """
+
+    __slots__ = ("_exact", "_prefixes", "allow_query_token", "optional", "realm")
+
+    def __init__(
+        self,
+        *,
+        realm: str | None = None,
+        optional: bool = False,
+        exclude_paths: Iterable[str] = (),
+        allow_query_token: bool = False,
+    ) -> None:
+        if realm is not None and not realm_ok(realm):
+            raise ConfigurationError("realm must be printable ASCII without quotes or backslashes")
+        if isinstance(exclude_paths, str):
+            exclude_paths = (exclude_paths,)
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        for path in exclude_paths:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ConfigurationError(f"exclude_paths entries must start with '/', got {path!r}")
+            if path.endswith("*"):
+                prefixes.append(path[:-1])
+            elif path.endswith("/") and path != "/":
+                prefixes.append(path)
+                exact.add(path.rstrip("/"))
+            else:
+                exact.add(path)
+        self.realm = realm
+        self.optional = bool(optional)
+        self.allow_query_token = bool(allow_query_token)
+        self._exact = frozenset(exact)
+        self._prefixes = tuple(prefixes)
+
+    def excluded(self, path: str) -> bool:
+        """True if *path* is served without authentication."""
+        return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
+
+    def credentials(self, authorization: Sequence[str], query_string: str | bytes | None) -> str | None:
+        """The bearer token of a request, ``None`` if it has none.
+
+        *authorization* holds every ``Authorization`` header value received.
+        Raises :class:`InvalidRequest` for a malformed header, two headers, or
+        a token sent in more than one place (RFC 6750 §2).
+        """
+        token: str | None = None
+        if authorization:
+            if len(authorization) > 1:
+                raise InvalidRequest("more than one Authorization header")
+            token = parse_authorization(authorization[0])
+        if self.allow_query_token and query_string:
+            query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+            if _QUERY_PARAM in query:
+                found = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == _QUERY_PARAM]
+                if len(found) > 1 or (found and token is not None):
+                    raise InvalidRequest("the access token was sent in more than one place")
+                if found:
+                    if not found[0]:
+                        raise InvalidRequest("the access_token parameter is empty")
+                    token = found[0]
+        return token
+
+    def anonymous(self) -> None:
+        """A request without a token: allowed in optional mode, else refused."""
+        if not self.optional:
+            raise MissingToken()
+
+    def render(self, error: JWTGuardError) -> Challenge:
+        return render(error, realm=self.realm)

@@ -1,0 +1,424 @@
+"""The key-set caching policy, written once and driven by two I/O shells.
+
+Everything here is pure: time is an argument, and the network is reached
+only through :meth:`KeySetState.refresh`, a generator that *yields* the
+requests it needs and *receives* their replies (the shape httpx uses for its
+auth flows). :mod:`jwt_guard._fetch` drives it with ``httpx.Client`` under a
+thread lock, or with ``httpx.AsyncClient`` under asyncio.
+
+The rules (defaults in :class:`~jwt_guard.KeySetOptions`):
+
+* A fetched set is fresh for ``Cache-Control: max-age`` (else ``Expires``,
+  else 10 min), clamped to [1 min, 24 h] and shortened by a little jitter.
+* Past ``refresh_ahead`` of that lifetime, one request starts a background
+  refresh and still uses the current keys; no request waits on the network
+  while a good set exists.
+* When refreshes fail, the last good set keeps serving for ``max_stale``
+  past its expiry, with a warning each attempt; failed attempts back off
+  with jitter. Beyond that, or with nothing cached, requests fail with
+  :class:`~jwt_guard.KeySetUnavailable` (503 + ``Retry-After``).
+* A successful fetch is authoritative: a ``kid`` it no longer lists stops
+  verifying at once. An empty or unparseable reply never replaces a good set.
+* An unknown ``kid`` triggers at most one refetch per cooldown; the cooldown
+  counts from the previous unknown-``kid`` refetch only. ``kid`` values a
+  fresh fetch lacked are remembered (bounded) and refused without a fetch.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cachetools import LRUCache
+
+from jwt_guard._config import KeySetOptions, url_allowed
+from jwt_guard._events import EventKind, Reporter, logger
+from jwt_guard._keys import KeySet, Skipped, keyset_from_jwks
+from jwt_guard._token import decode_json_object
+from jwt_guard.errors import KeySetUnavailable
+
+__all__ = [
+    "Failure",
+    "Fetched",
+    "KeySetState",
+    "NotModified",
+    "Plan",
+    "Reply",
+    "Request",
+    "discovery_urls",
+    "freshness_lifetime",
+]
+
+
+class Plan(enum.Enum):
+    """What a request should do about keys right now."""
+
+    USE = "use"  # use the cached set
+    USE_AND_REFRESH = "use_and_refresh"  # use it, and start one background refresh
+    FETCH = "fetch"  # nothing usable: fetch (or join the fetch under way) and wait
+    FAIL = "fail"  # nothing usable and backing off: answer 503 at once
+
+
+@dataclass(frozen=True)
+class Request:
+    """An HTTP GET the policy needs."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    purpose: str  # "discovery" or "jwks"
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete reply, body already size-limited by the shell."""
+
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A fetch that produced nothing usable; ``reason`` is a stable code."""
+
+    reason: str
+    description: str
+
+
+Reply = Response | Failure
+
+
+@dataclass(frozen=True)
+class Fetched:
+    keyset: KeySet
+    skipped: list[Skipped]
+    lifetime: float
+    etag: str | None
+    last_modified: str | None
+    jwks_uri: str
+    discovered: bool
+
+
+@dataclass(frozen=True)
+class NotModified:
+    lifetime: float
+    jwks_uri: str
+    discovered: bool
+
+
+Outcome = Fetched | NotModified | Failure
+
+_ACCEPT_JSON = ("accept", "application/json, application/jwk-set+json;q=0.9")
+
+
+def discovery_urls(issuer: str) -> tuple[str, ...]:
+    """OpenID Connect discovery URL, then the RFC 8414 §3.1 form."""
+    oidc = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    rfc8414 = urlunsplit((parts.scheme, parts.netloc, "/.well-known/oauth-authorization-server" + path, "", ""))
+    return (oidc, rfc8414) if rfc8414 != oidc else (oidc,)
+
+
+def _cache_control_max_age(value: str) -> float | None:
+    max_age: float | None = None
+    for directive in value.split(","):
+        name, _, arg = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name in ("no-store", "no-cache"):
+            return 0.0
+        if name == "max-age":
+            try:
+                max_age = float(int(arg.strip().strip('"')))
+            except ValueError:
+                continue
+    return max_age
+
+
+def freshness_lifetime(headers: Mapping[str, str], options: KeySetOptions, now: float) -> float:
+    """Seconds a reply stays fresh (RFC 9111 §4.2.1), clamped by *options*."""
+    lifetime: float | None = None
+    cache_control = headers.get("cache-control")
+    if cache_control:
+        lifetime = _cache_control_max_age(cache_control)
+        if lifetime is not None:
+            age = headers.get("age", "0").strip()
+            if age.isdigit():
+                lifetime -= int(age)
+    if lifetime is None and headers.get("expires"):
+        try:
+            expires = parsedate_to_datetime(headers["expires"]).timestamp()
+            date_header = headers.get("date")
+            date = parsedate_to_datetime(date_header).timestamp() if date_header else now
+            lifetime = expires - date
+        except (TypeError, ValueError, OverflowError, IndexError):
+            lifetime = 0.0  # RFC 9111 §5.3: an invalid Expires means "already expired"
+    if lifetime is None:
+        lifetime = options.ttl
+    return min(options.max_ttl, max(options.min_ttl, lifetime))
+
+
+@dataclass
+class _Current:
+    keyset: KeySet | None = None
+    refresh_at: float = -math.inf
+
+
+@dataclass
+class KeySetState:
+    """Everything known about one remote key set (one issuer or ``jwks_uri``)."""
+
+    label: str  # issuer (or jwks_uri) for logs and events
+    issuer: str | None  # expected discovery ``issuer``; None with an explicit jwks_uri
+    jwks_uri: str | None
+    options: KeySetOptions
+    algorithms: frozenset[str]
+    allow_insecure_http: bool
+    reporter: Reporter
+    rng: Callable[[], float] = random.random
+
+    keyset: KeySet | None = None
+    refresh_at: float = -math.inf
+    expires_at: float = -math.inf
+    stale_until: float = -math.inf
+    retry_at: float = -math.inf
+    failures: int = 0
+    refreshing: bool = False
+    #: Completed fetch attempts; lets waiters see that another fetch finished.
+    generation: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    discovery_expires_at: float = -math.inf
+    last_kid_refetch: float = -math.inf
+    absent_kids: LRUCache[str, float] = field(init=False)
+    #: (keyset, refresh_at) swapped as one object, read without a lock.
+    current: _Current = field(default_factory=_Current)
+
+    def __post_init__(self) -> None:
+        self.absent_kids = LRUCache(maxsize=max(1, self.options.max_absent_kids))
+
+    @property
+    def discovers(self) -> bool:
+        return self.issuer is not None
+
+    # -- decisions -------------------------------------------------------
+
+    def plan(self, now: float, *, may_refresh: bool = True) -> tuple[Plan, KeySet | None]:
+        """Decide, at *now*, how a request obtains keys. Call under the lock.
+
+        ``USE_AND_REFRESH`` marks a refresh as started: the caller must start
+        it. With ``may_refresh=False`` the answer is ``USE`` instead.
+        """
+        keyset = self.keyset
+        if keyset is not None and now < self.stale_until:
+            if may_refresh and now >= self.refresh_at and not self.refreshing and now >= self.retry_at:
+                self.refreshing = True
+                return Plan.USE_AND_REFRESH, keyset
+            return Plan.USE, keyset
+        if now < self.retry_at:
+            return Plan.FAIL, None
+        return Plan.FETCH, None
+
+    def unavailable(self, now: float) -> KeySetUnavailable:
+        retry = math.ceil(self.retry_at - now) if self.retry_at > now else math.ceil(self.options.cold_backoff[0])
+        if self.keyset is not None:
+            return KeySetUnavailable("signing keys expired and could not be refreshed", retry_after=retry)
+        return KeySetUnavailable(retry_after=retry)
+
+    def claim_kid_refetch(self, kid: str, now: float) -> bool:
+        """May an unknown *kid* trigger a refetch now? Call under the lock.
+
+        Allowed at most once per cooldown, never while backing off after a
+        failure, and never for a kid that a recent fetch was seen to lack.
+        """
+        options = self.options
+        seen = self.absent_kids.get(kid)
+        if seen is not None and now - seen < options.absent_kid_ttl:
+            return False
+        if now < self.retry_at or now - self.last_kid_refetch < options.unknown_kid_cooldown:
+            return False
+        self.last_kid_refetch = now
+        return True
+
+    def note_absent(self, kid: str, now: float) -> None:
+        self.absent_kids[kid] = now
+
+    # -- the fetch, as a generator of requests ---------------------------
+
+    def refresh(self, clock: Callable[[], float]) -> Generator[Request, Reply, Outcome]:
+        """Fetch discovery (when due) and the key set; return the outcome."""
+        jwks_uri = self.jwks_uri
+        discovered = False
+        if self.issuer is not None and (jwks_uri is None or clock() >= self.discovery_expires_at):
+            found = yield from self._discover(self.issuer)
+            if isinstance(found, Failure):
+                if jwks_uri is None:
+                    return found
+                logger.warning(
+                    "jwt_guard: discovery for %s failed (%s); keeping jwks_uri %s",
+                    self.label,
+                    found.reason,
+                    jwks_uri,
+                )
+            else:
+                jwks_uri, discovered = found, True
+
+        headers = [_ACCEPT_JSON]
+        conditional = self.keyset is not None and jwks_uri == self.jwks_uri
+        if conditional:
+            if self.etag:
+                headers.append(("if-none-match", self.etag))
+            if self.last_modified:
+                headers.append(("if-modified-since", self.last_modified))
+        assert jwks_uri is not None
+        reply = yield Request(jwks_uri, tuple(headers), "jwks")
+        if isinstance(reply, Failure):
+            return reply
+        now = clock()
+        if reply.status == 304 and conditional:
+            return NotModified(freshness_lifetime(reply.headers, self.options, now), jwks_uri, discovered)
+        if reply.status != 200:
+            return Failure("http_status", f"the key set URL answered HTTP {reply.status}")
+        document = decode_json_object(reply.body)
+        if document is None:
+            return Failure("invalid_json", "the key set is not a JSON object")
+        try:
+            keyset, skipped = keyset_from_jwks(document, self.algorithms, max_keys=self.options.max_keys)
+        except ValueError:
+            return Failure("not_jwks", "the key set document is not a JWK Set")
+        for item in skipped:
+            logger.info("jwt_guard: skipped key %s (kid=%r) from %s: %s", item.index, item.kid, jwks_uri, item.reason)
+        if not len(keyset):
+            return Failure("no_usable_keys", "the key set holds no usable signing key")
+        return Fetched(
+            keyset,
+            skipped,
+            freshness_lifetime(reply.headers, self.options, now),
+            reply.headers.get("etag"),
+            reply.headers.get("last-modified"),
+            jwks_uri,
+            discovered,
+        )
+
+    def _discover(self, issuer: str) -> Generator[Request, Reply, str | Failure]:
+        failure = Failure("discovery_failed", "discovery failed")
+        for url in discovery_urls(issuer):
+            reply = yield Request(url, (_ACCEPT_JSON,), "discovery")
+            if isinstance(reply, Failure):
+                return reply
+            if 400 <= reply.status < 500:
+                # RFC 8414 §3.1: try the form with the well-known segment
+                # inserted between host and path.
+                failure = Failure("discovery_http_status", f"discovery answered HTTP {reply.status}")
+                continue
+            if reply.status != 200:
+                return Failure("discovery_http_status", f"discovery answered HTTP {reply.status}")
+            document = decode_json_object(reply.body)
+            if document is None:
+                return Failure("discovery_invalid_json", "the discovery document is not a JSON object")
+            if document.get("issuer") != issuer:
+                # OpenID Connect Discovery §4.3: the issuer must match exactly.
+                logger.error(
+                    "jwt_guard: discovery document at %s names issuer %r, expected %r",
+                    url,
+                    document.get("issuer") if isinstance(document.get("issuer"), str) else None,
+                    issuer,
+                )
+                return Failure("issuer_mismatch", "the discovery document names a different issuer")
+            jwks_uri = document.get("jwks_uri")
+            if not isinstance(jwks_uri, str) or not url_allowed(jwks_uri, allow_http=self.allow_insecure_http):
+                return Failure("bad_jwks_uri", "the discovery document has no acceptable jwks_uri")
+            self.reporter.emit(EventKind.DISCOVERY_FETCHED, self.label, None, url=url, jwks_uri=jwks_uri)
+            return jwks_uri
+        return failure
+
+    # -- applying an outcome ---------------------------------------------
+
+    def _shorten(self, seconds: float) -> float:
+        return seconds * (1.0 - self.options.jitter * self.rng())
+
+    def _renew(self, now: float, lifetime: float, jwks_uri: str, discovered: bool) -> None:
+        lifetime = self._shorten(lifetime)
+        self.refresh_at = now + lifetime * self.options.refresh_ahead
+        self.expires_at = now + lifetime
+        self.stale_until = self.expires_at + self.options.max_stale
+        self.retry_at = -math.inf
+        self.failures = 0
+        self.jwks_uri = jwks_uri
+        if discovered:
+            self.discovery_expires_at = now + self.options.discovery_ttl
+
+    def apply(self, outcome: Outcome, now: float) -> bool:
+        """Record *outcome* at *now*; True when the set of keys changed."""
+        self.refreshing = False
+        self.generation += 1
+        changed = False
+        if isinstance(outcome, Fetched):
+            previous = self.keyset
+            changed = previous is None or previous.fingerprint != outcome.keyset.fingerprint
+            self.keyset = outcome.keyset
+            self.etag = outcome.etag
+            self.last_modified = outcome.last_modified
+            self._renew(now, outcome.lifetime, outcome.jwks_uri, outcome.discovered)
+            if changed:
+                self.absent_kids.clear()
+                logger.info(
+                    "jwt_guard: fetched %d key(s) for %s (kids: %s)",
+                    len(outcome.keyset),
+                    self.label,
+                    ", ".join(sorted(outcome.keyset.kids)) or "-",
+                )
+            self.reporter.emit(EventKind.KEYS_FETCHED, self.label, None, keys=len(outcome.keyset), changed=changed)
+        elif isinstance(outcome, NotModified):
+            self._renew(now, outcome.lifetime, outcome.jwks_uri, outcome.discovered)
+            self.reporter.emit(EventKind.KEYS_NOT_MODIFIED, self.label)
+        else:
+            self._failed(outcome, now)
+        # Until this moment requests use the set without taking the lock.
+        next_decision = min(max(self.refresh_at, self.retry_at), self.stale_until)
+        self.current = _Current(self.keyset if now < self.stale_until else None, next_decision)
+        return changed
+
+    def _failed(self, failure: Failure, now: float) -> None:
+        self.failures += 1
+        serving = self.keyset is not None and now < self.stale_until
+        first, ceiling = self.options.stale_backoff if serving else self.options.cold_backoff
+        delay = min(ceiling, first * 2 ** min(self.failures - 1, 30))
+        self.retry_at = now + self._shorten(delay)
+        self.reporter.emit(EventKind.FETCH_FAILED, self.label, failure.reason, failures=self.failures)
+        if serving:
+            if now >= self.expires_at:
+                logger.warning(
+                    "jwt_guard: serving stale keys for %s (%.0f s past expiry, %.0f s of stale window left): %s",
+                    self.label,
+                    now - self.expires_at,
+                    self.stale_until - now,
+                    failure.description,
+                )
+                self.reporter.emit(EventKind.SERVING_STALE, self.label, failure.reason)
+            else:
+                logger.warning("jwt_guard: refreshing keys for %s failed: %s", self.label, failure.description)
+        else:
+            logger.error(
+                "jwt_guard: could not obtain keys for %s (%s: %s); retrying in %.0f s",
+                self.label,
+                failure.reason,
+                failure.description,
+                self.retry_at - now,
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        """State for diagnostics (no key material)."""
+        return {
+            "jwks_uri": self.jwks_uri,
+            "kids": sorted(self.keyset.kids) if self.keyset else [],
+            "expires_at": self.expires_at,
+            "stale_until": self.stale_until,
+            "failures": self.failures,
+        }

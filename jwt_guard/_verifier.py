@@ -1,0 +1,433 @@
+"""The :class:`Verifier`: token → key → signature → claims → AccessToken."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from cachetools import LRUCache
+
+from jwt_guard._access_token import AccessToken
+from jwt_guard._claims import ClaimRules
+from jwt_guard._config import (
+    DEFAULT_ALGORITHMS,
+    DEFAULT_LEEWAY,
+    DEFAULT_MAX_TOKEN_SIZE,
+    KeySetOptions,
+    Validator,
+    build_settings,
+)
+from jwt_guard._events import EventKind, Reporter, logger
+from jwt_guard._fetch import HTTPClients, RemoteKeys
+from jwt_guard._jose import verify_signature
+from jwt_guard._keys import BoundKey, KeySet, keyset_from_jwks, keyset_from_pem, keyset_from_secret
+from jwt_guard._policy import KeySetState
+from jwt_guard._token import ParsedToken, parse
+from jwt_guard.errors import (
+    AuthError,
+    ConfigurationError,
+    InvalidSignature,
+    InvalidToken,
+    JWTGuardError,
+    UnknownKey,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from jwt_guard._events import Event
+
+__all__ = ["StaticKeySource", "Verifier"]
+
+#: What ``keys=`` accepts: a JWKS (or single JWK) mapping, PEM text (one or
+#: more keys or certificates), a list of PEM texts, or a shared secret.
+StaticKeySource = Mapping[str, Any] | str | bytes | Sequence[str | bytes]
+
+
+class _Entry:
+    __slots__ = ("not_after", "not_before", "token")
+
+    def __init__(self, token: AccessToken, not_before: float, not_after: float) -> None:
+        self.token = token
+        self.not_before = not_before
+        self.not_after = not_after
+
+
+def _static_keyset(keys: StaticKeySource, algorithms: frozenset[str]) -> KeySet:
+    try:
+        if isinstance(keys, Mapping):
+            document = keys if "keys" in keys else {"keys": [dict(keys)]}
+            keyset, skipped = keyset_from_jwks(document, algorithms, allow_symmetric=True, max_keys=10_000)
+            for item in skipped:
+                logger.warning("jwt_guard: configured key %s (kid=%r) skipped: %s", item.index, item.kid, item.reason)
+        elif isinstance(keys, (bytes, bytearray)) and not bytes(keys).lstrip().startswith(b"-----BEGIN"):
+            keyset = keyset_from_secret(bytes(keys), algorithms)
+        elif isinstance(keys, str) and "-----BEGIN" not in keys:
+            raise ConfigurationError(
+                "a str key must be PEM text; pass a shared secret as bytes (with algorithms=['HS256'])"
+            )
+        elif isinstance(keys, (str, bytes, bytearray, list, tuple)):
+            keyset = keyset_from_pem(keys, algorithms)
+        else:
+            raise ConfigurationError(f"keys must be a JWKS mapping, PEM text or bytes, not {type(keys).__name__}")
+    except ConfigurationError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"unusable keys: {exc}") from exc
+    if not len(keyset):
+        raise ConfigurationError("keys holds no key usable with the configured algorithms")
+    return keyset
+
+
+class Verifier:
+    """Verifies OAuth 2.0 access tokens (JWTs) for one API.
+
+    ::
+
+        verifier = Verifier(issuer="https://idp.example.com/", audience="https://api.example.com")
+        token = verifier.verify(raw_jwt)              # WSGI, scripts
+        token = await verifier.verify_async(raw_jwt)  # ASGI
+
+    All arguments are keyword-only and checked here: a mistake raises
+    :class:`~jwt_guard.ConfigurationError` now, not at the first request.
+
+    :param issuer: the issuer (``iss``) to accept, or a list of them. Without
+        ``keys`` or ``jwks_uri``, keys are found through the issuer's OpenID
+        Connect discovery document (RFC 8414 form as fallback).
+    :param audience: the audience(s) this API answers to; required. Pass
+        ``None`` explicitly to skip the check (Amazon Cognito access tokens
+        carry ``client_id`` instead of ``aud``).
+    :param jwks_uri: fetch keys from here; no discovery request is made.
+    :param keys: static keys instead of fetching: a JWKS mapping, PEM text
+        (public keys or certificates), a list of PEM texts, or a shared
+        secret as ``bytes`` (at least 32 bytes, with ``algorithms=["HS256"]``).
+    :param algorithms: the allowlist. Default: RS*, PS*, ES*, EdDSA.
+    :param leeway: seconds of clock skew tolerated for ``exp``/``nbf``/``iat``
+        (default 60, as Spring Security).
+    :param scope_claims: claims that hold scopes; dotted paths reach nested
+        claims (``"realm_access.roles"``).
+    :param max_token_size: tokens longer than this are refused unparsed.
+    :param max_token_age: refuse tokens whose ``iat`` is older than this.
+    :param required_claims: claims that must be present, beyond ``exp``.
+    :param require_exp: refuse tokens without ``exp`` (default ``True``).
+    :param strict_typ: require the RFC 9068 ``typ`` ``at+jwt``.
+    :param validators: callables run with each :class:`AccessToken` (cache
+        hits included); return ``False`` or raise an
+        :class:`~jwt_guard.InvalidToken` subclass to refuse the token.
+    :param result_cache_size: verified tokens remembered (0 disables).
+    :param result_cache_ttl: longest time a verified result is reused.
+    :param key_set: :class:`KeySetOptions` for fetched keys.
+    :param allow_insecure_http: accept plain-http issuer/JWKS URLs on
+        non-loopback hosts (e.g. inside a private network). Off by default.
+    :param clock: returns the current time as epoch seconds (tests).
+    :param transport: an ``httpx.BaseTransport`` for key fetches (tests).
+    :param async_transport: an ``httpx.AsyncBaseTransport`` likewise.
+    :param on_event: called with an :class:`~jwt_guard.Event` for fetches,
+        failures, stale serving, unknown-kid refetches and rejections.
+
+    .. warning::
+       Keys come only from ``keys``, ``jwks_uri`` or the issuer's discovery
+       document; ``jku``, ``x5u``, ``jwk`` and ``x5c`` token headers are never
+       used. ``none`` is never accepted, and HS* only with a shared secret.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str | Sequence[str],
+        audience: str | Sequence[str] | None,
+        jwks_uri: str | None = None,
+        keys: StaticKeySource | None = None,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        leeway: float = DEFAULT_LEEWAY,
+        scope_claims: Iterable[str] = ("scope", "scp"),
+        max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
+        max_token_age: float | None = None,
+        required_claims: Iterable[str] = (),
+        require_exp: bool = True,
+        strict_typ: bool = False,
+        validators: Iterable[Validator] = (),
+        result_cache_size: int = 1024,
+        result_cache_ttl: float = 300.0,
+        key_set: KeySetOptions | None = None,
+        allow_insecure_http: bool = False,
+        clock: Callable[[], float] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        settings = build_settings(
+            issuer=issuer,
+            audience=audience,
+            jwks_uri=jwks_uri,
+            has_static_keys=keys is not None,
+            algorithms=algorithms,
+            leeway=leeway,
+            max_token_size=max_token_size,
+            max_token_age=max_token_age,
+            required_claims=required_claims,
+            require_exp=require_exp,
+            strict_typ=strict_typ,
+            scope_claims=scope_claims,
+            validators=validators,
+            result_cache_size=result_cache_size,
+            result_cache_ttl=result_cache_ttl,
+            allow_insecure_http=allow_insecure_http,
+            key_set=key_set,
+            clock=clock,
+            on_event=on_event,
+        )
+        if settings.symmetric and keys is None:
+            raise ConfigurationError("HS* algorithms need a configured shared secret (keys=b'...')")
+        self._settings = settings
+        self._clock = settings.clock
+        self._rules = ClaimRules(settings)
+        self._validators = settings.validators
+        self._reporter = Reporter(settings.on_event)
+        self._max_size = settings.max_token_size
+        self._algorithms = settings.algorithms
+        self._cache: LRUCache[str | bytes, _Entry] | None = (
+            LRUCache(maxsize=settings.result_cache_size) if settings.result_cache_size else None
+        )
+        self._cache_ttl = settings.result_cache_ttl
+        self._cache_lock = threading.Lock()
+
+        self._static = KeySet((), frozenset())  # replaced below for static keys
+        self._remotes: dict[str, RemoteKeys] = {}
+        self._clients: HTTPClients | None = None
+        if keys is not None:
+            # Algorithms cannot mix HS* with asymmetric ones, so every key of
+            # a non-empty static set fits the allowlist's kind.
+            self._static = _static_keyset(keys, settings.algorithms)
+        else:
+            self._clients = HTTPClients(settings, transport, async_transport)
+            if settings.jwks_uri is not None:
+                shared = self._remote(settings.jwks_uri, None, settings.jwks_uri)
+                self._remotes = dict.fromkeys(settings.issuers, shared)
+            else:
+                self._remotes = {iss: self._remote(iss, iss, None) for iss in settings.issuers}
+        self._single: RemoteKeys | None = (
+            next(iter(self._remotes.values())) if len(set(map(id, self._remotes.values()))) == 1 else None
+        )
+        self._multi_issuer = len(settings.issuers) > 1
+
+    def _remote(self, label: str, issuer: str | None, jwks_uri: str | None) -> RemoteKeys:
+        settings = self._settings
+        state = KeySetState(
+            label=label,
+            issuer=issuer,
+            jwks_uri=jwks_uri,
+            options=settings.key_set,
+            algorithms=settings.algorithms,
+            allow_insecure_http=settings.allow_insecure_http,
+            reporter=self._reporter,
+        )
+        assert self._clients is not None
+        return RemoteKeys(state, settings, self._clients, on_change=self.clear_cache, reporter=self._reporter)
+
+    # -- public surface --------------------------------------------------
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """The accepted issuers."""
+        return self._settings.issuers
+
+    @property
+    def audiences(self) -> tuple[str, ...] | None:
+        """The accepted audiences (``None``: not checked)."""
+        return self._settings.audiences
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        """The algorithm allowlist."""
+        return self._algorithms
+
+    def verify(self, token: str | bytes) -> AccessToken:
+        """Verify *token* and return its :class:`AccessToken`.
+
+        Raises :class:`~jwt_guard.InvalidToken` (or a subclass) for any
+        unacceptable token, and :class:`~jwt_guard.KeySetUnavailable` when no
+        keys can be obtained. May block on the network only when no usable
+        key set is cached (cold start, or an unknown ``kid`` refetch).
+        """
+        try:
+            cached = self._cache_get(token)
+            if cached is not None:
+                return cached
+            parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
+            remote, claims = self._route(parsed)
+            keyset = self._static if remote is None else remote.sync.keyset()
+            key = keyset.find(parsed.kid, parsed.alg)
+            if key is None:
+                kid = self._refetch_kid(parsed, keyset, remote, claims)
+                if kid is not None and remote is not None:
+                    fresh = remote.sync.refetch_for_kid(kid)
+                    key = fresh.find(kid, parsed.alg) if fresh is not None else None
+                if key is None:
+                    raise self._no_key(parsed, keyset)
+            return self._finish(parsed, key, claims)
+        except JWTGuardError as error:
+            self._rejected(error)
+            raise
+
+    async def verify_async(self, token: str | bytes) -> AccessToken:
+        """Like :meth:`verify`, fetching keys with ``httpx.AsyncClient``."""
+        try:
+            cached = self._cache_get(token)
+            if cached is not None:
+                return cached
+            parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
+            remote, claims = self._route(parsed)
+            keyset = self._static if remote is None else await remote.aio.keyset()
+            key = keyset.find(parsed.kid, parsed.alg)
+            if key is None:
+                kid = self._refetch_kid(parsed, keyset, remote, claims)
+                if kid is not None and remote is not None:
+                    fresh = await remote.aio.refetch_for_kid(kid)
+                    key = fresh.find(kid, parsed.alg) if fresh is not None else None
+                if key is None:
+                    raise self._no_key(parsed, keyset)
+            return self._finish(parsed, key, claims)
+        except JWTGuardError as error:
+            self._rejected(error)
+            raise
+
+    def prefetch(self) -> None:
+        """Fetch discovery documents and key sets now (e.g. at startup).
+
+        Raises :class:`~jwt_guard.KeySetUnavailable` if any cannot be had.
+        """
+        for remote in self._unique_remotes():
+            remote.sync.keyset()
+
+    async def prefetch_async(self) -> None:
+        """Async :meth:`prefetch`."""
+        for remote in self._unique_remotes():
+            await remote.aio.keyset()
+
+    def clear_cache(self) -> None:
+        """Forget every cached verification result."""
+        if self._cache is not None:
+            with self._cache_lock:
+                self._cache.clear()
+
+    def close(self) -> None:
+        """Close the pooled HTTP client used by :meth:`verify`."""
+        if self._clients is not None:
+            self._clients.close()
+
+    async def aclose(self) -> None:
+        """Close the pooled HTTP clients (async and sync)."""
+        if self._clients is not None:
+            await self._clients.aclose()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Verifier:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        source = "remote keys" if self._remotes else "static keys"
+        return f"Verifier(issuers={list(self._settings.issuers)!r}, audiences={self._settings.audiences!r}, {source})"
+
+    # -- shared steps (pure; no I/O) -------------------------------------
+
+    def _unique_remotes(self) -> list[RemoteKeys]:
+        return list({id(remote): remote for remote in self._remotes.values()}.values())
+
+    def _cache_get(self, token: str | bytes) -> AccessToken | None:
+        cache = self._cache
+        if cache is None:
+            return None
+        try:
+            with self._cache_lock:
+                entry = cache.get(token)
+        except TypeError:  # unhashable input: not a token; parse() explains
+            return None
+        if entry is None:
+            return None
+        now = self._clock()
+        if entry.not_before <= now < entry.not_after:
+            if self._validators:
+                self._validate(entry.token)
+            return entry.token
+        with self._cache_lock:
+            cache.pop(token, None)
+        return None
+
+    def _route(self, parsed: ParsedToken) -> tuple[RemoteKeys | None, dict[str, Any] | None]:
+        """Pick the key source; with several issuers, by the unverified ``iss``.
+
+        The unverified ``iss`` only selects among configured issuers: an
+        unknown issuer is refused here, before any key fetch.
+        """
+        if not self._multi_issuer:
+            return self._single, None
+        claims = parsed.claims()
+        issuer = self._rules.check_issuer(claims)
+        if not self._remotes:
+            return None, claims
+        return self._remotes[issuer], claims
+
+    def _refetch_kid(
+        self,
+        parsed: ParsedToken,
+        keyset: KeySet,
+        remote: RemoteKeys | None,
+        claims: dict[str, Any] | None,
+    ) -> str | None:
+        """The ``kid`` to refetch for, if any: only an unknown ``kid`` of an
+        allowed ``alg`` (checked by :func:`parse`) from a configured issuer."""
+        kid = parsed.kid
+        if remote is None or kid is None or keyset.has_kid(kid):
+            return None
+        self._rules.check_issuer(claims if claims is not None else parsed.claims())
+        return kid
+
+    def _no_key(self, parsed: ParsedToken, keyset: KeySet) -> InvalidToken:
+        if parsed.kid is not None and keyset.has_kid(parsed.kid):
+            return UnknownKey("the key named by the token does not allow its algorithm")
+        if parsed.kid is None:
+            return UnknownKey("the token names no key (kid) and no single key fits")
+        return UnknownKey()
+
+    def _finish(self, parsed: ParsedToken, key: BoundKey, claims: dict[str, Any] | None) -> AccessToken:
+        if not verify_signature(key.key, parsed.signing_input, parsed.signature):
+            raise InvalidSignature()
+        if claims is None:
+            claims = parsed.claims()
+        rules = self._rules
+        rules.check_type(parsed.header)
+        now = self._clock()
+        not_before, not_after = rules.check(claims, now)
+        token = rules.build(claims, parsed.header, parsed.raw)
+        if self._validators:
+            self._validate(token)
+        cache = self._cache
+        if cache is not None:
+            entry = _Entry(token, not_before, min(not_after, now + self._cache_ttl))
+            with self._cache_lock:
+                cache[parsed.raw] = entry
+        return token
+
+    def _validate(self, token: AccessToken) -> None:
+        for validator in self._validators:
+            if validator(token) is False:
+                raise InvalidToken("the access token was refused by a validator")
+
+    def _rejected(self, error: JWTGuardError) -> None:
+        if isinstance(error, AuthError):
+            logger.debug("jwt_guard: token rejected: %s", type(error).__name__)
+            if self._reporter.enabled:
+                self._reporter.emit(EventKind.TOKEN_REJECTED, None, type(error).__name__)

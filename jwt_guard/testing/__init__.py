@@ -1,0 +1,24 @@
+"""Testing helpers: an in-process issuer, key-server transports and a local
+server, for jwt_guard's own tests and for applications' test suites.
+
+.. warning::
+   Never use these in production: they mint tokens for anyone who asks.
+"""
+
+from jwt_guard.testing._clock import FakeClock
+from jwt_guard.testing._issuer import LocalIssuer, SigningKey, b64url, encode_segments
+from jwt_guard.testing._keyserver import FAULTS, KeyServer, Recorded
+from jwt_guard.testing._network import LocalServer, mock_transport
+
+__all__ = [
+    "FAULTS",
+    "FakeClock",
+    "KeyServer",
+    "LocalIssuer",
+    "LocalServer",
+    "Recorded",
+    "SigningKey",
+    "b64url",
+    "encode_segments",
+    "mock_transport",
+]

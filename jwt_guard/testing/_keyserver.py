@@ -1,0 +1,251 @@
+"""The HTTP face of a :class:`LocalIssuer`: discovery, JWKS, a token endpoint,
+switchable faults and a request log. Transport-agnostic: both
+:func:`mock_transport` (in-process ``httpx.MockTransport``) and
+:class:`LocalServer` (a real server on 127.0.0.1) answer through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from jwt_guard.testing._issuer import LocalIssuer
+
+__all__ = ["FAULTS", "KeyServer", "Recorded", "Reply"]
+
+#: Faults a key server can be switched to (``KeyServer.set_fault``).
+FAULTS = (
+    "status",  # answer with ``status`` (default 500)
+    "invalid_json",  # 200 with a body that is not JSON
+    "not_jwks",  # 200 with JSON that is not a JWK Set
+    "empty_keys",  # 200 with {"keys": []}
+    "huge",  # 200 with a 5 MiB body
+    "slow_drip",  # 200, one byte every ``delay`` seconds
+    "hang",  # accept, never answer (until the server stops)
+    "refuse",  # connection refused / connect error
+    "redirect_loop",  # 302 to itself
+    "redirect_http",  # 302 to a plain-http, non-loopback URL
+    "issuer_mismatch",  # discovery names another issuer
+)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request the key server received."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    at: float
+
+
+@dataclass
+class Reply:
+    """What to answer: a status, headers, and a body or a (slow) stream.
+
+    ``action`` is ``"hang"`` or ``"refuse"`` for faults a transport must
+    emulate itself.
+    """
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    stream: Iterator[bytes] | None = None
+    action: str | None = None
+
+
+def _json_reply(document: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
+    body = json.dumps(document).encode()
+    return Reply(status, {"content-type": "application/json", **(headers or {})}, body)
+
+
+class KeyServer:
+    """Serves an issuer's documents, with faults and counters for tests.
+
+    :param issuer: the :class:`LocalIssuer` whose keys are published.
+    :param max_age: ``Cache-Control: max-age`` on the JWKS (``None``: no header).
+    :param jwks_path: where the JWKS lives.
+    :param token_endpoint: serve ``POST /oauth/token`` (client_credentials).
+    """
+
+    def __init__(
+        self,
+        issuer: LocalIssuer,
+        *,
+        max_age: int | None = 600,
+        jwks_path: str = "/.well-known/jwks.json",
+        token_endpoint: bool = True,
+        discovery: str = "oidc",
+    ) -> None:
+        if discovery not in ("oidc", "rfc8414", "both"):
+            raise ValueError("discovery must be 'oidc', 'rfc8414' or 'both'")
+        self.issuer = issuer
+        self.discovery = discovery
+        self.max_age = max_age
+        self.jwks_path = jwks_path
+        self.token_endpoint = token_endpoint
+        self.requests: list[Recorded] = []
+        self._lock = threading.Lock()
+        self._fault: str | None = None
+        self._fault_target = "jwks"
+        self._fault_status = 500
+        self._fault_delay = 0.5
+        #: Set when the server stops: hanging and dripping replies end.
+        self.stopping = threading.Event()
+
+    # -- control -------------------------------------------------------
+
+    def set_fault(self, fault: str | None, *, target: str = "jwks", status: int = 500, delay: float = 0.5) -> None:
+        """Switch to *fault* (one of :data:`FAULTS`) for *target*
+        (``"jwks"``, ``"discovery"`` or ``"any"``); ``None`` heals."""
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; expected one of {FAULTS}")
+        if target not in ("jwks", "discovery", "any"):
+            raise ValueError("target must be 'jwks', 'discovery' or 'any'")
+        with self._lock:
+            self._fault = fault
+            self._fault_target = target
+            self._fault_status = status
+            self._fault_delay = delay
+
+    def heal(self) -> None:
+        """Clear any fault."""
+        self.set_fault(None)
+
+    @property
+    def fault(self) -> str | None:
+        return self._fault
+
+    def count(self, path: str | None = None) -> int:
+        """Requests received (for *path* only, if given)."""
+        with self._lock:
+            return sum(1 for r in self.requests if path is None or r.path == path)
+
+    @property
+    def jwks_requests(self) -> int:
+        return self.count(self.jwks_path)
+
+    @property
+    def discovery_path(self) -> str:
+        base = urlsplit(self.issuer.issuer).path.rstrip("/")
+        return f"{base}/.well-known/openid-configuration"
+
+    @property
+    def rfc8414_path(self) -> str:
+        base = urlsplit(self.issuer.issuer).path.rstrip("/")
+        return f"/.well-known/oauth-authorization-server{base}"
+
+    @property
+    def discovery_requests(self) -> int:
+        return self.count(self.discovery_path) + self.count(self.rfc8414_path)
+
+    def _serves_discovery(self, path: str) -> bool:
+        if path == self.discovery_path:
+            return self.discovery in ("oidc", "both")
+        if path == self.rfc8414_path:
+            return self.discovery in ("rfc8414", "both")
+        return False
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # -- answering -----------------------------------------------------
+
+    def jwks_body(self) -> bytes:
+        return json.dumps(self.issuer.jwks(), sort_keys=True).encode()
+
+    def _target_of(self, path: str) -> str | None:
+        if path == self.jwks_path:
+            return "jwks"
+        if path.endswith("/.well-known/openid-configuration") or "/.well-known/oauth-authorization-server" in path:
+            return "discovery"
+        return None
+
+    def respond(self, method: str, url: str, headers: Mapping[str, str], body: bytes = b"") -> Reply:
+        """The reply to one request (*url* may be a path or absolute)."""
+        parts = urlsplit(url)
+        path = parts.path or "/"
+        lowered = {k.lower(): v for k, v in headers.items()}
+        with self._lock:
+            self.requests.append(Recorded(method, path, lowered, time.time()))
+            fault, target, status, delay = self._fault, self._fault_target, self._fault_status, self._fault_delay
+        kind = self._target_of(path)
+        if fault is not None and kind is not None and target in ("any", kind):
+            reply = self._faulty(fault, kind, path, status, delay)
+            if reply is not None:
+                return reply
+        if method == "GET" and kind == "discovery" and self._serves_discovery(path):
+            base = self.issuer.issuer.rstrip("/")
+            jwks_uri = f"{urlsplit(base).scheme}://{urlsplit(base).netloc}{self.jwks_path}"
+            return _json_reply(self.issuer.discovery(jwks_uri=jwks_uri), headers={"cache-control": "max-age=3600"})
+        if method == "GET" and kind == "jwks":
+            return self._jwks(lowered)
+        if method == "POST" and self.token_endpoint and path.endswith("/oauth/token"):
+            return self._token(lowered, body)
+        return _json_reply({"error": "not_found"}, status=404)
+
+    def _jwks(self, headers: Mapping[str, str]) -> Reply:
+        body = self.jwks_body()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        reply_headers = {"content-type": "application/json", "etag": etag}
+        if self.max_age is not None:
+            reply_headers["cache-control"] = f"public, max-age={self.max_age}"
+        if headers.get("if-none-match") == etag:
+            return Reply(304, reply_headers)
+        return Reply(200, reply_headers, body)
+
+    def _faulty(self, fault: str, kind: str, path: str, status: int, delay: float) -> Reply | None:
+        if fault == "status":
+            return _json_reply({"error": "fault"}, status=status)
+        if fault == "invalid_json":
+            return Reply(200, {"content-type": "application/json"}, b"{not json")
+        if fault == "not_jwks":
+            return _json_reply({"hello": "world"} if kind == "jwks" else ["not", "an", "object"])
+        if fault == "empty_keys":
+            return _json_reply({"keys": []})
+        if fault == "huge":
+            return Reply(200, {"content-type": "application/json"}, b" " * (5 * 1024 * 1024))
+        if fault == "slow_drip":
+            return Reply(200, {"content-type": "application/json"}, stream=self._drip(delay))
+        if fault == "hang":
+            return Reply(action="hang")
+        if fault == "refuse":
+            return Reply(action="refuse")
+        if fault == "redirect_loop":
+            return Reply(302, {"location": path})
+        if fault == "redirect_http":
+            return Reply(302, {"location": "http://keys.example.net/jwks.json"})
+        if fault == "issuer_mismatch" and kind == "discovery":
+            document = self.issuer.discovery()
+            document["issuer"] = "https://impostor.example.net/"
+            return _json_reply(document)
+        return None
+
+    def _drip(self, delay: float) -> Iterator[bytes]:
+        body = self.jwks_body()
+        for index in range(len(body)):
+            if self.stopping.wait(delay):
+                return
+            yield body[index : index + 1]
+
+    def _token(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        # A development token endpoint (RFC 6749 §4.4, client credentials).
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return _json_reply({"error": "unsupported_grant_type"}, status=400)
+        scope = form.get("scope", "")
+        audience = form.get("audience") or self.issuer.audience
+        client_id = form.get("client_id") or "dev-client"
+        lifetime = self.issuer.token_lifetime
+        token = self.issuer.token(scope=scope or None, aud=audience, sub=client_id, client_id=client_id)
+        document = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
+        if scope:
+            document["scope"] = scope
+        return _json_reply(document, headers={"cache-control": "no-store"})

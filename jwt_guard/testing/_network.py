@@ -1,0 +1,193 @@
+"""Reaching a :class:`KeyServer`: an ``httpx.MockTransport`` in process, or a
+real HTTP server on 127.0.0.1 (ephemeral port, started in a thread).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from jwt_guard.testing._issuer import LocalIssuer
+from jwt_guard.testing._keyserver import KeyServer, Reply
+
+__all__ = ["LocalServer", "mock_transport"]
+
+
+def _mock_reply(server: KeyServer, request: httpx.Request) -> httpx.Response:
+    reply = server.respond(request.method, str(request.url), dict(request.headers), request.content)
+    if reply.action == "hang":
+        raise httpx.ReadTimeout("key server fault: hang", request=request)
+    if reply.action == "refuse":
+        raise httpx.ConnectError("key server fault: connection refused", request=request)
+    body = b"".join(reply.stream) if reply.stream is not None else reply.body
+    return httpx.Response(reply.status, headers=reply.headers, content=body)
+
+
+def mock_transport(server: KeyServer) -> httpx.MockTransport:
+    """An ``httpx.MockTransport`` answering through *server*.
+
+    Works for ``httpx.Client`` and ``httpx.AsyncClient`` alike, so pass it as
+    both ``transport=`` and ``async_transport=``. Faults that need real time
+    are emulated: ``hang`` raises ``ReadTimeout``, ``refuse`` ``ConnectError``.
+    """
+    return httpx.MockTransport(lambda request: _mock_reply(server, request))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet test output
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(min(length, 64 * 1024)) if length else b""
+        keys = self.server.keys
+        reply: Reply = keys.respond(self.command, self.path, dict(self.headers.items()), body)
+        if reply.action == "hang":
+            keys.stopping.wait(self.server.hang_limit)
+            self.close_connection = True
+            return
+        if reply.action == "refuse":
+            # The nearest a listening server gets to refusing: reset at once.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if reply.stream is not None:
+            self.send_header("connection", "close")
+            self.end_headers()
+            try:
+                for chunk in reply.stream:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+            return
+        self.send_header("content-length", str(len(reply.body)))
+        self.end_headers()
+        if reply.body and self.command != "HEAD":
+            try:
+                self.wfile.write(reply.body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    keys: KeyServer
+    hang_limit: float
+
+
+class LocalServer:
+    """A real HTTP key server on 127.0.0.1 for end-to-end tests.
+
+    ::
+
+        issuer = LocalIssuer()
+        with LocalServer(issuer) as server:      # binds an ephemeral port
+            verifier = Verifier(issuer=server.issuer_url, audience=issuer.audience)
+            ...
+            server.keys.set_fault("status", status=500)
+            server.stop()                        # connection refused from now on
+            server.start()                       # same port again
+
+    The issuer's ``issuer`` URL is rewritten to the server's address (keeping
+    its path) so that discovery matches and minted tokens carry it.
+    ``hang_limit`` bounds how long a hanging reply holds its connection.
+    """
+
+    def __init__(
+        self,
+        issuer: LocalIssuer,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_age: int | None = 600,
+        hang_limit: float = 30.0,
+        keys: KeyServer | None = None,
+    ) -> None:
+        self.issuer = issuer
+        self.keys = keys if keys is not None else KeyServer(issuer, max_age=max_age)
+        self.host = host
+        self.port = port
+        self.hang_limit = hang_limit
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._path = urlsplit(issuer.issuer).path.rstrip("/")
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no trailing slash)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def issuer_url(self) -> str:
+        return self.issuer.issuer
+
+    @property
+    def jwks_uri(self) -> str:
+        return self.url + self.keys.jwks_path
+
+    @property
+    def token_url(self) -> str:
+        return self.issuer.issuer.rstrip("/") + "/oauth/token"
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    def start(self) -> LocalServer:
+        if self._httpd is not None:
+            return self
+        self.keys.stopping.clear()
+        httpd = _HTTPServer((self.host, self.port), _Handler)
+        httpd.keys = self.keys
+        httpd.hang_limit = self.hang_limit
+        self.port = httpd.server_address[1]
+        self.issuer.issuer = urlunsplit(("http", f"{self.host}:{self.port}", self._path, "", ""))
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self._httpd, self._thread = httpd, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop listening (clients then see connection refused)."""
+        httpd, thread = self._httpd, self._thread
+        self._httpd = self._thread = None
+        if httpd is None:
+            return
+        self.keys.stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def iter_requests(self) -> Iterator[Any]:
+        return iter(list(self.keys.requests))

@@ -1,0 +1,104 @@
+"""Fixtures shared by every test package.
+
+Keys are expensive to generate, so each algorithm's signing key is made once
+per session; issuers, clocks and verifiers are fresh per test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from jwt_guard import Verifier
+from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, SigningKey, mock_transport
+
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile("dev")
+
+ISSUER = "https://issuer.example.test/"
+AUDIENCE = "https://api.example.test"
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+_KEYS: dict[tuple[str, str], SigningKey] = {}
+
+
+def signing_key(alg: str, kid: str | None = None) -> SigningKey:
+    """A session-wide signing key per (alg, kid)."""
+    name = kid or f"{alg.lower()}-key"
+    if (alg, name) not in _KEYS:
+        _KEYS[alg, name] = SigningKey(alg, kid=name)
+    return _KEYS[alg, name]
+
+
+def make_issuer(alg: str = "RS256", *, clock: Callable[[], float] | None = None, kid: str | None = None) -> LocalIssuer:
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm="HS256" if alg.startswith("HS") else "EdDSA")
+    issuer._keys = [signing_key(alg, kid)]
+    if clock is not None:
+        issuer.clock = clock
+    return issuer
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_800_000_000)
+
+
+@pytest.fixture
+def issuer(clock: FakeClock) -> LocalIssuer:
+    """An RS256 issuer on the fake clock."""
+    return make_issuer("RS256", clock=clock)
+
+
+@pytest.fixture
+def make_verifier(issuer: LocalIssuer, clock: FakeClock) -> Iterator[Callable[..., Verifier]]:
+    """Build verifiers for ``issuer`` (static keys by default) on the fake clock."""
+    made: list[Verifier] = []
+
+    def make(**options: Any) -> Verifier:
+        options.setdefault("issuer", issuer.issuer)
+        options.setdefault("audience", issuer.audience)
+        options.setdefault("clock", clock)
+        if "keys" not in options and "jwks_uri" not in options and "transport" not in options:
+            options["keys"] = issuer.jwks()
+        verifier = Verifier(**options)
+        made.append(verifier)
+        return verifier
+
+    yield make
+    for verifier in made:
+        verifier.close()
+
+
+@pytest.fixture
+def key_server(issuer: LocalIssuer) -> KeyServer:
+    return KeyServer(issuer)
+
+
+@pytest.fixture
+def remote_verifier(issuer: LocalIssuer, clock: FakeClock, key_server: KeyServer) -> Iterator[Callable[..., Verifier]]:
+    """Build verifiers that fetch ``issuer``'s keys through a MockTransport."""
+    made: list[Verifier] = []
+
+    def make(**options: Any) -> Verifier:
+        transport = mock_transport(key_server)
+        options.setdefault("issuer", issuer.issuer)
+        options.setdefault("audience", issuer.audience)
+        options.setdefault("clock", clock)
+        options.setdefault("transport", transport)
+        options.setdefault("async_transport", transport)
+        verifier = Verifier(**options)
+        made.append(verifier)
+        return verifier
+
+    yield make
+    for verifier in made:
+        verifier.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -227,6 +227,28 @@ class Verifier:
         assert self._clients is not None
         return RemoteKeys(state, settings, self._clients, on_change=self.clear_cache, reporter=self._reporter)
 
+    @classmethod
+    def from_env(
+        cls,
+        prefix: str = "JWT_GUARD_",
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Verifier:
+        """Build a verifier from environment variables (``JWT_GUARD_ISSUER``,
+        ``JWT_GUARD_AUDIENCE``, ...); *overrides* win over the environment.
+
+        The library never reads the environment unless this is called. A bad
+        value raises :class:`~jwt_guard.ConfigurationError` naming the variable.
+        """
+        import os
+
+        from jwt_guard._env import options_from_env
+
+        options = options_from_env(prefix, os.environ if environ is None else environ)
+        options.update(overrides)
+        return cls(**options)
+
     # -- public surface --------------------------------------------------
 
     @property

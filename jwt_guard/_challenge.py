@@ -32,7 +32,8 @@ def _safe_value(name: str, value: str) -> str:
     if name == "error_description":
         return _NOT_DESCRIPTION_CHAR.sub("?", value)
     if name == "scope":
-        return _NOT_DESCRIPTION_CHAR.sub("", value)
+        # scope = scope-token *( SP scope-token ): no empty tokens left behind.
+        return " ".join(token for token in (_NOT_DESCRIPTION_CHAR.sub("", part) for part in value.split(" ")) if token)
     return value
 
 

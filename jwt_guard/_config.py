@@ -200,11 +200,19 @@ class ScopeClaim:
     path: tuple[str, ...]
 
 
-def parse_scope_claims(value: Iterable[str]) -> tuple[ScopeClaim, ...]:
+def _items(name: str, value: Any) -> tuple[Any, ...]:
+    """*value* as a tuple; a lone string is one item. Not iterable: ConfigurationError."""
     if isinstance(value, str):
-        value = (value,)
+        return (value,)
+    try:
+        return tuple(value)
+    except TypeError:
+        raise ConfigurationError(f"{name} must be a list, got {value!r}") from None
+
+
+def parse_scope_claims(value: Iterable[str]) -> tuple[ScopeClaim, ...]:
     result = []
-    for item in value:
+    for item in _items("scope_claims", value):
         if not isinstance(item, str) or not item or item.startswith(".") or item.endswith("."):
             raise ConfigurationError(f"scope_claims entries must be claim names or dotted paths, got {item!r}")
         result.append(ScopeClaim(item, tuple(item.split("."))))
@@ -240,7 +248,7 @@ class Settings:
 
 
 def _str_tuple(name: str, value: str | Sequence[str]) -> tuple[str, ...]:
-    items = (value,) if isinstance(value, str) else tuple(value)
+    items = _items(name, value)
     if not items:
         raise ConfigurationError(f"{name} must not be empty")
     for item in items:
@@ -278,9 +286,7 @@ def build_settings(
             check_url(value, "issuer", allow_http=allow_insecure_http)
     audiences = None if audience is None else _str_tuple("audience", audience)
 
-    if isinstance(algorithms, str):
-        algorithms = (algorithms,)
-    algs = tuple(algorithms)
+    algs = _items("algorithms", algorithms)
     if not algs:
         raise ConfigurationError("algorithms must not be empty")
     for alg in algs:
@@ -305,16 +311,14 @@ def build_settings(
         raise ConfigurationError("max_token_size must be an integer between 256 and 1048576")
     if max_token_age is not None:
         max_token_age = _positive("max_token_age", max_token_age)
-    if isinstance(required_claims, str):
-        required_claims = (required_claims,)
-    required = tuple(required_claims)
+    required = _items("required_claims", required_claims)
     for claim in required:
         if not isinstance(claim, str) or not claim:
             raise ConfigurationError("required_claims entries must be claim names")
     if isinstance(result_cache_size, bool) or not isinstance(result_cache_size, int) or result_cache_size < 0:
         raise ConfigurationError("result_cache_size must be a non-negative integer (0 disables)")
     result_cache_ttl = _positive("result_cache_ttl", result_cache_ttl)
-    validators = tuple(validators)
+    validators = _items("validators", validators)
     for validator in validators:
         if not callable(validator):
             raise ConfigurationError(f"validators must be callables, got {validator!r}")
@@ -322,6 +326,8 @@ def build_settings(
         if has_static_keys:
             raise ConfigurationError("pass either keys or jwks_uri, not both")
         check_url(jwks_uri, "jwks_uri", allow_http=allow_insecure_http)
+    if key_set is not None and not isinstance(key_set, KeySetOptions):
+        raise ConfigurationError(f"key_set must be a KeySetOptions, got {type(key_set).__name__}")
     if clock is not None and not callable(clock):
         raise ConfigurationError("clock must be a callable returning epoch seconds")
     if on_event is not None and not callable(on_event):

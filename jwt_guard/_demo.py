@@ -1,8 +1,156 @@
-"""The ``jwt-guard demo`` command: a local issuer and a protected API (placeholder)."""
+"""The ``jwt-guard demo`` command: a local development issuer and a protected
+API on 127.0.0.1, with a token and curl lines to try.
+
+.. warning::
+   The demo issuer mints tokens for anyone who asks and keeps its private key
+   in memory. It exists for local development only.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import socket
+import sys
+from collections.abc import AsyncIterator
+from typing import TextIO
 
-def run_demo(*, host: str = "127.0.0.1", port: int = 0) -> int:
-    """Run the demo until interrupted; return an exit code."""
-    raise NotImplementedError
+__all__ = ["run_demo"]
+
+AUDIENCE = "https://api.jwt-guard.demo"
+SCOPE = "read:messages"
+TOKEN_LIFETIME = 3600
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _banner(issuer_url: str, token_url: str, api: str, token: str, unscoped: str) -> str:
+    rule = "!" * 78
+    return f"""
+{rule}
+!!  jwt-guard demo: the issuer below is for DEVELOPMENT ONLY.
+!!  It mints tokens for anyone who asks. Never trust it outside this demo.
+{rule}
+
+  development issuer  {issuer_url}
+  protected API       {api}   (GET /  public,  GET /me  any token,
+                                     GET /messages  scope "{SCOPE}")
+
+  A token with scope "{SCOPE}", valid for {TOKEN_LIFETIME // 60} minutes:
+
+    TOKEN={token}
+
+  Try (expect 200, 401, 403):
+
+    curl -i -H "Authorization: Bearer {token}" {api}/messages
+    curl -i {api}/messages
+    curl -i -H "Authorization: Bearer {unscoped}" {api}/messages
+
+  More tokens from the development issuer:
+
+    curl -s -X POST {token_url} -d grant_type=client_credentials -d scope={SCOPE}
+
+  Press Ctrl-C to stop.
+"""
+
+
+def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = None) -> int:
+    """Run the demo until interrupted; return the exit code (0 on Ctrl-C).
+
+    Starts a development issuer (:class:`~jwt_guard.testing.LocalServer`) on
+    127.0.0.1 with an ephemeral port and a protected Starlette API with
+    uvicorn on *host*:*port* (``0``: a free port), then prints a fresh token
+    and ready-to-run curl lines. Needs no configuration and no outside
+    network.
+    """
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from jwt_guard._verifier import Verifier
+    from jwt_guard.asgi import JWTGuardMiddleware, get_access_token, require_scopes
+    from jwt_guard.testing import LocalIssuer, LocalServer
+
+    out = out if out is not None else sys.stdout
+    if not _loopback(host):
+        print(f"jwt-guard demo: warning: serving the demo API on {host}, beyond this machine", file=sys.stderr)
+
+    issuer = LocalIssuer(audience=AUDIENCE, token_lifetime=TOKEN_LIFETIME)
+    keys = LocalServer(issuer).start()
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so;
+        # without it, Nagle and delayed ACKs add 40 ms to every response.
+        listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((host, port))
+        except OSError as exc:
+            listener.close()
+            print(f"jwt-guard demo: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+            return 1
+        # Listen now: clients that connect before uvicorn accepts wait in the backlog.
+        listener.listen(128)
+        bound = listener.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        api = f"http://{shown}:{bound}"
+
+        async def index(request: Request) -> JSONResponse:
+            return JSONResponse({"hello": "anyone", "try": "/me, /messages"})
+
+        async def me(request: Request) -> JSONResponse:
+            return JSONResponse({"sub": request.user.identity, "scopes": sorted(request.auth.scopes)})
+
+        @require_scopes(SCOPE)
+        async def messages(request: Request) -> JSONResponse:
+            token = get_access_token(request)
+            subject = token.subject if token is not None else None
+            return JSONResponse({"messages": [f"hello, {subject}"]})
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            # Runs once the middleware has prefetched the issuer's keys.
+            token = issuer.token(scope=SCOPE, sub="demo-user")
+            unscoped = issuer.token(sub="demo-user")
+            print(_banner(issuer.issuer, keys.token_url, api, token, unscoped), file=out, flush=True)
+            yield
+            await verifier.aclose()  # its async client belongs to this event loop
+
+        verifier = Verifier(issuer=issuer.issuer, audience=AUDIENCE)
+        app = Starlette(
+            routes=[Route("/", index), Route("/me", me), Route("/messages", messages)],
+            middleware=[
+                Middleware(JWTGuardMiddleware, verifier=verifier, exclude_paths=["/"], prefetch=True, fail_fast=True)
+            ],
+            lifespan=lifespan,
+        )
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        server = uvicorn.Server(config)
+        try:
+            # uvicorn handles SIGINT/SIGTERM itself, shuts down gracefully,
+            # then re-raises the signal: KeyboardInterrupt here.
+            server.run(sockets=[listener])
+        except KeyboardInterrupt:
+            pass
+        except SystemExit:  # uvicorn's answer to a failed startup
+            pass
+        finally:
+            listener.close()
+            verifier.close()
+        if not server.started:
+            print("jwt-guard demo: the API did not start", file=sys.stderr)
+            return 1
+        print("jwt-guard demo: stopped", file=out, flush=True)
+        return 0
+    finally:
+        keys.stop()

@@ -1,18 +1,326 @@
-"""Verifier options from environment variables (``Verifier.from_env``)."""
+"""Verifier options from environment variables (``Verifier.from_env``).
+
+The library reads the environment only when :meth:`Verifier.from_env` is
+called. Every value is checked here, alone, with the Verifier's own rules, so
+a mistake is reported with the name of the variable at fault::
+
+    JWT_GUARD_LEEWAY: leeway above 600 seconds defeats expiry; use a smaller value
+
+Conventions: lists are separated by commas and/or whitespace; booleans are
+``true``/``false``, ``1``/``0``, ``yes``/``no`` or ``on``/``off``; durations
+are seconds. A variable set to the empty string is an error (unset it to get
+the default), and so is an unknown variable carrying the prefix, which is
+almost always a typo (``JWT_GUARD_AUDIENCES``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import json
+import math
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from jwt_guard._config import (
+    ASYMMETRIC_ALGORITHMS,
+    DEFAULT_ALGORITHMS,
+    DEFAULT_LEEWAY,
+    DEFAULT_MAX_TOKEN_SIZE,
+    HMAC_ALGORITHMS,
+    KeySetOptions,
+    build_settings,
+)
 from jwt_guard.errors import ConfigurationError
 
-__all__ = ["options_from_env"]
+__all__ = ["ENV_VARIABLES", "EnvVariable", "load_key_file", "options_from_env"]
+
+_SEPARATORS = re.compile(r"[\s,]+")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
-def options_from_env(prefix: str, environ: Mapping[str, str]) -> dict[str, Any]:
-    """Read ``Verifier`` keyword arguments from *environ* (placeholder)."""
-    issuer = environ.get(prefix + "ISSUER")
-    if not issuer:
-        raise ConfigurationError(f"{prefix}ISSUER is not set")
-    return {"issuer": issuer, "audience": environ.get(prefix + "AUDIENCE")}
+@dataclass(frozen=True)
+class EnvVariable:
+    """One supported variable: its name without the prefix, the option it
+    sets, and a one-line description (used by the docs and error hints)."""
+
+    name: str
+    option: str
+    kind: str
+    help: str
+
+
+#: Every variable ``from_env`` understands (names without the prefix).
+ENV_VARIABLES: tuple[EnvVariable, ...] = (
+    EnvVariable("ISSUER", "issuer", "list", "accepted issuer(s); required"),
+    EnvVariable("AUDIENCE", "audience", "list", "accepted audience(s); required unless AUDIENCE_DISABLED"),
+    EnvVariable("AUDIENCE_DISABLED", "audience", "bool", "true: skip the audience check (Amazon Cognito)"),
+    EnvVariable("JWKS_URI", "jwks_uri", "url", "fetch keys here instead of discovering them"),
+    EnvVariable("KEYS_FILE", "keys", "path", "static keys: a PEM or JWKS file; no network"),
+    EnvVariable("ALGORITHMS", "algorithms", "list", "algorithm allowlist"),
+    EnvVariable("LEEWAY", "leeway", "seconds", "clock skew tolerated for exp/nbf/iat"),
+    EnvVariable("SCOPE_CLAIMS", "scope_claims", "list", "claims (or dotted paths) holding scopes"),
+    EnvVariable("MAX_TOKEN_AGE", "max_token_age", "seconds", "refuse tokens issued longer ago"),
+    EnvVariable("MAX_TOKEN_SIZE", "max_token_size", "int", "refuse longer tokens unparsed (bytes)"),
+    EnvVariable("REQUIRED_CLAIMS", "required_claims", "list", "claims that must be present"),
+    EnvVariable("STRICT_TYP", "strict_typ", "bool", "require the RFC 9068 typ at+jwt"),
+    EnvVariable("RESULT_CACHE_SIZE", "result_cache_size", "int", "verified tokens remembered (0 disables)"),
+    EnvVariable("RESULT_CACHE_TTL", "result_cache_ttl", "seconds", "longest reuse of a verified result"),
+    EnvVariable("ALLOW_INSECURE_HTTP", "allow_insecure_http", "bool", "accept plain-http URLs off loopback"),
+    EnvVariable("JWKS_TTL", "key_set.ttl", "seconds", "key-set freshness without Cache-Control"),
+    EnvVariable("JWKS_MIN_TTL", "key_set.min_ttl", "seconds", "lower bound on a server-given freshness"),
+    EnvVariable("JWKS_MAX_TTL", "key_set.max_ttl", "seconds", "upper bound on a server-given freshness"),
+    EnvVariable("JWKS_MAX_STALE", "key_set.max_stale", "seconds", "serve the last good keys this long in an outage"),
+    EnvVariable(
+        "JWKS_UNKNOWN_KID_COOLDOWN", "key_set.unknown_kid_cooldown", "seconds", "at most one unknown-kid refetch per"
+    ),
+    EnvVariable("JWKS_TIMEOUT", "key_set.timeout", "seconds", "timeout of one key fetch"),
+    EnvVariable("JWKS_CONNECT_TIMEOUT", "key_set.connect_timeout", "seconds", "connect timeout of one key fetch"),
+)
+_BY_NAME = {variable.name: variable for variable in ENV_VARIABLES}
+
+# build_settings arguments that pass every check, so that one option at a time
+# can be validated with the Verifier's own rules.
+_NEUTRAL: dict[str, Any] = {
+    "issuer": "https://issuer.invalid/",
+    "audience": None,
+    "jwks_uri": None,
+    "has_static_keys": False,
+    "algorithms": DEFAULT_ALGORITHMS,
+    "leeway": DEFAULT_LEEWAY,
+    "max_token_size": DEFAULT_MAX_TOKEN_SIZE,
+    "max_token_age": None,
+    "required_claims": (),
+    "require_exp": True,
+    "strict_typ": False,
+    "scope_claims": ("scope", "scp"),
+    "validators": (),
+    "result_cache_size": 1024,
+    "result_cache_ttl": 300.0,
+    "allow_insecure_http": False,
+    "key_set": None,
+    "clock": None,
+    "on_event": None,
+}
+
+
+def _fail(variable: str, message: str) -> ConfigurationError:
+    return ConfigurationError(f"{variable}: {message}")
+
+
+def _split(variable: str, value: str) -> list[str]:
+    items = [item for item in _SEPARATORS.split(value) if item]
+    if not items:
+        raise _fail(variable, "holds no value (separate list items with commas or spaces)")
+    return items
+
+
+def _boolean(variable: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise _fail(variable, f"must be a boolean (true/false, 1/0, yes/no, on/off), got {value!r}")
+
+
+def _number(variable: str, value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise _fail(variable, f"must be a number of seconds, got {value!r}") from None
+    if not math.isfinite(number):
+        raise _fail(variable, f"must be a finite number, got {value!r}")
+    return number
+
+
+def _integer(variable: str, value: str) -> int:
+    try:
+        return int(value.strip(), 10)
+    except ValueError:
+        raise _fail(variable, f"must be a whole number, got {value!r}") from None
+
+
+def _algorithms(variable: str, value: str) -> list[str]:
+    known = {alg.lower(): alg for alg in ASYMMETRIC_ALGORITHMS | HMAC_ALGORITHMS}
+    result = []
+    for item in _split(variable, value):
+        if item.lower() == "none":
+            raise _fail(variable, "the 'none' algorithm can never be accepted")
+        alg = known.get(item.lower())
+        if alg is None:
+            choices = ", ".join((*DEFAULT_ALGORITHMS, "HS256", "HS384", "HS512"))
+            raise _fail(variable, f"unknown algorithm {item!r} (supported: {choices})")
+        result.append(alg)
+    return result
+
+
+def load_key_file(path: str | Path, *, what: str = "key file") -> Mapping[str, Any] | str:
+    """Read static verification keys from *path*: a JWKS (or single JWK)
+    JSON document, or PEM text (public keys or certificates).
+
+    Raises :class:`ConfigurationError` naming *what* when the file cannot be
+    read or holds neither form. Key material is never echoed in messages.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable as UTF-8 text"
+        raise ConfigurationError(f"{what}: cannot read {str(path)!r}: {reason}") from None
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(stripped)
+        except ValueError:
+            raise ConfigurationError(f"{what}: {str(path)!r} is not valid JSON") from None
+        if not isinstance(document, dict) or not ("keys" in document or "kty" in document):
+            raise ConfigurationError(f"{what}: {str(path)!r} is JSON but neither a JWK Set nor a JWK")
+        return document
+    if "-----BEGIN" in stripped:
+        return stripped
+    raise ConfigurationError(f"{what}: {str(path)!r} holds neither a JWKS document nor PEM text")
+
+
+def _check(variable: str, **options: Any) -> None:
+    """Validate *options* alone with the Verifier's rules, naming *variable*."""
+    try:
+        build_settings(**{**_NEUTRAL, **options})
+    except ConfigurationError as exc:
+        raise _fail(variable, exc.description) from None
+
+
+def _unknown(prefix: str, environ: Mapping[str, str]) -> None:
+    known = sorted(_BY_NAME)
+    for name in sorted(environ):
+        if name.startswith(prefix) and name[len(prefix) :] not in _BY_NAME:
+            close = difflib.get_close_matches(name[len(prefix) :], known, n=1, cutoff=0.75)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise ConfigurationError(f"{name} is not a jwt_guard setting{hint}")
+
+
+def options_from_env(
+    prefix: str,
+    environ: Mapping[str, str],
+    *,
+    provided: Collection[str] = (),
+) -> dict[str, Any]:
+    """Read :class:`~jwt_guard.Verifier` keyword arguments from *environ*.
+
+    Only variables starting with *prefix* are looked at (see
+    :data:`ENV_VARIABLES`). Options named in *provided* (keyword overrides
+    given in code) need not be set in the environment: ``ISSUER`` and
+    ``AUDIENCE`` are otherwise required.
+
+    Raises :class:`~jwt_guard.ConfigurationError` naming the variable at
+    fault. Checks that involve several options at once (HS* algorithms
+    without a shared secret, ``KEYS_FILE`` together with ``JWKS_URI``) are
+    left to the Verifier, which names the options.
+    """
+    if not isinstance(prefix, str):
+        raise ConfigurationError("the environment prefix must be a string")
+    _unknown(prefix, environ)
+    raw: dict[str, str] = {}
+    for variable in ENV_VARIABLES:
+        value = environ.get(prefix + variable.name)
+        if value is None:
+            continue
+        if not value.strip():
+            raise _fail(prefix + variable.name, "is set but empty; unset it to use the default")
+        raw[variable.name] = value
+
+    def name(short: str) -> str:
+        return prefix + short
+
+    options: dict[str, Any] = {}
+    allow_http = False
+    if "ALLOW_INSECURE_HTTP" in raw:
+        allow_http = options["allow_insecure_http"] = _boolean(name("ALLOW_INSECURE_HTTP"), raw["ALLOW_INSECURE_HTTP"])
+
+    if "KEYS_FILE" in raw:
+        options["keys"] = load_key_file(raw["KEYS_FILE"].strip(), what=name("KEYS_FILE"))
+    static = "keys" in options or "keys" in provided
+
+    if "ISSUER" in raw:
+        issuers = _split(name("ISSUER"), raw["ISSUER"])
+        _check(name("ISSUER"), issuer=issuers, has_static_keys=static, allow_insecure_http=allow_http)
+        options["issuer"] = issuers[0] if len(issuers) == 1 else issuers
+    elif "issuer" not in provided:
+        raise ConfigurationError(f"{name('ISSUER')} is not set (the issuer URL of your identity provider)")
+
+    disabled = "AUDIENCE_DISABLED" in raw and _boolean(name("AUDIENCE_DISABLED"), raw["AUDIENCE_DISABLED"])
+    if "AUDIENCE" in raw:
+        if disabled:
+            raise ConfigurationError(
+                f"{name('AUDIENCE')} and {name('AUDIENCE_DISABLED')}=true contradict each other; set only one"
+            )
+        audiences = _split(name("AUDIENCE"), raw["AUDIENCE"])
+        options["audience"] = audiences[0] if len(audiences) == 1 else audiences
+    elif disabled:
+        options["audience"] = None
+    elif "audience" not in provided:
+        raise ConfigurationError(
+            f"{name('AUDIENCE')} is not set: name this API's audience, or set "
+            f"{name('AUDIENCE_DISABLED')}=true to skip the audience check explicitly"
+        )
+
+    if "JWKS_URI" in raw:
+        uri = raw["JWKS_URI"].strip()
+        _check(name("JWKS_URI"), jwks_uri=uri, allow_insecure_http=allow_http)
+        options["jwks_uri"] = uri
+
+    if "ALGORITHMS" in raw:
+        algorithms = _algorithms(name("ALGORITHMS"), raw["ALGORITHMS"])
+        _check(name("ALGORITHMS"), algorithms=algorithms)
+        options["algorithms"] = algorithms
+
+    list_options = {"SCOPE_CLAIMS": "scope_claims", "REQUIRED_CLAIMS": "required_claims"}
+    for short, option in list_options.items():
+        if short in raw:
+            items = _split(name(short), raw[short])
+            _check(name(short), **{option: items})
+            options[option] = items
+
+    parsers: dict[str, Callable[[str, str], Any]] = {
+        "LEEWAY": _number,
+        "MAX_TOKEN_AGE": _number,
+        "RESULT_CACHE_TTL": _number,
+        "MAX_TOKEN_SIZE": _integer,
+        "RESULT_CACHE_SIZE": _integer,
+        "STRICT_TYP": _boolean,
+    }
+    for short, parse in parsers.items():
+        if short in raw:
+            option = _BY_NAME[short].option
+            value = parse(name(short), raw[short])
+            _check(name(short), **{option: value})
+            options[option] = value
+
+    key_set = _key_set_options(prefix, raw)
+    if key_set is not None:
+        options["key_set"] = key_set
+    return options
+
+
+def _key_set_options(prefix: str, raw: Mapping[str, str]) -> KeySetOptions | None:
+    given: dict[str, Any] = {}
+    for variable in ENV_VARIABLES:
+        if variable.option.startswith("key_set.") and variable.name in raw:
+            field = variable.option.removeprefix("key_set.")
+            given[field] = _number(prefix + variable.name, raw[variable.name])
+    if not given:
+        return None
+    names = {variable.option.removeprefix("key_set."): prefix + variable.name for variable in ENV_VARIABLES}
+    # Check each value alone first, so that the message names one variable.
+    for field, value in given.items():
+        try:
+            KeySetOptions(**{field: value})
+        except ConfigurationError as exc:
+            raise _fail(names[field], exc.description) from None
+    try:
+        return KeySetOptions(**given)
+    except ConfigurationError as exc:
+        involved = ", ".join(names[field] for field in given)
+        raise ConfigurationError(f"{involved}: {exc.description}") from None

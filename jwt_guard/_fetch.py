@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import threading
 import time
 import weakref
@@ -41,6 +42,23 @@ class _InsecureRedirectError(Exception):
 
 # Transport-level errors a fetch can meet; each becomes a failed fetch.
 _FETCH_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError, _InsecureRedirectError)
+
+
+_SSL_CONTEXT: ssl.SSLContext | None = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi's CA bundle), built once.
+
+    Loading the bundle costs ~100 ms, which every new client would otherwise
+    pay again: each verifier, and the async shell on each event loop. A
+    context is safe to share between clients and threads; building it twice
+    in a race is harmless.
+    """
+    global _SSL_CONTEXT
+    if _SSL_CONTEXT is None:
+        _SSL_CONTEXT = httpx.create_ssl_context(trust_env=False)
+    return _SSL_CONTEXT
 
 
 def _failure_for(exc: BaseException) -> Failure:
@@ -111,14 +129,16 @@ class HTTPClients:
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, transport: object, *, keepalive: int) -> dict[str, Any]:
         options = self._settings.key_set
+        tls: dict[str, Any] = {} if transport is not None else {"verify": _ssl_context()}
         return {
+            **tls,
             "timeout": httpx.Timeout(options.timeout, connect=options.connect_timeout),
             "follow_redirects": options.max_redirects > 0,
             "max_redirects": max(options.max_redirects, 1),
             "headers": {"user-agent": _USER_AGENT, "accept-encoding": "identity"},
-            "limits": httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            "limits": httpx.Limits(max_connections=4, max_keepalive_connections=keepalive),
             "trust_env": False,
         }
 
@@ -134,18 +154,24 @@ class HTTPClients:
         with self._lock:
             if self._sync is None:
                 self._sync = httpx.Client(
-                    transport=self._transport, event_hooks={"request": [self._check]}, **self._options()
+                    transport=self._transport,
+                    event_hooks={"request": [self._check]},
+                    **self._options(self._transport, keepalive=2),
                 )
             return self._sync
 
     def aio(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
-            # An AsyncClient's connection pool belongs to one event loop.
+            # An AsyncClient's connections belong to one event loop, and a
+            # client left behind by another loop cannot be closed from here.
+            # So no connection is kept alive past a fetch (fetches are
+            # minutes apart anyway): a dropped client, or close() without
+            # aclose(), leaves no socket open.
             self._async = httpx.AsyncClient(
                 transport=self._async_transport,
                 event_hooks={"request": [self._check_async]},
-                **self._options(),
+                **self._options(self._async_transport, keepalive=0),
             )
             self._async_loop = loop
         return self._async
@@ -202,10 +228,14 @@ class RemoteKeys:
             plan, keyset = self.state.plan(now, may_refresh=may_refresh)
             return plan, keyset, self.state.generation
 
-    def claim_kid_refetch(self, kid: str) -> tuple[bool, int]:
+    def claim_kid_refetch(self, kid: str) -> int | None:
         now = self.clock()
         with self.lock:
-            return self.state.claim_kid_refetch(kid, now), self.state.generation
+            return self.state.claim_kid_refetch(kid, now)
+
+    def join_kid_refetch(self, kid: str) -> int | None:
+        with self.lock:
+            return self.state.join_kid_refetch(kid)
 
     def note_absent(self, kid: str, keyset: KeySet) -> None:
         if not keyset.has_kid(kid):
@@ -222,6 +252,10 @@ class RemoteKeys:
         with self.lock:
             self.state.refreshing = False
 
+    def abandon(self) -> None:
+        with self.lock:
+            self.state.abandon()
+
     def unavailable(self) -> KeySetUnavailable:
         with self.lock:
             return self.state.unavailable(self.clock())
@@ -234,6 +268,8 @@ class RemoteKeys:
         return keyset
 
     def refresh_flow(self) -> Generator[Request, Reply, Outcome]:
+        with self.lock:
+            self.state.begin_fetch()
         return self.state.refresh(self.clock)
 
     def announce_kid_refetch(self, kid: str) -> None:
@@ -248,6 +284,7 @@ class RemoteKeys:
         # Locks may be held by threads that do not exist in the child.
         self.lock = threading.Lock()
         self.state.refreshing = False
+        self.state.in_flight = 0
         self.clients.after_fork()
         self.sync.after_fork()
         self.aio.after_fork()
@@ -277,30 +314,41 @@ class SyncFetcher:
         elif plan is Plan.FAIL:
             raise owner.unavailable()
         elif plan is Plan.FETCH:
-            return self.fetch_and_wait(generation)
+            return self.fetch_and_wait(generation + 1)
         return keyset  # type: ignore[return-value]
 
     def refetch_for_kid(self, kid: str) -> KeySet | None:
-        """Fetch again for an unknown *kid* if the cooldown allows; else None."""
+        """Fetch again for an unknown *kid* if the cooldown allows (or join
+        the refetch under way for it); else the newest set, or None."""
         owner = self._owner
-        allowed, generation = owner.claim_kid_refetch(kid)
-        if not allowed:
-            return None
+        need = owner.claim_kid_refetch(kid)
+        if need is None:
+            # Refused: wait for a refetch under way for this same kid (a key
+            # rotation seen by concurrent requests), else answer at once
+            # from the newest set, which a fetch may just have renewed.
+            need = owner.join_kid_refetch(kid)
+            if need is None:
+                return owner.state.current.keyset
+            try:
+                return self.fetch_and_wait(need)
+            except KeySetUnavailable:
+                return None
         owner.announce_kid_refetch(kid)
         try:
-            keyset = self.fetch_and_wait(generation)
+            keyset = self.fetch_and_wait(need)
         except KeySetUnavailable:
             return None
         owner.note_absent(kid, keyset)
         return keyset
 
-    def fetch_and_wait(self, generation: int) -> KeySet:
-        """Fetch unless a fetch finished since *generation*; return the set."""
+    def fetch_and_wait(self, need: int) -> KeySet:
+        """Fetch unless fetches completed up to generation *need*; return the set."""
         owner = self._owner
         if not self._fetch_lock.acquire(timeout=owner.wait_limit()):
             raise owner.unavailable()
         try:
-            if owner.state.generation == generation or owner.plan(may_refresh=False)[0] is Plan.FETCH:
+            # Holding the fetch lock, no other sync fetch is under way.
+            if owner.state.generation < need or owner.plan(may_refresh=False)[0] is Plan.FETCH:
                 self._run()
         finally:
             self._fetch_lock.release()
@@ -372,24 +420,32 @@ class AsyncFetcher:
         current = owner.state.current
         if current.keyset is not None and owner.clock() < current.refresh_at:
             return current.keyset
-        plan, keyset, _ = owner.plan()
+        plan, keyset, generation = owner.plan()
         if plan is Plan.USE_AND_REFRESH:
             self._spawn()
         elif plan is Plan.FAIL:
             raise owner.unavailable()
         elif plan is Plan.FETCH:
-            return await self.fetch_and_wait()
+            return await self.fetch_and_wait(generation + 1)
         return keyset  # type: ignore[return-value]
 
     async def refetch_for_kid(self, kid: str) -> KeySet | None:
-        """Fetch again for an unknown *kid* if the cooldown allows; else None."""
+        """Fetch again for an unknown *kid* if the cooldown allows (or join
+        the refetch under way for it); else the newest set, or None."""
         owner = self._owner
-        allowed, _ = owner.claim_kid_refetch(kid)
-        if not allowed:
-            return None
+        need = owner.claim_kid_refetch(kid)
+        if need is None:
+            # As in SyncFetcher.refetch_for_kid.
+            need = owner.join_kid_refetch(kid)
+            if need is None:
+                return owner.state.current.keyset
+            try:
+                return await self.fetch_and_wait(need)
+            except KeySetUnavailable:
+                return None
         owner.announce_kid_refetch(kid)
         try:
-            keyset = await self.fetch_and_wait()
+            keyset = await self.fetch_and_wait(need)
         except KeySetUnavailable:
             return None
         owner.note_absent(kid, keyset)
@@ -405,12 +461,26 @@ class AsyncFetcher:
             # asyncio keeps only weak references to tasks.
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._cancelled)
         return task
 
-    async def fetch_and_wait(self) -> KeySet:
-        # shield: a cancelled request must not cancel the fetch others await.
-        await asyncio.shield(self._spawn())
-        return self._owner.usable_or_raise()
+    def _cancelled(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before it ever ran (its loop ended first) never
+        # reached _run's handlers: clear the refresh it was to carry out.
+        if task.cancelled():
+            self._owner.cancel_refresh()
+
+    async def fetch_and_wait(self, need: int) -> KeySet:
+        """Join or start a fetch until generation *need*; return the set."""
+        owner = self._owner
+        # The first round may join a fetch that started before the caller
+        # decided to fetch; once it is done, _spawn starts a new one.
+        for _ in range(2):
+            if owner.state.generation >= need:
+                break
+            # shield: a cancelled request must not cancel the fetch others await.
+            await asyncio.shield(self._spawn())
+        return owner.usable_or_raise()
 
     async def _run(self) -> None:
         owner = self._owner
@@ -422,8 +492,15 @@ class AsyncFetcher:
                 request = flow.send(await self._send(request))
         except StopIteration as stop:
             outcome = stop.value
-        finally:
+        except asyncio.CancelledError:
+            # Requests await this task through shield(), so only the event
+            # loop shutting down cancels it: not the key server's failure.
+            owner.abandon()
+            raise
+        except BaseException:
             owner.apply(outcome)
+            raise
+        owner.apply(outcome)
 
     async def _send(self, request: Request) -> Reply:
         options = self._owner.settings.key_set

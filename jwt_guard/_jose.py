@@ -31,6 +31,10 @@ __all__ = ["EdDSAKey", "PSSKey", "SignatureKey", "bind_key", "verify_signature"]
 #: What :func:`bind_key` returns; opaque to the rest of the package.
 SignatureKey = Key
 
+_RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512"})
+_HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+# RFC 7518 §3.4: each ES* algorithm is defined for exactly one curve.
+_EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 _PSS_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "PS256": hashes.SHA256,
     "PS384": hashes.SHA384,
@@ -99,15 +103,17 @@ def bind_key(key: object, algorithm: str) -> Key:
     Raises :class:`ValueError` when python-jose refuses the key.
     """
     try:
-        if algorithm.startswith("RS") and isinstance(key, rsa.RSAPublicKey):
+        if algorithm in _RSA_ALGORITHMS and isinstance(key, rsa.RSAPublicKey):
             return CryptographyRSAKey(key, algorithm)
-        if algorithm.startswith("PS") and isinstance(key, rsa.RSAPublicKey):
+        if algorithm in _PSS_HASHES and isinstance(key, rsa.RSAPublicKey):
             return PSSKey(key, algorithm)
-        if algorithm.startswith("ES") and isinstance(key, ec.EllipticCurvePublicKey):
+        if algorithm in _EC_CURVES and isinstance(key, ec.EllipticCurvePublicKey):
+            if key.curve.name != _EC_CURVES[algorithm]:
+                raise ValueError(f"a {key.curve.name} key cannot verify {algorithm}")
             return CryptographyECKey(key, algorithm)
         if algorithm == "EdDSA" and isinstance(key, ed25519.Ed25519PublicKey):
             return EdDSAKey(key, algorithm)
-        if algorithm.startswith("HS") and isinstance(key, bytes):
+        if algorithm in _HMAC_ALGORITHMS and isinstance(key, bytes):
             return CryptographyHMACKey(key, algorithm)
     except JOSEError as exc:
         raise ValueError(str(exc)) from exc

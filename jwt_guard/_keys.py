@@ -233,7 +233,9 @@ def keyset_from_jwks(
                 raise ValueError("key has private members")
             key, candidates, material = _public_key_from_jwk(jwk)
             keys = _bind_all(kid, key, candidates, jwk.get("alg"), allowed)
-            duplicate = [b for b in keys if (b.kid, b.alg) in seen_kids]
+            # Kid-less keys are never duplicates of each other: KeySet.find
+            # refuses a kid-less token when several of them fit its alg.
+            duplicate = [b for b in keys if b.kid is not None and (b.kid, b.alg) in seen_kids]
             if duplicate:
                 raise ValueError("duplicate kid")
         except (ValueError, TypeError, OverflowError) as exc:

@@ -18,10 +18,12 @@ The rules (defaults in :class:`~jwt_guard.KeySetOptions`):
   with jitter. Beyond that, or with nothing cached, requests fail with
   :class:`~jwt_guard.KeySetUnavailable` (503 + ``Retry-After``).
 * A successful fetch is authoritative: a ``kid`` it no longer lists stops
-  verifying at once. An empty or unparseable reply never replaces a good set.
+  verifying at once. An empty or unparseable reply never replaces a good set,
+  and a 304 renews it only in answer to a conditional request.
 * An unknown ``kid`` triggers at most one refetch per cooldown; the cooldown
-  counts from the previous unknown-``kid`` refetch only. ``kid`` values a
-  fresh fetch lacked are remembered (bounded) and refused without a fetch.
+  counts from the previous unknown-``kid`` refetch only, and only a fetch
+  started after the ``kid`` was seen can answer it. ``kid`` values a
+  successful fetch lacked are remembered (bounded) and refused without a fetch.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from __future__ import annotations
 import enum
 import math
 import random
+import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -126,6 +130,19 @@ def discovery_urls(issuer: str) -> tuple[str, ...]:
     return (oidc, rfc8414) if rfc8414 != oidc else (oidc,)
 
 
+_DELTA_SECONDS = re.compile(r"[0-9]+")
+# RFC 9111 §1.2.2: a delta-seconds too large to represent counts as 2**31.
+_DELTA_MAX = 2**31
+
+
+def _delta_seconds(value: str) -> int | None:
+    """RFC 9111 §1.2.2 ``delta-seconds`` (ASCII digits only), else None."""
+    value = value.strip()
+    if not value.isascii() or not _DELTA_SECONDS.fullmatch(value):
+        return None
+    return _DELTA_MAX if len(value) > 10 else min(int(value), _DELTA_MAX)
+
+
 def _cache_control_max_age(value: str) -> float | None:
     max_age: float | None = None
     for directive in value.split(","):
@@ -134,28 +151,38 @@ def _cache_control_max_age(value: str) -> float | None:
         if name in ("no-store", "no-cache"):
             return 0.0
         if name == "max-age":
-            try:
-                max_age = float(int(arg.strip().strip('"')))
-            except ValueError:
-                continue
+            # RFC 9111 §4.2.1: invalid freshness information means stale.
+            seconds = _delta_seconds(arg.strip().strip('"'))
+            max_age = 0.0 if seconds is None else float(seconds)
     return max_age
 
 
+def _http_date(value: str) -> float:
+    """Epoch seconds of an HTTP-date; raises ValueError/TypeError if invalid."""
+    parsed = parsedate_to_datetime(value)
+    if parsed.tzinfo is None:  # "-0000" zones parse naive; HTTP dates are UTC
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
 def freshness_lifetime(headers: Mapping[str, str], options: KeySetOptions, now: float) -> float:
-    """Seconds a reply stays fresh (RFC 9111 §4.2.1), clamped by *options*."""
+    """Seconds a reply stays fresh (RFC 9111 §4.2.1), clamped by *options*.
+
+    Never raises, whatever the header values.
+    """
     lifetime: float | None = None
     cache_control = headers.get("cache-control")
     if cache_control:
         lifetime = _cache_control_max_age(cache_control)
         if lifetime is not None:
-            age = headers.get("age", "0").strip()
-            if age.isdigit():
-                lifetime -= int(age)
+            age = _delta_seconds(headers.get("age", "0"))
+            if age is not None:
+                lifetime -= age
     if lifetime is None and headers.get("expires"):
         try:
-            expires = parsedate_to_datetime(headers["expires"]).timestamp()
+            expires = _http_date(headers["expires"])
             date_header = headers.get("date")
-            date = parsedate_to_datetime(date_header).timestamp() if date_header else now
+            date = _http_date(date_header) if date_header else now
             lifetime = expires - date
         except (TypeError, ValueError, OverflowError, IndexError):
             lifetime = 0.0  # RFC 9111 §5.3: an invalid Expires means "already expired"
@@ -189,13 +216,21 @@ class KeySetState:
     stale_until: float = -math.inf
     retry_at: float = -math.inf
     failures: int = 0
+    #: Why the last fetch failed (cleared by a success); shown in 503s.
+    last_failure: Failure | None = None
     refreshing: bool = False
     #: Completed fetch attempts; lets waiters see that another fetch finished.
     generation: int = 0
+    #: Fetches started and not yet applied (the two shells may overlap).
+    in_flight: int = 0
     etag: str | None = None
     last_modified: str | None = None
     discovery_expires_at: float = -math.inf
     last_kid_refetch: float = -math.inf
+    #: The kid of the last granted unknown-kid refetch, and the generation
+    #: that answers it (see :meth:`join_kid_refetch`).
+    pending_kid: str | None = None
+    pending_need: int = 0
     absent_kids: LRUCache[str, float] = field(init=False)
     #: (keyset, refresh_at) swapped as one object, read without a lock.
     current: _Current = field(default_factory=_Current)
@@ -228,26 +263,69 @@ class KeySetState:
     def unavailable(self, now: float) -> KeySetUnavailable:
         retry = math.ceil(self.retry_at - now) if self.retry_at > now else math.ceil(self.options.cold_backoff[0])
         if self.keyset is not None:
-            return KeySetUnavailable("signing keys expired and could not be refreshed", retry_after=retry)
-        return KeySetUnavailable(retry_after=retry)
+            description = "signing keys expired and could not be refreshed"
+        else:
+            description = KeySetUnavailable.description
+        if self.last_failure is not None:
+            # Failure descriptions are fixed phrases: no URL, token or key.
+            description = f"{description}: {self.last_failure.description}"
+        return KeySetUnavailable(description, retry_after=retry)
 
-    def claim_kid_refetch(self, kid: str, now: float) -> bool:
+    def claim_kid_refetch(self, kid: str, now: float) -> int | None:
         """May an unknown *kid* trigger a refetch now? Call under the lock.
 
         Allowed at most once per cooldown, never while backing off after a
         failure, and never for a kid that a recent fetch was seen to lack.
+        Returns ``None`` when refused, else the :attr:`generation` to wait
+        for: a fetch already under way may have read the key set before the
+        kid was published, so only a fetch *started* after this claim can
+        answer it (with ``n`` fetches in flight, ``n + 1`` more completions
+        include at least one such fetch).
         """
         options = self.options
         seen = self.absent_kids.get(kid)
         if seen is not None and now - seen < options.absent_kid_ttl:
-            return False
+            return None
         if now < self.retry_at or now - self.last_kid_refetch < options.unknown_kid_cooldown:
-            return False
+            return None
         self.last_kid_refetch = now
-        return True
+        self.pending_kid = kid
+        self.pending_need = self.generation + self.in_flight + 1
+        return self.pending_need
+
+    def join_kid_refetch(self, kid: str) -> int | None:
+        """The generation to wait for if a refetch granted for this same
+        *kid* has not completed yet, else ``None``. Call under the lock.
+
+        Concurrent requests carrying a newly rotated key all name its kid:
+        they wait for the one refetch instead of failing during its flight.
+        Requests naming any other unknown kid are still refused at once.
+        """
+        if kid == self.pending_kid and self.generation < self.pending_need:
+            return self.pending_need
+        return None
 
     def note_absent(self, kid: str, now: float) -> None:
+        """Remember that the last fetch lacked *kid*. Call under the lock.
+
+        Only a successful fetch is evidence: after a failed one the kid may
+        well exist, and must stay eligible for the next refetch.
+        """
+        if self.failures or not self.options.max_absent_kids:
+            return
         self.absent_kids[kid] = now
+
+    def begin_fetch(self) -> None:
+        """A shell starts a fetch (paired with :meth:`apply` or :meth:`abandon`).
+        Call under the lock."""
+        self.in_flight += 1
+
+    def abandon(self) -> None:
+        """A started fetch ended without an outcome (its event loop shut
+        down): nothing was learnt about the key server, so no failure is
+        recorded and no backoff starts. Call under the lock."""
+        self.refreshing = False
+        self.in_flight = max(0, self.in_flight - 1)
 
     # -- the fetch, as a generator of requests ---------------------------
 
@@ -270,12 +348,14 @@ class KeySetState:
                 jwks_uri, discovered = found, True
 
         headers = [_ACCEPT_JSON]
-        conditional = self.keyset is not None and jwks_uri == self.jwks_uri
-        if conditional:
+        if self.keyset is not None and jwks_uri == self.jwks_uri:
             if self.etag:
                 headers.append(("if-none-match", self.etag))
             if self.last_modified:
                 headers.append(("if-modified-since", self.last_modified))
+        # RFC 9110 §15.4.5: 304 answers a conditional request only; any
+        # other 304 is no evidence that the cached keys are still current.
+        conditional = len(headers) > 1
         assert jwks_uri is not None
         reply = yield Request(jwks_uri, tuple(headers), "jwks")
         if isinstance(reply, Failure):
@@ -350,6 +430,7 @@ class KeySetState:
         self.stale_until = self.expires_at + self.options.max_stale
         self.retry_at = -math.inf
         self.failures = 0
+        self.last_failure = None
         self.jwks_uri = jwks_uri
         if discovered:
             self.discovery_expires_at = now + self.options.discovery_ttl
@@ -358,6 +439,7 @@ class KeySetState:
         """Record *outcome* at *now*; True when the set of keys changed."""
         self.refreshing = False
         self.generation += 1
+        self.in_flight = max(0, self.in_flight - 1)
         changed = False
         if isinstance(outcome, Fetched):
             previous = self.keyset
@@ -387,6 +469,7 @@ class KeySetState:
 
     def _failed(self, failure: Failure, now: float) -> None:
         self.failures += 1
+        self.last_failure = failure
         serving = self.keyset is not None and now < self.stale_until
         first, ceiling = self.options.stale_backoff if serving else self.options.cold_backoff
         delay = min(ceiling, first * 2 ** min(self.failures - 1, 30))

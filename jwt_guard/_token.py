@@ -219,8 +219,11 @@ def parse(token: str | bytes, *, max_size: int, algorithms: frozenset[str]) -> P
     if alg not in algorithms:
         raise UnsupportedAlgorithm()
     kid = header.get("kid")
-    if kid is not None and kid.__class__ is not str:
-        raise MalformedToken("the token header has a non-string kid")
+    if kid.__class__ is not str:
+        # RFC 7515 §4.1.4: kid is a string; "kid": null is not "no kid".
+        if "kid" in header:
+            raise MalformedToken("the token header has a non-string kid")
+        kid = None
     if "crit" in header or "b64" in header:
         _check_critical(header)
     return ParsedToken(

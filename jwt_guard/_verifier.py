@@ -193,6 +193,9 @@ class Verifier:
         )
         self._cache_ttl = settings.result_cache_ttl
         self._cache_lock = threading.Lock()
+        # Bumped by clear_cache(): a verification that read its keys before a
+        # key-set change must not cache its result after the change.
+        self._cache_epoch = 0
 
         self._static = KeySet((), frozenset())  # replaced below for static keys
         self._remotes: dict[str, RemoteKeys] = {}
@@ -280,6 +283,7 @@ class Verifier:
                 return cached
             parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
             remote, claims = self._route(parsed)
+            epoch = self._cache_epoch
             keyset = self._static if remote is None else remote.sync.keyset()
             key = keyset.find(parsed.kid, parsed.alg)
             if key is None:
@@ -289,7 +293,7 @@ class Verifier:
                     key = fresh.find(kid, parsed.alg) if fresh is not None else None
                 if key is None:
                     raise self._no_key(parsed, keyset)
-            return self._finish(parsed, key, claims)
+            return self._finish(parsed, key, claims, epoch)
         except JWTGuardError as error:
             self._rejected(error)
             raise
@@ -302,6 +306,7 @@ class Verifier:
                 return cached
             parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
             remote, claims = self._route(parsed)
+            epoch = self._cache_epoch
             keyset = self._static if remote is None else await remote.aio.keyset()
             key = keyset.find(parsed.kid, parsed.alg)
             if key is None:
@@ -311,7 +316,7 @@ class Verifier:
                     key = fresh.find(kid, parsed.alg) if fresh is not None else None
                 if key is None:
                     raise self._no_key(parsed, keyset)
-            return self._finish(parsed, key, claims)
+            return self._finish(parsed, key, claims, epoch)
         except JWTGuardError as error:
             self._rejected(error)
             raise
@@ -333,6 +338,7 @@ class Verifier:
         """Forget every cached verification result."""
         if self._cache is not None:
             with self._cache_lock:
+                self._cache_epoch += 1
                 self._cache.clear()
 
     def close(self) -> None:
@@ -370,13 +376,14 @@ class Verifier:
 
     def _cache_get(self, token: str | bytes) -> AccessToken | None:
         cache = self._cache
-        if cache is None:
+        # Entries are keyed by the parsed text, never longer than the size
+        # cap: anything else cannot hit, and hashing it (under the lock, at
+        # O(length)) would make an oversized token cost far more than the
+        # single length check that refuses it.
+        if cache is None or token.__class__ is not str or len(token) > self._max_size:
             return None
-        try:
-            with self._cache_lock:
-                entry = cache.get(token)
-        except TypeError:  # unhashable input: not a token; parse() explains
-            return None
+        with self._cache_lock:
+            entry = cache.get(token)
         if entry is None:
             return None
         now = self._clock()
@@ -424,7 +431,7 @@ class Verifier:
             return UnknownKey("the token names no key (kid) and no single key fits")
         return UnknownKey()
 
-    def _finish(self, parsed: ParsedToken, key: BoundKey, claims: dict[str, Any] | None) -> AccessToken:
+    def _finish(self, parsed: ParsedToken, key: BoundKey, claims: dict[str, Any] | None, epoch: int) -> AccessToken:
         if not verify_signature(key.key, parsed.signing_input, parsed.signature):
             raise InvalidSignature()
         if claims is None:
@@ -440,7 +447,8 @@ class Verifier:
         if cache is not None:
             entry = _Entry(token, not_before, min(not_after, now + self._cache_ttl))
             with self._cache_lock:
-                cache[parsed.raw] = entry
+                if self._cache_epoch == epoch:  # keys unchanged since they were read
+                    cache[parsed.raw] = entry
         return token
 
     def _validate(self, token: AccessToken) -> None:

@@ -6,6 +6,7 @@ per session; issuers, clocks and verifiers are fresh per test.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, SigningKey, moc
 
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=100, deadline=None)
-settings.load_profile("dev")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 ISSUER = "https://issuer.example.test/"
 AUDIENCE = "https://api.example.test"

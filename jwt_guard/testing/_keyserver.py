@@ -6,14 +6,16 @@ switchable faults and a request log. Transport-agnostic: both
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from jwt_guard.testing._issuer import LocalIssuer
 
@@ -25,12 +27,14 @@ FAULTS = (
     "invalid_json",  # 200 with a body that is not JSON
     "not_jwks",  # 200 with JSON that is not a JWK Set
     "empty_keys",  # 200 with {"keys": []}
-    "huge",  # 200 with a 5 MiB body
+    "huge",  # 200 with a 5 MiB body, streamed without Content-Length
+    "huge_declared",  # 200 with a 5 MiB body announced by Content-Length
     "slow_drip",  # 200, one byte every ``delay`` seconds
     "hang",  # accept, never answer (until the server stops)
     "refuse",  # connection refused / connect error
+    "redirect",  # 302 to ``moved_path``, which serves the JWKS
     "redirect_loop",  # 302 to itself
-    "redirect_http",  # 302 to a plain-http, non-loopback URL
+    "redirect_http",  # 302 to a plain-http, non-loopback URL (never routed)
     "issuer_mismatch",  # discovery names another issuer
 )
 
@@ -49,8 +53,9 @@ class Recorded:
 class Reply:
     """What to answer: a status, headers, and a body or a (slow) stream.
 
-    ``action`` is ``"hang"`` or ``"refuse"`` for faults a transport must
-    emulate itself.
+    ``action`` names faults that a transport without real time or sockets
+    must emulate: ``"hang"``, ``"refuse"``, and ``"drip"`` (a slow
+    ``stream`` that a real server sends as it comes).
     """
 
     status: int = 200
@@ -58,6 +63,23 @@ class Reply:
     body: bytes = b""
     stream: Iterator[bytes] | None = None
     action: str | None = None
+
+
+_HUGE = 5 * 1024 * 1024
+
+
+def _basic_client_id(headers: Mapping[str, str]) -> str | None:
+    """The client id of ``Authorization: Basic`` client authentication
+    (RFC 6749 §2.3.1); the secret is not checked by a development issuer."""
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    client_id = unquote_plus(decoded.partition(":")[0])
+    return client_id or None
 
 
 def _json_reply(document: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
@@ -72,7 +94,16 @@ class KeyServer:
     :param max_age: ``Cache-Control: max-age`` on the JWKS (``None``: no header).
     :param jwks_path: where the JWKS lives.
     :param token_endpoint: serve ``POST /oauth/token`` (client_credentials).
+    :param jwks_uri: the ``jwks_uri`` discovery advertises (default: this
+        server's ``jwks_path`` on the issuer's host).
+    :param etag: send an ``ETag`` with the JWKS and honour ``If-None-Match``.
+    :param last_modified: send ``Last-Modified`` (the issuer clock's time
+        when the JWKS took its current value) and honour ``If-Modified-Since``
+        when no ``If-None-Match`` is sent (RFC 9110 §13.2.2).
     """
+
+    #: Where the ``redirect`` fault points; serves the JWKS without faults.
+    moved_path = "/moved/jwks.json"
 
     def __init__(
         self,
@@ -82,6 +113,9 @@ class KeyServer:
         jwks_path: str = "/.well-known/jwks.json",
         token_endpoint: bool = True,
         discovery: str = "oidc",
+        jwks_uri: str | None = None,
+        etag: bool = True,
+        last_modified: bool = True,
     ) -> None:
         if discovery not in ("oidc", "rfc8414", "both"):
             raise ValueError("discovery must be 'oidc', 'rfc8414' or 'both'")
@@ -90,6 +124,10 @@ class KeyServer:
         self.max_age = max_age
         self.jwks_path = jwks_path
         self.token_endpoint = token_endpoint
+        self.advertised_jwks_uri = jwks_uri
+        self.etag = etag
+        self.last_modified = last_modified
+        self._body_since: tuple[bytes, float] | None = None
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._fault: str | None = None
@@ -182,23 +220,44 @@ class KeyServer:
             if reply is not None:
                 return reply
         if method == "GET" and kind == "discovery" and self._serves_discovery(path):
-            base = self.issuer.issuer.rstrip("/")
-            jwks_uri = f"{urlsplit(base).scheme}://{urlsplit(base).netloc}{self.jwks_path}"
+            base = urlsplit(self.issuer.issuer)
+            jwks_uri = self.advertised_jwks_uri or f"{base.scheme}://{base.netloc}{self.jwks_path}"
             return _json_reply(self.issuer.discovery(jwks_uri=jwks_uri), headers={"cache-control": "max-age=3600"})
-        if method == "GET" and kind == "jwks":
+        if method == "GET" and (kind == "jwks" or path == self.moved_path):
             return self._jwks(lowered)
         if method == "POST" and self.token_endpoint and path.endswith("/oauth/token"):
             return self._token(lowered, body)
         return _json_reply({"error": "not_found"}, status=404)
 
+    def _changed_at(self, body: bytes) -> float:
+        digest = hashlib.sha256(body).digest()
+        with self._lock:
+            if self._body_since is None or self._body_since[0] != digest:
+                self._body_since = (digest, float(int(self.issuer.clock())))
+            return self._body_since[1]
+
     def _jwks(self, headers: Mapping[str, str]) -> Reply:
         body = self.jwks_body()
-        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-        reply_headers = {"content-type": "application/json", "etag": etag}
+        reply_headers = {"content-type": "application/json"}
         if self.max_age is not None:
             reply_headers["cache-control"] = f"public, max-age={self.max_age}"
-        if headers.get("if-none-match") == etag:
-            return Reply(304, reply_headers)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        changed_at = self._changed_at(body)
+        if self.etag:
+            reply_headers["etag"] = etag
+        if self.last_modified:
+            reply_headers["last-modified"] = formatdate(changed_at, usegmt=True)
+        # RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
+        if self.etag and "if-none-match" in headers:
+            if headers["if-none-match"] == etag:
+                return Reply(304, reply_headers)
+        elif self.last_modified and "if-modified-since" in headers:
+            try:
+                since = parsedate_to_datetime(headers["if-modified-since"]).timestamp()
+            except (TypeError, ValueError):
+                since = None
+            if since is not None and changed_at <= since:
+                return Reply(304, reply_headers)
         return Reply(200, reply_headers, body)
 
     def _faulty(self, fault: str, kind: str, path: str, status: int, delay: float) -> Reply | None:
@@ -211,22 +270,34 @@ class KeyServer:
         if fault == "empty_keys":
             return _json_reply({"keys": []})
         if fault == "huge":
-            return Reply(200, {"content-type": "application/json"}, b" " * (5 * 1024 * 1024))
+            return Reply(200, {"content-type": "application/json"}, stream=self._huge())
+        if fault == "huge_declared":
+            return Reply(200, {"content-type": "application/json"}, b" " * _HUGE)
         if fault == "slow_drip":
-            return Reply(200, {"content-type": "application/json"}, stream=self._drip(delay))
+            return Reply(200, {"content-type": "application/json"}, stream=self._drip(delay), action="drip")
         if fault == "hang":
             return Reply(action="hang")
         if fault == "refuse":
             return Reply(action="refuse")
+        if fault == "redirect":
+            return Reply(302, {"location": self.moved_path})
         if fault == "redirect_loop":
             return Reply(302, {"location": path})
         if fault == "redirect_http":
-            return Reply(302, {"location": "http://keys.example.net/jwks.json"})
+            # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never routed, no DNS lookup.
+            return Reply(302, {"location": "http://192.0.2.1/jwks.json"})
         if fault == "issuer_mismatch" and kind == "discovery":
             document = self.issuer.discovery()
             document["issuer"] = "https://impostor.example.net/"
             return _json_reply(document)
         return None
+
+    def _huge(self) -> Iterator[bytes]:
+        chunk = b" " * (64 * 1024)
+        for _ in range(_HUGE // len(chunk)):
+            if self.stopping.is_set():
+                return
+            yield chunk
 
     def _drip(self, delay: float) -> Iterator[bytes]:
         body = self.jwks_body()
@@ -242,9 +313,12 @@ class KeyServer:
             return _json_reply({"error": "unsupported_grant_type"}, status=400)
         scope = form.get("scope", "")
         audience = form.get("audience") or self.issuer.audience
-        client_id = form.get("client_id") or "dev-client"
+        client_id = form.get("client_id") or _basic_client_id(headers) or "dev-client"
+        # ``sub`` is a development extension (no real authorization server
+        # takes it): it lets ``jwt-guard token --sub`` mint user-like tokens.
+        subject = form.get("sub") or client_id
         lifetime = self.issuer.token_lifetime
-        token = self.issuer.token(scope=scope or None, aud=audience, sub=client_id, client_id=client_id)
+        token = self.issuer.token(scope=scope or None, aud=audience, sub=subject, client_id=client_id)
         document = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
         if scope:
             document["scope"] = scope

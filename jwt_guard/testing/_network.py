@@ -4,7 +4,10 @@ real HTTP server on 127.0.0.1 (ephemeral port, started in a thread).
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import struct
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,12 +25,14 @@ __all__ = ["LocalServer", "mock_transport"]
 
 def _mock_reply(server: KeyServer, request: httpx.Request) -> httpx.Response:
     reply = server.respond(request.method, str(request.url), dict(request.headers), request.content)
-    if reply.action == "hang":
-        raise httpx.ReadTimeout("key server fault: hang", request=request)
+    if reply.action in ("hang", "drip"):
+        raise httpx.ReadTimeout(f"key server fault: {reply.action}", request=request)
     if reply.action == "refuse":
         raise httpx.ConnectError("key server fault: connection refused", request=request)
-    body = b"".join(reply.stream) if reply.stream is not None else reply.body
-    return httpx.Response(reply.status, headers=reply.headers, content=body)
+    if reply.stream is not None:
+        # A streamed reply carries no Content-Length, as over a real socket.
+        return httpx.Response(reply.status, headers=reply.headers, stream=httpx.ByteStream(b"".join(reply.stream)))
+    return httpx.Response(reply.status, headers=reply.headers, content=reply.body)
 
 
 def mock_transport(server: KeyServer) -> httpx.MockTransport:
@@ -35,7 +40,8 @@ def mock_transport(server: KeyServer) -> httpx.MockTransport:
 
     Works for ``httpx.Client`` and ``httpx.AsyncClient`` alike, so pass it as
     both ``transport=`` and ``async_transport=``. Faults that need real time
-    are emulated: ``hang`` raises ``ReadTimeout``, ``refuse`` ``ConnectError``.
+    are emulated: ``hang`` and ``slow_drip`` raise ``ReadTimeout``, ``refuse``
+    ``ConnectError``; streamed replies (``huge``) come without Content-Length.
     """
     return httpx.MockTransport(lambda request: _mock_reply(server, request))
 
@@ -43,6 +49,9 @@ def mock_transport(server: KeyServer) -> httpx.MockTransport:
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on,
+    # a kept-alive client's delayed ACK stalls every reply by ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet test output
@@ -64,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.action == "refuse":
             # The nearest a listening server gets to refusing: reset at once.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
         self.send_response(reply.status)
@@ -93,8 +102,40 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # stampede tests and benchmarks connect at once
     keys: KeyServer
     hang_limit: float
+
+    def server_activate(self) -> None:
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        # A stopped server must not keep answering on kept-alive connections.
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request (a closed keep-alive
+        # connection, Ctrl-C on curl) is routine: no traceback on stderr,
+        # where it would land in the dev-issuer's terminal and in tests.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class LocalServer:
@@ -170,13 +211,15 @@ class LocalServer:
         return self
 
     def stop(self) -> None:
-        """Stop listening (clients then see connection refused)."""
+        """Stop listening and drop open connections (clients then see
+        connection refused)."""
         httpd, thread = self._httpd, self._thread
         self._httpd = self._thread = None
         if httpd is None:
             return
         self.keys.stopping.set()
         httpd.shutdown()
+        httpd.drop_connections()
         httpd.server_close()
         if thread is not None:
             thread.join(timeout=5)

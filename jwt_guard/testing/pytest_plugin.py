@@ -1,73 +1,114 @@
-"""pytest fixtures for applications protected by jwt_guard.
+"""pytest fixtures for testing applications protected by jwt_guard.
 
-Registered automatically (``pytest11`` entry point) when jwt_guard is
-installed::
-
-    def test_reads_messages(client, make_token):
-        token = make_token(scope="read:messages", sub="alice")
-        response = client.get("/messages", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 200
-
-Fixtures:
+The plugin is registered through the ``pytest11`` entry point: installing
+jwt_guard makes the fixtures available in every test suite, with no import
+and no network. (Disable it with ``-p no:jwt_guard``.)
 
 ``jwt_issuer``
-    a fresh :class:`~jwt_guard.testing.LocalIssuer` (its RSA key is made once
-    per session).
+    A fresh :class:`~jwt_guard.testing.LocalIssuer` for
+    ``https://issuer.jwt-guard.test/`` with audience
+    ``https://api.jwt-guard.test``. Its RS256 key is made once per session.
 ``make_token``
-    ``make_token(scope=..., sub=..., **claims) -> str`` mints a token.
+    ``make_token(scope=None, sub="user-1", *, aud=..., expires_in=...,
+    headers=None, **claims) -> str`` mints a signed access token from
+    ``jwt_issuer``. ``make_token(expires_in=-120)`` is expired (past the
+    default 60 s leeway), ``make_token(aud="other")`` is for another API.
 ``jwt_verifier``
-    a :class:`~jwt_guard.Verifier` wired to ``jwt_issuer`` through an
-    in-process ``httpx.MockTransport`` (discovery and JWKS, sync and async):
-    no network, the real fetch-and-cache path.
+    A :class:`~jwt_guard.Verifier` for ``jwt_issuer`` that fetches the
+    discovery document and the JWKS through an in-process
+    ``httpx.MockTransport`` (sync and async): the real fetch-and-cache path,
+    no sockets. Hand it to your application (``create_app(verifier=...)``,
+    a FastAPI dependency override, ...).
 ``auth_header``
-    ``auth_header(token=None, **claims) -> dict``: an ``Authorization``
-    header, minting a token from *claims* when none is given.
+    ``auth_header(token=None, **claims) -> {"Authorization": "Bearer ..."}``;
+    mints a token from *claims* (as ``make_token``) when none is given.
+
+Every fixture is function-scoped: tests never share an issuer, a verifier or
+its caches. Tokens are plain strings, so the same fixtures serve sync test
+clients (Flask, Django, Starlette's ``TestClient``) and async ones
+(``httpx.AsyncClient`` with ``ASGITransport``).
+
+To match an application's configured issuer or audience, override
+``jwt_issuer`` in your ``conftest.py``::
+
+    @pytest.fixture
+    def jwt_issuer(jwt_issuer):
+        jwt_issuer.issuer = "https://login.example.com/"
+        jwt_issuer.audience = "https://api.example.com"
+        return jwt_issuer
+
+.. warning::
+   These fixtures mint tokens for anyone: they belong in test suites only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from jwt_guard._verifier import Verifier
-from jwt_guard.testing._issuer import LocalIssuer, SigningKey
-from jwt_guard.testing._keyserver import KeyServer
-from jwt_guard.testing._network import mock_transport
+if TYPE_CHECKING:
+    from jwt_guard._verifier import Verifier
+    from jwt_guard.testing._issuer import LocalIssuer, SigningKey
 
-__all__ = ["auth_header", "jwt_issuer", "jwt_verifier", "make_token"]
+__all__ = ["AUDIENCE", "ISSUER", "auth_header", "jwt_issuer", "jwt_verifier", "make_token"]
 
+#: The issuer of the ``jwt_issuer`` fixture (``.test`` is a reserved TLD).
 ISSUER = "https://issuer.jwt-guard.test/"
+#: The audience of tokens minted by ``make_token``.
 AUDIENCE = "https://api.jwt-guard.test"
+
+# jwt_guard itself is imported inside the fixtures: this module is loaded in
+# every pytest run of every project that has jwt_guard installed, and should
+# cost nothing there.
 
 
 @pytest.fixture(scope="session")
 def _jwt_guard_signing_key() -> SigningKey:
-    return SigningKey("RS256", kid="test-key-1")
+    from jwt_guard.testing._issuer import SigningKey
+
+    return SigningKey("RS256", kid="jwt-guard-test-key")
 
 
 @pytest.fixture
 def jwt_issuer(_jwt_guard_signing_key: SigningKey) -> LocalIssuer:
-    """A local issuer for ``https://issuer.jwt-guard.test/``."""
-    issuer = LocalIssuer(ISSUER, audience=AUDIENCE)
-    issuer._keys = [_jwt_guard_signing_key]  # reuse the session's key
+    """A local issuer for ``https://issuer.jwt-guard.test/`` (audience
+    ``https://api.jwt-guard.test``) signing with the session's RS256 key."""
+    from jwt_guard.testing._issuer import LocalIssuer
+
+    # EdDSA keys are cheap to generate; the RS256 session key replaces it.
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm="EdDSA")
+    issuer._keys = [_jwt_guard_signing_key]
     return issuer
 
 
 @pytest.fixture
 def make_token(jwt_issuer: LocalIssuer) -> Callable[..., str]:
-    """Mint a token: ``make_token(scope="read", sub="alice", **claims)``."""
+    """Mint tokens: ``make_token(scope="read", sub="alice", **claims)``.
 
-    def make(**claims: Any) -> str:
-        return jwt_issuer.token(**claims)
+    Keyword arguments are those of :meth:`LocalIssuer.token
+    <jwt_guard.testing.LocalIssuer.token>`: ``scope`` (a string or a list),
+    ``sub``, ``aud``, ``expires_in`` (seconds; negative for an expired
+    token), ``key``, ``headers`` (header overrides, ``None`` removes one) and
+    any other claim (``permissions=[...]``, ``exp=None`` removes a claim).
+    """
+
+    def make(scope: Any = None, sub: str | None = "user-1", **claims: Any) -> str:
+        return jwt_issuer.token(scope=scope, sub=sub, **claims)
 
     return make
 
 
 @pytest.fixture
 def jwt_verifier(jwt_issuer: LocalIssuer) -> Iterator[Verifier]:
-    """A verifier for ``jwt_issuer`` fetching through a MockTransport."""
+    """A :class:`~jwt_guard.Verifier` for ``jwt_issuer``: it discovers and
+    fetches the issuer's keys through an ``httpx.MockTransport``, for
+    ``verify`` and ``verify_async`` alike. Closed after the test."""
+    from jwt_guard._verifier import Verifier
+    from jwt_guard.testing._keyserver import KeyServer
+    from jwt_guard.testing._network import mock_transport
+
     transport = mock_transport(KeyServer(jwt_issuer))
     verifier = Verifier(
         issuer=jwt_issuer.issuer,
@@ -81,9 +122,16 @@ def jwt_verifier(jwt_issuer: LocalIssuer) -> Iterator[Verifier]:
 
 @pytest.fixture
 def auth_header(make_token: Callable[..., str]) -> Callable[..., dict[str, str]]:
-    """``auth_header(token=None, **claims)`` → ``{"Authorization": "Bearer …"}``."""
+    """``auth_header(token=None, **claims)`` → ``{"Authorization": "Bearer …"}``.
+
+    With no *token*, one is minted from *claims* as by ``make_token``.
+    """
 
     def header(token: str | None = None, **claims: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token if token is not None else make_token(**claims)}"}
+        if token is None:
+            token = make_token(**claims)
+        elif claims:
+            raise TypeError("auth_header: pass either a token or claims to mint one, not both")
+        return {"Authorization": f"Bearer {token}"}
 
     return header

@@ -1,0 +1,634 @@
+"""ASGI adapter: a pure ASGI middleware and scope decorators for Starlette.
+
+::
+
+    from jwt_guard import Verifier
+    from jwt_guard.asgi import JWTGuardMiddleware, get_access_token, require_scopes
+
+    verifier = Verifier(issuer="https://idp.example.com/", audience="https://api.example.com")
+    app = Starlette(routes=routes, middleware=[Middleware(JWTGuardMiddleware, verifier=verifier)])
+
+    @require_scopes("read:messages")
+    async def messages(request):
+        token = get_access_token(request)
+        ...
+
+On success the middleware follows Starlette's conventions: ``scope["user"]``
+is a :class:`TokenUser` (a ``starlette.authentication.BaseUser``) and
+``scope["auth"]`` an ``AuthCredentials`` holding the token's scopes, so
+``request.user``, ``request.auth.scopes`` and Starlette's own ``@requires``
+work unchanged. The verified :class:`~jwt_guard.AccessToken` itself is under
+``scope["jwt_guard.token"]``; read it with :func:`get_access_token`.
+
+Trust assumptions
+-----------------
+- **TLS ends before this middleware.** Bearer tokens are credentials: anyone
+  who sees one can replay it until it expires. Serve the API over https only.
+- **The server's scope is the truth.** The ``Authorization`` headers, the
+  query string and the path are read from the ASGI scope as the server (or a
+  proxy in front of it) produced them. Nothing here reads ``X-Forwarded-*``;
+  a proxy that adds, merges or strips ``Authorization`` headers changes what
+  is verified.
+- **Excluded paths match the raw ``scope["path"]``**, without normalisation
+  (no ``..`` resolution, no case folding, no trailing-slash games). Exclude
+  only paths whose routing cannot reach a protected endpoint: a prefix such
+  as ``"/docs/"`` exempts everything below it.
+- **Only the verified token grants anything.** :func:`require_scopes`,
+  :func:`require_any_scope` and :func:`get_access_token` read
+  ``scope["jwt_guard.token"]``, which only this middleware and the
+  :mod:`jwt_guard.fastapi` dependency set after verification; they never
+  trust ``request.auth``, which any other middleware may fill.
+- **Key-server outages are not the client's fault**: they answer 503 with
+  ``Retry-After``, never 401 and never 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ParamSpec, TypeVar, cast
+
+import anyio
+from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketState
+
+from jwt_guard._access_token import AccessToken
+from jwt_guard._challenge import Challenge, render
+from jwt_guard._events import logger
+from jwt_guard._guard import Guard, check_scopes
+from jwt_guard._verifier import Verifier
+from jwt_guard.errors import (
+    ConfigurationError,
+    InsufficientScope,
+    JWTGuardError,
+    KeySetUnavailable,
+    MissingToken,
+)
+
+__all__ = [
+    "TOKEN_SCOPE_KEY",
+    "ErrorRenderer",
+    "JWTGuardMiddleware",
+    "TokenUser",
+    "challenge_response",
+    "get_access_token",
+    "require_any_scope",
+    "require_scopes",
+]
+
+#: The scope key holding the verified :class:`~jwt_guard.AccessToken`.
+TOKEN_SCOPE_KEY = "jwt_guard.token"  # noqa: S105 - a dictionary key
+# Which verifier produced it (the FastAPI dependency reuses only its own).
+_VERIFIER_KEY = "jwt_guard.verifier"
+# The middleware that handled the request (decorators render like it).
+_MIDDLEWARE_KEY = "jwt_guard.middleware"
+
+#: RFC 6455 §7.4.1: 1008 "policy violation" for authentication failures;
+#: 1013 "try again later" when keys cannot be had (not the client's fault).
+WS_POLICY_VIOLATION = 1008
+WS_TRY_AGAIN_LATER = 1013
+_DENIAL_EXTENSION = "websocket.http.response"
+_AUTHORIZATION = b"authorization"
+
+#: ``on_error(error, connection) -> Response | None``: render the
+#: application's own answer to a refused request; ``None`` keeps the default.
+ErrorRenderer = Callable[[JWTGuardError, HTTPConnection], "Response | None"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class TokenUser(BaseUser):
+    """The user of a request that carried a verified access token.
+
+    ``display_name`` and ``identity`` are the token's ``sub`` (``""`` when it
+    has none, e.g. some client-credentials tokens); ``access_token`` is the
+    :class:`~jwt_guard.AccessToken` itself.
+    """
+
+    def __init__(self, access_token: AccessToken) -> None:
+        self.access_token = access_token
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.access_token.subject or ""
+
+    @property
+    def identity(self) -> str:
+        return self.access_token.subject or ""
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The scopes the token grants."""
+        return self.access_token.scopes
+
+    def __repr__(self) -> str:
+        return f"TokenUser({self.access_token!r})"
+
+
+def get_access_token(connection: HTTPConnection | Mapping[str, Any]) -> AccessToken | None:
+    """The verified :class:`~jwt_guard.AccessToken` of a request, websocket or
+    ASGI scope; ``None`` when the request carried none (optional mode, an
+    excluded path, or no middleware)."""
+    scope = connection.scope if isinstance(connection, HTTPConnection) else connection
+    token = scope.get(TOKEN_SCOPE_KEY)
+    return token if isinstance(token, AccessToken) else None
+
+
+def challenge_response(challenge: Challenge) -> Response:
+    """A Starlette ``Response`` carrying *challenge* byte for byte."""
+    response = Response(challenge.body, status_code=challenge.status_code)
+    response.raw_headers = _raw_headers(challenge)
+    return response
+
+
+def _raw_headers(challenge: Challenge) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in challenge.headers]
+
+
+def _close_code(error: JWTGuardError) -> int:
+    return WS_TRY_AGAIN_LATER if isinstance(error, KeySetUnavailable) else WS_POLICY_VIOLATION
+
+
+def _close_reason(error: JWTGuardError) -> str:
+    # RFC 6455 §5.5: a control frame payload is at most 125 bytes, 2 of them the code.
+    return error.description.encode("utf-8")[:123].decode("utf-8", "ignore")
+
+
+def _denial_send(send: Send) -> Send:
+    """Turn an HTTP response's messages into WebSocket denial messages."""
+
+    async def wrapped(message: Message) -> None:
+        kind = message["type"]
+        if kind in ("http.response.start", "http.response.body"):
+            message = {**message, "type": "websocket." + kind}
+        await send(message)
+
+    return wrapped
+
+
+async def _deny(
+    error: JWTGuardError,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    response: Response | None,
+    challenge: Callable[[JWTGuardError], Challenge],
+) -> None:
+    """Refuse a WebSocket that has not been accepted: an HTTP denial response
+    when the server supports the extension, else a 1008 (or 1013) close."""
+    if _DENIAL_EXTENSION in (scope.get("extensions") or {}):
+        if response is not None:
+            await response(scope, receive, _denial_send(send))
+            return
+        rendered = challenge(error)
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": rendered.status_code,
+                "headers": _raw_headers(rendered),
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": rendered.body})
+        return
+    await send({"type": "websocket.close", "code": _close_code(error), "reason": _close_reason(error)})
+
+
+class _StartupAborted(Exception):
+    """Raised into the application's lifespan to stop a fail-fast startup."""
+
+
+class JWTGuardMiddleware:
+    """Verify the bearer token of every HTTP request and WebSocket connection.
+
+    A pure ASGI middleware (no ``BaseHTTPMiddleware``) for Starlette, FastAPI
+    or any ASGI application::
+
+        app.add_middleware(JWTGuardMiddleware, verifier=verifier, exclude_paths=["/health"])
+
+    Requests without a valid token are answered here, per RFC 6750 and the
+    table in DESIGN.md: 401 (no error attribute) without credentials, 400
+    ``invalid_request`` for malformed or duplicated credentials, 401
+    ``invalid_token``, and 503 with ``Retry-After`` when signing keys cannot
+    be had. Bodies are JSON with ``Cache-Control: no-store``. Verification
+    never produces a 500. Lifespan and other scope types pass through.
+
+    :param app: the ASGI application to protect.
+    :param verifier: the :class:`~jwt_guard.Verifier` checking tokens.
+    :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+    :param optional: let requests without a token through with Starlette's
+        ``UnauthenticatedUser`` and empty ``AuthCredentials``. A token that is
+        present but invalid is still refused.
+    :param exclude_paths: paths served untouched (no verification, no
+        ``scope["user"]``): exact paths, or prefixes when they end with ``/``
+        or ``*`` (``"/docs/"``, ``"/static*"``).
+    :param allow_query_token: also accept the ``access_token`` query
+        parameter (RFC 6750 §2.3). Off by default.
+    :param on_error: ``on_error(error, connection) -> Response | None``, a
+        plain function rendering the application's own answer; return
+        ``None`` to keep the default. For a WebSocket the response becomes the
+        denial response when the server supports it.
+    :param prefetch: fetch discovery and keys during lifespan startup. A
+        failure logs a warning and startup goes on (requests retry later).
+    :param fail_fast: with *prefetch*, a failure aborts startup instead
+        (``lifespan.startup.failed``; the server exits).
+    :param close_expired_websockets: close an accepted WebSocket with 1008
+        when its token's ``exp`` passes.
+    :param clock: epoch seconds, for *close_expired_websockets* (tests).
+
+    .. warning::
+       Excluded paths are compared with the raw ``scope["path"]``: a prefix
+       exempts every path under it. Scopes are not checked here: protect
+       endpoints with :func:`require_scopes`, Starlette's ``@requires`` or
+       the FastAPI dependency.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        verifier: Verifier,
+        realm: str | None = None,
+        optional: bool = False,
+        exclude_paths: Iterable[str] = (),
+        allow_query_token: bool = False,
+        on_error: ErrorRenderer | None = None,
+        prefetch: bool = False,
+        fail_fast: bool = False,
+        close_expired_websockets: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(verifier, Verifier):
+            raise ConfigurationError(f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}")
+        if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
+            raise ConfigurationError("on_error must be a plain function returning a Response or None")
+        if fail_fast and not prefetch:
+            raise ConfigurationError("fail_fast=True needs prefetch=True")
+        self.app = app
+        self.verifier = verifier
+        self.guard = Guard(
+            realm=realm,
+            optional=optional,
+            exclude_paths=exclude_paths,
+            allow_query_token=allow_query_token,
+        )
+        self._on_error = on_error
+        self._prefetch = bool(prefetch)
+        self._fail_fast = bool(fail_fast)
+        self._watch_expiry = bool(close_expired_websockets)
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            if kind == "lifespan" and self._prefetch:
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        if self.guard.excluded(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        try:
+            token = await self._authenticate(scope)
+        except JWTGuardError as error:
+            if kind == "http":
+                await self._reject(error, scope, receive, send)
+            else:
+                await self._reject_websocket(error, scope, receive, send)
+            return
+        if kind == "websocket" and self._watch_expiry and token is not None:
+            await self._run_until_expiry(token, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope) -> AccessToken | None:
+        authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == _AUTHORIZATION]
+        raw = self.guard.credentials(authorization, scope.get("query_string"))
+        scope[_MIDDLEWARE_KEY] = self
+        if raw is None:
+            self.guard.anonymous()
+            scope["user"] = UnauthenticatedUser()
+            scope["auth"] = AuthCredentials()
+            scope.pop(TOKEN_SCOPE_KEY, None)
+            return None
+        token = await self.verifier.verify_async(raw)
+        scope["user"] = TokenUser(token)
+        scope["auth"] = AuthCredentials(list(token.scopes))
+        scope[TOKEN_SCOPE_KEY] = token
+        scope[_VERIFIER_KEY] = self.verifier
+        return token
+
+    # -- answers -----------------------------------------------------------
+
+    def challenge(self, error: JWTGuardError) -> Challenge:
+        """The default answer to *error*, with this middleware's realm."""
+        return self.guard.render(error)
+
+    def error_response(self, error: JWTGuardError, connection: HTTPConnection) -> Response:
+        """The response for *error*: the application's ``on_error`` answer, or
+        the default challenge. Decorators use it to answer like the middleware."""
+        if self._on_error is not None:
+            response = self._on_error(error, connection)
+            if response is not None:
+                return response
+        return challenge_response(self.challenge(error))
+
+    async def _reject(self, error: JWTGuardError, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._on_error is not None:
+            response = self._on_error(error, Request(scope, receive))
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        challenge = self.challenge(error)
+        await send({"type": "http.response.start", "status": challenge.status_code, "headers": _raw_headers(challenge)})
+        await send({"type": "http.response.body", "body": challenge.body})
+
+    async def _reject_websocket(self, error: JWTGuardError, scope: Scope, receive: Receive, send: Send) -> None:
+        # ASGI: the application answers the websocket.connect event.
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return  # the client left already
+        response = self._on_error(error, HTTPConnection(scope, receive)) if self._on_error is not None else None
+        await _deny(error, scope, receive, send, response, self.challenge)
+
+    # -- WebSocket expiry --------------------------------------------------
+
+    async def _run_until_expiry(self, token: AccessToken, scope: Scope, receive: Receive, send: Send) -> None:
+        exp = token.get("exp")
+        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+            await self.app(scope, receive, send)
+            return
+        accepted = anyio.Event()
+        state = {"expired": False, "closed": False}
+
+        async def send_hook(message: Message) -> None:
+            if state["expired"]:
+                # ASGI 2.4: sending on a closed connection raises an OSError.
+                raise OSError("the WebSocket was closed: its access token expired")
+            kind = message["type"]
+            if kind == "websocket.accept":
+                accepted.set()
+            elif kind in ("websocket.close", "websocket.http.response.start"):
+                state["closed"] = True
+            await send(message)
+
+        async def watch() -> None:
+            await accepted.wait()
+            delay = float(exp) - self._clock()
+            if delay > 0:
+                await anyio.sleep(delay)
+            if state["closed"]:
+                return
+            state["expired"] = True
+            logger.debug("jwt_guard: closing a WebSocket whose access token expired")
+            with contextlib.suppress(OSError):  # the client may have left meanwhile
+                await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": "token expired"})
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch)
+            try:
+                await self.app(scope, receive, send_hook)
+            finally:
+                tasks.cancel_scope.cancel()
+
+    # -- lifespan ------------------------------------------------------------
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        aborted = False
+
+        async def receive_hook() -> Message:
+            nonlocal aborted
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                failure = await self._prefetch_keys()
+                if failure is not None and self._fail_fast:
+                    aborted = True
+                    await send(
+                        {
+                            "type": "lifespan.startup.failed",
+                            "message": f"jwt_guard: signing keys could not be prefetched: {failure.description}",
+                        }
+                    )
+                    raise _StartupAborted
+            return message
+
+        async def send_hook(message: Message) -> None:
+            if not aborted:
+                await send(message)
+
+        try:
+            await self.app(scope, receive_hook, send_hook)
+        except _StartupAborted:
+            return
+
+    async def _prefetch_keys(self) -> JWTGuardError | None:
+        try:
+            await self.verifier.prefetch_async()
+        except JWTGuardError as error:
+            if self._fail_fast:
+                logger.error("jwt_guard: signing keys could not be prefetched at startup: %s", error.description)
+            else:
+                logger.warning(
+                    "jwt_guard: signing keys could not be prefetched at startup (%s); requests will retry",
+                    error.description,
+                )
+            return error
+        return None
+
+
+# -- decorators ----------------------------------------------------------------
+
+
+def require_scopes(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Require a verified token granting **all** of *scopes*.
+
+    Decorates Starlette endpoints: async and sync functions, ``HTTPEndpoint``
+    methods, WebSocket functions and ``WebSocketEndpoint`` methods. The
+    endpoint needs a ``request`` or ``websocket`` parameter (or one annotated
+    with a Starlette connection type); without one, decoration raises
+    ``TypeError`` at import time.
+
+    Without a verified token the endpoint answers 401; with one lacking a
+    scope, 403 ``insufficient_scope`` naming the scopes. Answers are rendered
+    like the middleware's (same realm and ``on_error``). A WebSocket that
+    fails is refused with a denial response (before accept, when the server
+    supports it) or closed with 1008.
+
+    .. warning::
+       Scopes are read only from the token verified by
+       :class:`JWTGuardMiddleware` (or the FastAPI dependency); install the
+       middleware in front of decorated endpoints, otherwise every request is
+       refused with 401.
+    """
+    return _scope_decorator("require_scopes", scopes, any_of=False)
+
+
+def require_any_scope(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Like :func:`require_scopes`, but **one** of *scopes* is enough."""
+    return _scope_decorator("require_any_scope", scopes, any_of=True)
+
+
+def _scope_decorator(
+    name: str, scopes: tuple[str, ...], *, any_of: bool
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    if not scopes:
+        raise TypeError(f"{name}() needs at least one scope")
+    for scope in scopes:
+        if not isinstance(scope, str):
+            raise TypeError(f"{name}() takes scope names; use @{name}('scope'), not @{name}")
+        if not scope or " " in scope:
+            raise TypeError(f"{name}() scope names must be non-empty and contain no spaces, got {scope!r}")
+    required = tuple(dict.fromkeys(scopes))
+
+    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
+        index, param, kind = _connection_parameter(func, name)
+        is_async = _is_async(func)
+        if kind == "websocket":
+            if not is_async:
+                raise TypeError(f"{name}: WebSocket endpoint {func.__qualname__} must be async")
+            return cast(Callable[_P, _R], _websocket_wrapper(func, index, param, required, any_of))
+        if is_async:
+            return cast(Callable[_P, _R], _async_wrapper(func, index, param, required, any_of))
+        return cast(Callable[_P, _R], _sync_wrapper(func, index, param, required, any_of))
+
+    return decorate
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    while isinstance(func, functools.partial):
+        func = func.func
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))  # noqa: B004
+
+
+_CONNECTION_NAMES = {"Request": "http", "HTTPConnection": "http", "WebSocket": "websocket"}
+
+
+def _signature(func: Callable[..., Any], name: str) -> inspect.Signature:
+    try:
+        try:
+            return inspect.signature(func, eval_str=True)
+        except (NameError, AttributeError, SyntaxError, TypeError):
+            # Annotations naming things defined later: read them unevaluated.
+            return inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: cannot read the signature of {func!r}") from exc
+
+
+def _annotation_kind(annotation: Any) -> str | None:
+    if isinstance(annotation, type) and issubclass(annotation, HTTPConnection):
+        return "websocket" if issubclass(annotation, WebSocket) else "http"
+    if isinstance(annotation, str):
+        return _CONNECTION_NAMES.get(annotation.rpartition(".")[2])
+    return None
+
+
+def _connection_parameter(func: Callable[..., Any], name: str) -> tuple[int, str, str]:
+    """(position, name, "http" | "websocket") of the endpoint's connection:
+    the first parameter annotated with a Starlette connection type, else the
+    one named ``request`` or ``websocket`` (Starlette's convention)."""
+    parameters = list(_signature(func, name).parameters.values())
+    for index, parameter in enumerate(parameters):
+        kind = _annotation_kind(parameter.annotation)
+        if kind is not None:
+            return index, parameter.name, kind
+    for index, parameter in enumerate(parameters):
+        if parameter.name in ("request", "websocket"):
+            return index, parameter.name, "websocket" if parameter.name == "websocket" else "http"
+    raise TypeError(f"{name}: {getattr(func, '__qualname__', func)!r} has no 'request' or 'websocket' parameter")
+
+
+def _connection(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, param: str) -> HTTPConnection:
+    connection = kwargs[param] if param in kwargs else args[index] if index < len(args) else None
+    if not isinstance(connection, HTTPConnection):
+        raise TypeError(f"expected a Starlette Request or WebSocket as {param!r}, got {type(connection).__name__}")
+    return connection
+
+
+def _scope_error(scope: Scope, required: tuple[str, ...], any_of: bool) -> JWTGuardError | None:
+    # Only a verified token counts: a forged one never got this far (401).
+    token = get_access_token(scope)
+    if token is None:
+        return MissingToken()
+    try:
+        check_scopes(token, required, any_of=any_of)
+    except InsufficientScope as error:
+        return error
+    return None
+
+
+def _error_response(error: JWTGuardError, connection: HTTPConnection) -> Response:
+    middleware = connection.scope.get(_MIDDLEWARE_KEY)
+    if isinstance(middleware, JWTGuardMiddleware):
+        return middleware.error_response(error, connection)
+    return challenge_response(render(error))
+
+
+def _async_wrapper(
+    func: Callable[..., Any], index: int, param: str, required: tuple[str, ...], any_of: bool
+) -> Callable[..., Any]:
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        request = _connection(args, kwargs, index, param)
+        error = _scope_error(request.scope, required, any_of)
+        if error is not None:
+            return _error_response(error, request)
+        return await func(*args, **kwargs)
+
+    return wrapper
+
+
+def _sync_wrapper(
+    func: Callable[..., Any], index: int, param: str, required: tuple[str, ...], any_of: bool
+) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        request = _connection(args, kwargs, index, param)
+        error = _scope_error(request.scope, required, any_of)
+        if error is not None:
+            return _error_response(error, request)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _websocket_wrapper(
+    func: Callable[..., Any], index: int, param: str, required: tuple[str, ...], any_of: bool
+) -> Callable[..., Any]:
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        websocket = _connection(args, kwargs, index, param)
+        error = _scope_error(websocket.scope, required, any_of)
+        if error is None:
+            return await func(*args, **kwargs)
+        if not isinstance(websocket, WebSocket):
+            raise TypeError(f"expected a Starlette WebSocket as {param!r}")
+        await _refuse_websocket(websocket, error)
+        return None
+
+    return wrapper
+
+
+async def _refuse_websocket(websocket: WebSocket, error: JWTGuardError) -> None:
+    if websocket.application_state == WebSocketState.CONNECTING:
+        if websocket.client_state == WebSocketState.CONNECTING:
+            await websocket.receive()  # ASGI: answer the websocket.connect event
+        middleware = websocket.scope.get(_MIDDLEWARE_KEY)
+        if isinstance(middleware, JWTGuardMiddleware):
+            response = middleware.error_response(error, websocket) if middleware._on_error else None
+            challenge = middleware.challenge
+        else:
+            response, challenge = None, render
+        await _deny(error, websocket.scope, websocket.receive, websocket.send, response, challenge)
+    elif websocket.application_state == WebSocketState.CONNECTED:
+        await websocket.close(code=WS_POLICY_VIOLATION, reason=_close_reason(error))

@@ -1,0 +1,211 @@
+"""FastAPI adapter: a security dependency that returns the verified token.
+
+::
+
+    from fastapi import FastAPI, Security
+    from jwt_guard import AccessToken, Verifier
+    from jwt_guard.fastapi import JWTBearer, install_error_handler
+
+    verifier = Verifier(issuer="https://idp.example.com/", audience="https://api.example.com")
+    bearer = JWTBearer(verifier=verifier)
+    app = FastAPI()
+    install_error_handler(app)          # optional: the middleware's exact JSON bodies
+
+    @app.get("/messages")
+    async def messages(token: AccessToken = Security(bearer, scopes=["read:messages"])):
+        ...
+
+The dependency answers like :class:`jwt_guard.asgi.JWTGuardMiddleware`: 401,
+400, 403 ``insufficient_scope`` and 503 with the same status codes and
+headers (``WWW-Authenticate``, ``Retry-After``, ``Cache-Control``). It raises
+:class:`JWTGuardHTTPException`, a FastAPI ``HTTPException``; FastAPI's default
+handler renders its body as ``{"detail": …}``, and
+:func:`install_error_handler` makes it the middleware's body byte for byte.
+
+It registers an OpenAPI security scheme (HTTP bearer with ``bearerFormat:
+JWT``, or OAuth2 flows when token/authorization URLs are given), so the docs
+page lists, per route, the scopes merged from every ``Security(…, scopes=…)``
+on the way.
+
+It works with or without the middleware. When the middleware already
+verified the request's token with the same :class:`~jwt_guard.Verifier`, that
+result is reused instead of verifying twice.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the
+# dependency's annotations at runtime and cannot resolve strings on an instance.
+
+from collections.abc import Mapping
+
+from fastapi import FastAPI
+from fastapi.exceptions import HTTPException, WebSocketException
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.openapi.models import (
+    OAuthFlowAuthorizationCode,
+    OAuthFlowClientCredentials,
+    OAuthFlowImplicit,
+    OAuthFlows,
+)
+from fastapi.security import OAuth2, SecurityScopes
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from jwt_guard._access_token import AccessToken
+from jwt_guard._challenge import Challenge
+from jwt_guard._guard import Guard, check_scopes
+from jwt_guard._verifier import Verifier
+from jwt_guard.asgi import (
+    _VERIFIER_KEY,
+    TOKEN_SCOPE_KEY,
+    WS_POLICY_VIOLATION,
+    WS_TRY_AGAIN_LATER,
+    challenge_response,
+)
+from jwt_guard.errors import ConfigurationError, JWTGuardError, KeySetUnavailable, MissingToken
+
+__all__ = ["JWTBearer", "JWTGuardHTTPException", "install_error_handler"]
+
+# The challenge headers an HTTPException carries; FastAPI sets the body's own.
+_BODY_HEADERS = frozenset({"content-type", "content-length"})
+
+
+class JWTGuardHTTPException(HTTPException):
+    """A refused request: the :class:`~jwt_guard.JWTGuardError` and the
+    :class:`~jwt_guard.Challenge` the middleware would have sent.
+
+    ``status_code`` and ``headers`` are the challenge's; ``detail`` is the
+    error's client-safe description.
+    """
+
+    def __init__(self, error: JWTGuardError, challenge: Challenge) -> None:
+        headers = {name: value for name, value in challenge.headers if name.lower() not in _BODY_HEADERS}
+        super().__init__(status_code=challenge.status_code, detail=error.description, headers=headers)
+        self.error = error
+        self.challenge = challenge
+
+
+async def _render_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, JWTGuardHTTPException)
+    return challenge_response(exc.challenge)
+
+
+def install_error_handler(app: FastAPI) -> None:
+    """Render :class:`JWTGuardHTTPException` exactly as the middleware does
+    (JSON ``{"error", "error_description"[, "scope"]}`` body, same headers)."""
+    app.add_exception_handler(JWTGuardHTTPException, _render_exception)
+
+
+def _flows(
+    token_url: str | None,
+    authorization_url: str | None,
+    refresh_url: str | None,
+    scopes: Mapping[str, str],
+) -> OAuthFlows:
+    described = dict(scopes)
+    if authorization_url and token_url:
+        return OAuthFlows(
+            authorizationCode=OAuthFlowAuthorizationCode(
+                authorizationUrl=authorization_url, tokenUrl=token_url, refreshUrl=refresh_url, scopes=described
+            )
+        )
+    if token_url:
+        return OAuthFlows(
+            clientCredentials=OAuthFlowClientCredentials(tokenUrl=token_url, refreshUrl=refresh_url, scopes=described)
+        )
+    assert authorization_url
+    return OAuthFlows(
+        implicit=OAuthFlowImplicit(authorizationUrl=authorization_url, refreshUrl=refresh_url, scopes=described)
+    )
+
+
+# Subclassing fastapi.security.OAuth2 (rather than its base, SecurityBase)
+# makes every supported FastAPI version list the per-route scopes in the
+# OpenAPI document: before 0.120 only OAuth2 and OpenID Connect schemes got
+# them. The published scheme is still HTTP bearer unless flows are configured.
+class JWTBearer(OAuth2):
+    """A FastAPI security dependency verifying bearer JWTs.
+
+    Use it as ``Security(bearer, scopes=[...])``; it returns the
+    :class:`~jwt_guard.AccessToken`. Scopes from nested dependencies are
+    merged by FastAPI (``SecurityScopes``) and all of them are required.
+
+    :param verifier: the :class:`~jwt_guard.Verifier` checking tokens.
+    :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+    :param auto_error: with ``False``, a request without credentials gets
+        ``None`` instead of a 401 (a present but invalid token, or missing
+        scopes, are still refused).
+    :param allow_query_token: also accept ``?access_token=`` (RFC 6750 §2.3).
+    :param scheme_name: the OpenAPI security scheme name.
+    :param description: the scheme's description in the docs.
+    :param token_url: with *authorization_url* or alone, publish OAuth2 flows
+        (authorization code; client credentials with a token URL only;
+        implicit with an authorization URL only) so the docs page can obtain
+        tokens; otherwise the scheme is HTTP bearer with ``bearerFormat: JWT``.
+    :param authorization_url: see *token_url*.
+    :param refresh_url: the flows' refresh URL.
+    :param scopes: scope names and descriptions for the OAuth2 flows.
+
+    .. warning::
+       The token is verified here unless the middleware already verified it
+       with the same verifier; a token verified by *another* verifier (other
+       issuer or audience) is verified again, never trusted.
+    """
+
+    def __init__(
+        self,
+        *,
+        verifier: Verifier,
+        realm: str | None = None,
+        auto_error: bool = True,
+        allow_query_token: bool = False,
+        scheme_name: str | None = None,
+        description: str | None = None,
+        token_url: str | None = None,
+        authorization_url: str | None = None,
+        refresh_url: str | None = None,
+        scopes: Mapping[str, str] | None = None,
+    ) -> None:
+        if not isinstance(verifier, Verifier):
+            raise ConfigurationError(f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}")
+        if scopes and not (token_url or authorization_url):
+            raise ConfigurationError("scopes describe OAuth2 flows: give token_url and/or authorization_url")
+        self.verifier = verifier
+        self.guard = Guard(realm=realm, allow_query_token=allow_query_token)
+        self.auto_error = auto_error
+        self.scheme_name = scheme_name or type(self).__name__
+        if token_url or authorization_url:
+            self.model = OAuth2Model(
+                flows=_flows(token_url, authorization_url, refresh_url, scopes or {}), description=description
+            )
+        else:
+            self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
+
+    async def __call__(  # type: ignore[override]  # FastAPI injects SecurityScopes
+        self, request: HTTPConnection, security_scopes: SecurityScopes
+    ) -> AccessToken | None:
+        scope = request.scope
+        token = scope.get(TOKEN_SCOPE_KEY)
+        if not isinstance(token, AccessToken) or scope.get(_VERIFIER_KEY) is not self.verifier:
+            try:
+                raw = self.guard.credentials(request.headers.getlist("authorization"), scope.get("query_string"))
+                if raw is None:
+                    if not self.auto_error:
+                        return None
+                    raise MissingToken()
+                token = await self.verifier.verify_async(raw)
+            except JWTGuardError as error:
+                raise self._refusal(error, request) from None
+            scope[TOKEN_SCOPE_KEY] = token
+            scope[_VERIFIER_KEY] = self.verifier
+        try:
+            check_scopes(token, security_scopes.scopes)
+        except JWTGuardError as error:
+            raise self._refusal(error, request) from None
+        return token
+
+    def _refusal(self, error: JWTGuardError, request: HTTPConnection) -> Exception:
+        if request.scope["type"] == "websocket":
+            code = WS_TRY_AGAIN_LATER if isinstance(error, KeySetUnavailable) else WS_POLICY_VIOLATION
+            return WebSocketException(code=code, reason=error.description)
+        return JWTGuardHTTPException(error, self.guard.render(error))

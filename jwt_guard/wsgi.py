@@ -1,0 +1,522 @@
+"""
+WSGI adapter
+============
+
+:class:`JWTGuardMiddleware` verifies the bearer token of every request
+before the wrapped application sees it, and stores the verified
+:class:`~jwt_guard.AccessToken` in ``environ["jwt_guard.token"]``.
+:func:`require_scopes` and :func:`require_any_scope` protect single views
+of Flask, Werkzeug and Django applications, or plain WSGI callables.
+
+::
+
+    from jwt_guard import Verifier
+    from jwt_guard.wsgi import JWTGuardMiddleware, get_access_token, require_scopes
+
+    verifier = Verifier(issuer="https://idp.example.com/", audience="https://api.example.com")
+    app.wsgi_app = JWTGuardMiddleware(app.wsgi_app, verifier=verifier)
+
+    @app.get("/messages")
+    @require_scopes("read:messages")
+    def messages():
+        return {"for": get_access_token().subject}
+
+Trust assumptions
+-----------------
+
+* The credentials are the ``Authorization`` request header and, only with
+  ``allow_query_token=True``, the ``access_token`` query parameter. Both are
+  client input: nothing in them is believed before
+  :meth:`~jwt_guard.Verifier.verify` accepted the token. Scopes are read from
+  the verified token only.
+* ``environ["jwt_guard.token"]`` is trusted because clients cannot write
+  environ keys: HTTP headers arrive as ``HTTP_*`` keys. Only this middleware
+  should set it; the decorators refuse any value that is not an
+  :class:`~jwt_guard.AccessToken`.
+* WSGI servers join repeated request headers with a comma (Werkzeug,
+  gunicorn). A joined value holding two sets of credentials is answered
+  ``400 invalid_request``, as two ``Authorization`` headers are under ASGI.
+  Some servers drop ``Authorization`` unless told otherwise (mod_wsgi needs
+  ``WSGIPassAuthorization On``): the request then looks anonymous.
+* ``exclude_paths`` are compared with ``PATH_INFO``, the path below
+  ``SCRIPT_NAME`` as the application routes it, after percent-decoding and
+  without any other normalisation. Wrap the application itself, not a
+  dispatcher that rewrites ``PATH_INFO`` afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from werkzeug.http import parse_list_header
+from werkzeug.wrappers import Request, Response
+
+from jwt_guard._access_token import AccessToken
+from jwt_guard._challenge import render
+from jwt_guard._events import logger
+from jwt_guard._guard import Guard, check_scopes
+from jwt_guard._verifier import Verifier
+from jwt_guard.errors import ConfigurationError, InsufficientScope, JWTGuardError, MissingToken
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "ENVIRON_KEY",
+    "ErrorRenderer",
+    "JWTGuardMiddleware",
+    "get_access_token",
+    "require_any_scope",
+    "require_scopes",
+]
+
+#: The environ key holding the verified :class:`~jwt_guard.AccessToken`
+#: (``None`` for an anonymous request in optional mode or on an excluded path).
+ENVIRON_KEY = "jwt_guard.token"
+# The middleware leaves itself here so that the decorators answer with its
+# realm and on_error hook.
+_MIDDLEWARE_KEY = "jwt_guard.middleware"
+
+#: ``on_error(error, environ) -> WSGI application | None``: render an error
+#: yourself. A Werkzeug or Flask ``Response`` is a WSGI application; return
+#: ``None`` to send the default answer.
+ErrorRenderer = Callable[[JWTGuardError, "WSGIEnvironment"], "WSGIApplication | None"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+# An auth-scheme (RFC 9110 §11.1) followed by whitespace and something that is
+# not "=": the start of a set of credentials, as opposed to an auth-param.
+_CREDENTIALS_START = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]+[^ \t=]")
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def _status_line(code: int) -> str:
+    return _STATUS_LINES.get(code) or f"{code} Error"
+
+
+def _authorization_values(environ: WSGIEnvironment) -> list[str]:
+    """Every ``Authorization`` header the client sent, as far as WSGI can tell."""
+    value: str | None = environ.get("HTTP_AUTHORIZATION")
+    if value is None:
+        return []
+    if "," not in value:  # a bearer token68 never holds a comma
+        return [value]
+    # The server joined repeated headers with ",". Split the way RFC 9110
+    # §5.6.1 lists are split (commas inside quoted strings stay), then count
+    # the parts that open a new set of credentials: one Digest header with
+    # auth-params is one header, "Bearer a,Bearer b" is two.
+    parts = [part for part in parse_list_header(value) if _CREDENTIALS_START.match(part)]
+    return parts if len(parts) > 1 else [value]
+
+
+def _path(environ: WSGIEnvironment) -> str:
+    path: str = environ.get("PATH_INFO") or "/"
+    if not path.isascii():
+        # PEP 3333: the bytes of the path, decoded as latin-1 (a server that
+        # already decoded UTF-8 sends characters latin-1 cannot hold).
+        with contextlib.suppress(UnicodeEncodeError):
+            path = path.encode("latin-1").decode("utf-8", "replace")
+    return path
+
+
+class JWTGuardMiddleware:
+    """Verify the bearer token of each request before the application runs.
+
+    ::
+
+        app.wsgi_app = JWTGuardMiddleware(app.wsgi_app, verifier=verifier)   # Flask
+        application = JWTGuardMiddleware(get_wsgi_application(), verifier=verifier)  # Django
+
+    A request with a valid token reaches *app* with
+    ``environ["jwt_guard.token"]`` set to its :class:`~jwt_guard.AccessToken`.
+    Any other request is answered here, by the table of DESIGN.md shared with
+    :mod:`jwt_guard.asgi`: ``401`` without credentials or with an invalid
+    token, ``400`` for a malformed ``Authorization`` header or a token sent
+    twice, ``503`` with ``Retry-After`` when no signing keys can be had. The
+    bodies are JSON and ``Cache-Control: no-store``.
+
+    The middleware keeps no per-request state: one instance serves any number
+    of threads, and the :class:`~jwt_guard.Verifier` it calls is thread-safe
+    and fork-safe. WSGI has no startup hook: to fetch the keys before the
+    first request, call ``verifier.prefetch()`` when the application is
+    built (before workers fork, with gunicorn ``--preload``).
+
+    :param app: the WSGI application to wrap.
+    :param verifier: the :class:`~jwt_guard.Verifier` that checks tokens.
+    :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+    :param optional: let requests *without* credentials through, with
+        ``environ["jwt_guard.token"] = None``; decorated views still refuse
+        them. A request with a bad token is refused all the same.
+    :param exclude_paths: paths served without looking at credentials: exact
+        paths, or prefixes when they end with ``/`` or ``*``.
+    :param allow_query_token: also accept the ``access_token`` query parameter
+        (RFC 6750 §2.3).
+    :param on_error: ``on_error(error, environ)`` returns the WSGI application
+        (a ``Response`` will do) that answers *error*, or ``None`` for the
+        default answer. Also used by the decorators.
+
+    .. warning::
+       A request that sends credentials is verified even in optional mode:
+       an invalid token is never downgraded to an anonymous request.
+
+    .. warning::
+       ``exclude_paths`` match ``PATH_INFO`` exactly as the server decoded
+       it, with no normalisation, and a prefix exempts every path below it:
+       exclude only paths whose routing cannot reach a protected view.
+
+    .. warning::
+       ``allow_query_token`` puts credentials in URLs, which end up in access
+       logs, proxies and browser history (RFC 6750 §5.3). Prefer the header.
+    """
+
+    __slots__ = ("_guard", "_on_error", "_query", "app", "verifier")
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        verifier: Verifier,
+        realm: str | None = None,
+        optional: bool = False,
+        exclude_paths: Iterable[str] = (),
+        allow_query_token: bool = False,
+        on_error: ErrorRenderer | None = None,
+    ) -> None:
+        if not callable(app):
+            raise TypeError("app must be a WSGI application")
+        if not isinstance(verifier, Verifier):
+            raise ConfigurationError(f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}")
+        if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
+            raise ConfigurationError("on_error must be a plain function returning a WSGI application or None")
+        self.app = app
+        self.verifier = verifier
+        self._guard = Guard(
+            realm=realm,
+            optional=optional,
+            exclude_paths=exclude_paths,
+            allow_query_token=allow_query_token,
+        )
+        self._query = self._guard.allow_query_token
+        self._on_error = on_error
+
+    @property
+    def realm(self) -> str | None:
+        """The ``realm`` of this middleware's challenges."""
+        return self._guard.realm
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Verify the request's credentials, then call the application or
+        answer the error."""
+        environ[_MIDDLEWARE_KEY] = self
+        guard = self._guard
+        token: AccessToken | None = None
+        if not guard.excluded(_path(environ)):
+            try:
+                raw = guard.credentials(
+                    _authorization_values(environ),
+                    environ.get("QUERY_STRING") if self._query else None,
+                )
+                if raw is None:
+                    guard.anonymous()
+                else:
+                    token = self.verifier.verify(raw)
+            except JWTGuardError as error:
+                return self._respond(error, environ, start_response)
+        environ[ENVIRON_KEY] = token
+        return self.app(environ, start_response)
+
+    def _respond(
+        self, error: JWTGuardError, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if self._on_error is not None:
+            answer = self._on_error(error, environ)
+            if answer is not None:
+                return answer(environ, start_response)
+        challenge = self._guard.render(error)
+        start_response(_status_line(challenge.status_code), list(challenge.headers))
+        return [challenge.body]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.app!r}, verifier={self.verifier!r})"
+
+
+def _environ_of(obj: Any) -> WSGIEnvironment:
+    if isinstance(obj, Mapping):
+        return obj  # type: ignore[return-value]
+    meta = getattr(obj, "META", None)  # Django HttpRequest
+    if isinstance(meta, Mapping):
+        return meta  # type: ignore[return-value]
+    environ = getattr(obj, "environ", None)  # Werkzeug / Flask Request
+    if isinstance(environ, Mapping):
+        return environ  # type: ignore[return-value]
+    raise TypeError(
+        f"expected a WSGI environ, a Werkzeug/Flask request or a Django HttpRequest, not {type(obj).__name__}"
+    )
+
+
+def _flask_environ() -> WSGIEnvironment:
+    flask = sys.modules.get("flask")  # no Flask request without Flask imported
+    if flask is not None and flask.has_request_context():
+        environ: WSGIEnvironment = flask.request.environ
+        return environ
+    raise RuntimeError("no request given and no Flask request context: pass the environ or the request")
+
+
+def get_access_token(environ_or_request: Any = None) -> AccessToken | None:
+    """The verified :class:`~jwt_guard.AccessToken` of a request, or ``None``.
+
+    Accepts a WSGI environ, a Werkzeug or Flask request, a Django
+    ``HttpRequest``, or nothing inside a Flask request context. ``None``
+    means no verified token: an anonymous request in optional mode, an
+    excluded path, or a request that did not pass through
+    :class:`JWTGuardMiddleware`.
+    """
+    environ = _flask_environ() if environ_or_request is None else _environ_of(environ_or_request)
+    token = environ.get(ENVIRON_KEY)
+    return token if isinstance(token, AccessToken) else None
+
+
+# -- decorators ---------------------------------------------------------------
+
+_Kind = Literal["wsgi", "flask", "request", "werkzeug", "django"]
+
+
+def _check_scope_arguments(name: str, scopes: tuple[Any, ...]) -> tuple[str, ...]:
+    if not scopes:
+        raise TypeError(f"{name}() needs at least one scope")
+    for scope in scopes:
+        if callable(scope):
+            raise TypeError(f"{name} needs parentheses and scopes: @{name}('read'), not @{name}")
+        if not isinstance(scope, str):
+            raise TypeError(f"{name}() takes scopes as strings, not {type(scope).__name__}")
+        if not _SCOPE_TOKEN.fullmatch(scope):
+            raise ValueError(f"{name}(): {scope!r} is not a scope token (RFC 6749 §3.3)")
+    return tuple(dict.fromkeys(scopes))
+
+
+def _request_kind(annotation: Any) -> _Kind | None:
+    if not isinstance(annotation, type):
+        return None
+    if issubclass(annotation, Request):
+        return "werkzeug"
+    django_http = sys.modules.get("django.http")  # a Django annotation means Django is loaded
+    if django_http is not None and issubclass(annotation, django_http.HttpRequest):
+        return "django"
+    return None
+
+
+def _flask_installed() -> bool:
+    return importlib.util.find_spec("flask") is not None
+
+
+def _inspect_view(view: Callable[..., Any], name: str) -> tuple[_Kind, int]:
+    """What kind of view *view* is, and where its request or environ arrives."""
+    if isinstance(view, type):
+        raise TypeError(f"{name} decorates functions, methods and WSGI callables, not classes")
+    try:
+        signature = inspect.signature(view, eval_str=True)
+    except (NameError, SyntaxError, TypeError, AttributeError):  # unresolvable string annotations
+        try:
+            signature = inspect.signature(view)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} cannot inspect {view!r}: {exc}") from exc
+    except ValueError as exc:
+        raise TypeError(f"{name} cannot inspect {view!r}: {exc}") from exc
+    positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [p.name for p in positional]
+    for index in range(len(names) - 1):
+        if names[index] == "environ" and names[index + 1] == "start_response":
+            return "wsgi", index
+    for index, parameter in enumerate(positional):
+        kind = _request_kind(parameter.annotation)
+        if kind is not None:
+            return kind, index
+    if "request" in names:
+        return "request", names.index("request")
+    if not _flask_installed():
+        raise TypeError(
+            f"{name}: {getattr(view, '__qualname__', view)!r} takes neither a request nor "
+            "(environ, start_response), and Flask is not installed to provide a request context"
+        )
+    return "flask", -1
+
+
+def _decide(environ: WSGIEnvironment, required: tuple[str, ...], any_of: bool, view: str) -> JWTGuardError | None:
+    """The error to answer, or ``None`` to call the view."""
+    token = environ.get(ENVIRON_KEY)
+    if not isinstance(token, AccessToken):
+        if _MIDDLEWARE_KEY not in environ:
+            logger.warning("jwt_guard: %s requires a token but JWTGuardMiddleware did not run; answering 401", view)
+        return MissingToken()
+    try:
+        check_scopes(token, required, any_of=any_of)
+    except InsufficientScope as error:
+        return error
+    return None
+
+
+def _answer(error: JWTGuardError, environ: WSGIEnvironment) -> WSGIApplication:
+    """The WSGI application that answers *error*, as the middleware would."""
+    middleware = environ.get(_MIDDLEWARE_KEY)
+    if isinstance(middleware, JWTGuardMiddleware):
+        if middleware._on_error is not None:
+            custom = middleware._on_error(error, environ)
+            if custom is not None:
+                return custom
+        challenge = middleware._guard.render(error)
+    else:
+        challenge = render(error)
+    return Response(challenge.body, status=challenge.status_code, headers=list(challenge.headers))
+
+
+def _werkzeug_response(error: JWTGuardError, environ: WSGIEnvironment) -> Response:
+    return Response.force_type(_answer(error, environ), environ)  # type: ignore[arg-type]
+
+
+def _flask_response(error: JWTGuardError, environ: WSGIEnvironment) -> Any:
+    import flask
+
+    response_class: type[Response] = flask.current_app.response_class
+    return response_class.force_type(_answer(error, environ), environ)  # type: ignore[arg-type]
+
+
+def _django_response(error: JWTGuardError, environ: WSGIEnvironment) -> Any:
+    # Imported by name: Django ships no type information.
+    django_http = importlib.import_module("django.http")
+    answer = Response.from_app(_answer(error, environ), environ, buffered=True)
+    response = django_http.HttpResponse(answer.get_data(), status=answer.status_code)
+    for key, value in answer.headers.items():
+        response.headers[key] = value
+    return response
+
+
+def _request_environ(request: Any, kind: _Kind) -> tuple[WSGIEnvironment, Callable[[JWTGuardError, Any], Any]]:
+    if kind != "werkzeug":
+        django_http = sys.modules.get("django.http")
+        if django_http is not None and isinstance(request, django_http.HttpRequest):
+            return request.META, _django_response
+    if isinstance(request, Request):
+        return request.environ, _werkzeug_response
+    raise TypeError(f"expected a Werkzeug or Django request, not {type(request).__name__}")
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
+    if index < len(args):
+        return args[index]
+    try:
+        return kwargs[name]
+    except KeyError:
+        raise TypeError(f"missing the {name!r} argument") from None
+
+
+def _scope_decorator(name: str, required: tuple[str, ...], any_of: bool) -> Callable[[_F], _F]:
+    def decorate(view: _F) -> _F:
+        if not callable(view):
+            raise TypeError(f"{name} decorates callables, not {type(view).__name__}")
+        kind, index = _inspect_view(view, name)
+        is_async = inspect.iscoroutinefunction(inspect.unwrap(view))
+        label = getattr(view, "__qualname__", repr(view))
+        if kind == "wsgi":
+            if is_async:
+                raise TypeError(f"{name}: a WSGI application cannot be a coroutine function")
+
+            @functools.wraps(view)
+            def wsgi_view(*args: Any, **kwargs: Any) -> Any:
+                environ = _argument(args, kwargs, index, "environ")
+                error = _decide(environ, required, any_of, label)
+                if error is not None:
+                    start_response = _argument(args, kwargs, index + 1, "start_response")
+                    return _answer(error, environ)(environ, start_response)
+                return view(*args, **kwargs)
+
+            return wsgi_view  # type: ignore[return-value]
+
+        if kind == "flask":
+
+            def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                environ = _flask_environ()
+                error = _decide(environ, required, any_of, label)
+                return None if error is None else _flask_response(error, environ)
+
+        else:
+            parameter = list(inspect.signature(view).parameters)[index]
+
+            def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                environ, respond = _request_environ(_argument(args, kwargs, index, parameter), kind)
+                error = _decide(environ, required, any_of, label)
+                return None if error is None else respond(error, environ)
+
+        if is_async:
+
+            @functools.wraps(view)
+            async def async_view(*args: Any, **kwargs: Any) -> Any:
+                denied = check(args, kwargs)
+                if denied is not None:
+                    return denied
+                return await view(*args, **kwargs)
+
+            return async_view  # type: ignore[return-value]
+
+        @functools.wraps(view)
+        def sync_view(*args: Any, **kwargs: Any) -> Any:
+            denied = check(args, kwargs)
+            if denied is not None:
+                return denied
+            return view(*args, **kwargs)
+
+        return sync_view  # type: ignore[return-value]
+
+    return decorate
+
+
+def require_scopes(*scopes: str) -> Callable[[_F], _F]:
+    """Let a view run only for a verified token holding *every* one of *scopes*.
+
+    Works on Flask views (the request comes from ``flask.request``),
+    Werkzeug-style views taking a ``Request``, Django function views taking an
+    ``HttpRequest``, and plain WSGI callables ``(environ, start_response)``.
+    The kind is found from the signature when decorating: a parameter named
+    ``environ`` followed by ``start_response``, a parameter annotated with a
+    Werkzeug or Django request class or named ``request``; otherwise a Flask
+    view. Coroutine functions get an async wrapper. Mistakes (no parentheses,
+    a scope that is not a string or not an RFC 6749 scope token) raise
+    ``TypeError``/``ValueError`` at decoration time.
+
+    Without a verified token the view answers ``401``; with one lacking a
+    scope, ``403`` with ``error="insufficient_scope"`` and the ``scope``
+    attribute. The answers are the middleware's (its realm and ``on_error``),
+    as a Flask or Werkzeug ``Response``, a Django ``HttpResponse`` or a WSGI
+    response.
+
+    .. warning::
+       The decorator trusts only ``environ["jwt_guard.token"]`` as set by
+       :class:`JWTGuardMiddleware`, which must wrap the application: it never
+       reads or verifies credentials itself, so without the middleware every
+       request is answered ``401``.
+    """
+    required = _check_scope_arguments("require_scopes", scopes)
+    return _scope_decorator("require_scopes", required, any_of=False)
+
+
+def require_any_scope(*scopes: str) -> Callable[[_F], _F]:
+    """Like :func:`require_scopes`, satisfied by *at least one* of *scopes*.
+
+    The ``403`` challenge lists all of them in its ``scope`` attribute.
+
+    .. warning::
+       As for :func:`require_scopes`: only a token verified by
+       :class:`JWTGuardMiddleware` counts.
+    """
+    required = _check_scope_arguments("require_any_scope", scopes)
+    return _scope_decorator("require_any_scope", required, any_of=True)

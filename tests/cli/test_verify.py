@@ -1,0 +1,267 @@
+"""``jwt-guard verify``: the real Verifier from the command line, every exit code."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jwt_guard.testing import LocalIssuer, LocalServer, SigningKey, b64url, encode_segments
+from tests.conftest import signing_key
+
+ISSUER = "https://idp.example.test/"
+AUDIENCE = "https://api.example.test"
+
+
+@pytest.fixture
+def issuer() -> LocalIssuer:
+    """An RS256 issuer on the real clock (the command line reads the real time)."""
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm="EdDSA")  # EdDSA: cheap to generate
+    issuer._keys = [signing_key("RS256")]
+    return issuer
+
+
+@pytest.fixture
+def pem(issuer: LocalIssuer, tmp_path: Path) -> str:
+    path = tmp_path / "public.pem"
+    path.write_text(issuer.signing_key.public_pem())
+    return str(path)
+
+
+def base(key_file: str, *extra: str) -> list[str]:
+    return ["--issuer", ISSUER, "--audience", AUDIENCE, "--key", key_file, *extra]
+
+
+def test_valid_token_prints_claims_and_scopes(run, issuer, pem):
+    result = run("verify", issuer.token(scope="read write", sub="alice"), *base(pem))
+    assert result.code == 0, result.err
+    assert result.out.startswith("VALID: the signature, issuer, audience and expiry check out.")
+    assert "subject   alice" in result.out
+    assert "scopes    read write" in result.out
+    assert "expires in " in result.out
+    assert '"sub": "alice"' in result.out
+    assert result.err == ""
+
+
+def test_valid_token_json(run, issuer, pem):
+    result = run("verify", issuer.token(scope="read", sub="alice"), *base(pem, "--json"))
+    assert result.code == 0
+    document = json.loads(result.out)
+    assert document["valid"] is True
+    assert document["subject"] == "alice"
+    assert document["scopes"] == ["read"]
+    assert document["audience"] == [AUDIENCE]
+    assert document["claims"]["iss"] == ISSUER
+    assert document["header"]["kid"] == issuer.signing_key.kid
+
+
+@pytest.mark.parametrize("form", ["jwks", "jwk"])
+def test_key_file_may_be_json(run, issuer, tmp_path, form):
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(issuer.jwks() if form == "jwks" else issuer.signing_key.public_jwk()))
+    assert run("verify", issuer.token(), *base(str(path))).code == 0
+
+
+def test_shared_secret_file_with_hs256(run, tmp_path):
+    key = SigningKey("HS256", kid="shared")
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm="HS256")
+    issuer._keys = [key]
+    path = tmp_path / "secret"
+    path.write_bytes(key.private_key + b"\n")  # a trailing newline is not part of the secret
+    result = run("verify", issuer.token(scope="read"), *base(str(path), "--algorithm", "HS256"))
+    assert result.code == 0, result.err
+
+
+def test_token_from_stdin(run, issuer, pem):
+    result = run("verify", "-", *base(pem), stdin=f"Bearer {issuer.token(sub='stdin')}\n")
+    assert result.code == 0
+    assert "subject   stdin" in result.out
+
+
+def test_required_scopes_granted(run, issuer, pem):
+    result = run("verify", issuer.token(scope="read write"), *base(pem, "--require-scope", "read write"))
+    assert result.code == 0
+    assert "scopes read write granted" in result.out
+
+
+def test_scope_claim_option(run, issuer, pem):
+    token = issuer.token(permissions=["read:messages"])
+    result = run(
+        "verify", token, *base(pem, "--scope-claim", "permissions", "--require-scope", "read:messages", "--json")
+    )
+    assert result.code == 0
+    assert json.loads(result.out)["scopes"] == ["read:messages"]
+
+
+def test_no_audience_is_explicit(run, issuer, pem):
+    token = issuer.token(aud=None, client_id="app")
+    assert run("verify", token, *base(pem)).code == 1
+    result = run("verify", token, "--issuer", ISSUER, "--no-audience", "--key", pem)
+    assert result.code == 0
+    assert "VALID: the signature, issuer and expiry check out." in result.out
+
+
+def _other_key_token(issuer: LocalIssuer) -> str:
+    impostor = SigningKey("RS256", kid=issuer.signing_key.kid, private_key=signing_key("PS256").private_key)
+    return issuer.token(key=impostor)
+
+
+TOKENS = {
+    "expired": lambda issuer: issuer.token(expires_in=-3600),
+    "wrong-audience": lambda issuer: issuer.token(aud="https://other.example.test"),
+    "wrong-issuer": lambda issuer: issuer.token(iss="https://evil.example.test/"),
+    "bad-signature": _other_key_token,
+    "alg-none": lambda issuer: encode_segments({"alg": "none"}, issuer.claims()) + "." + b64url(b"sig"),
+    "unsigned": lambda issuer: encode_segments({"alg": "none"}, issuer.claims()) + ".",
+    "alg-hs256": lambda issuer: encode_segments({"alg": "HS256"}, issuer.claims()) + "." + b64url(b"x" * 32),
+    "malformed": lambda issuer: "not-a-token",
+    "no-exp": lambda issuer: issuer.token(expires_in=None),
+    "scope-missing": lambda issuer: issuer.token(scope="read"),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "reason", "error", "status"),
+    [
+        pytest.param("expired", "ExpiredToken", "invalid_token", 401, id="expired"),
+        pytest.param("wrong-audience", "InvalidAudience", "invalid_token", 401, id="wrong-audience"),
+        pytest.param("wrong-issuer", "InvalidIssuer", "invalid_token", 401, id="wrong-issuer"),
+        pytest.param("bad-signature", "InvalidSignature", "invalid_token", 401, id="bad-signature"),
+        pytest.param("alg-none", "UnsupportedAlgorithm", "invalid_token", 401, id="alg-none"),
+        pytest.param("unsigned", "MalformedToken", "invalid_token", 401, id="unsigned"),
+        pytest.param("alg-hs256", "UnsupportedAlgorithm", "invalid_token", 401, id="alg-confusion"),
+        pytest.param("malformed", "MalformedToken", "invalid_token", 401, id="malformed"),
+        pytest.param("no-exp", "MissingClaim", "invalid_token", 401, id="no-exp"),
+        pytest.param("scope-missing", "InsufficientScope", "insufficient_scope", 403, id="insufficient-scope"),
+    ],
+)
+def test_invalid_tokens_exit_1_with_the_rfc6750_error(run, issuer, pem, name, reason, error, status):
+    token = TOKENS[name](issuer)
+    args = base(pem, "--require-scope", "write")
+    text = run("verify", token, *args)
+    assert text.code == 1
+    assert text.out == ""
+    assert text.err.startswith(f"INVALID: {error}: ")
+    assert f"({reason})" in text.err
+    assert f'an API would answer {status} with WWW-Authenticate: Bearer error="{error}"' in text.err
+
+    document = json.loads(run("verify", token, *args, "--json").out)
+    assert document["valid"] is False
+    assert document["status"] == status
+    assert document["error"] == error
+    assert document["reason"] == reason
+    assert document["error_description"]
+    assert document["www_authenticate"].startswith(f'Bearer error="{error}"')
+    if status == 403:
+        assert document["scope"] == "write"
+
+
+def test_leeway_option(run, issuer, pem):
+    token = issuer.token(exp=int(time.time()) - 5)
+    assert run("verify", token, *base(pem, "--leeway", "0")).code == 1
+    assert run("verify", token, *base(pem, "--leeway", "600")).code == 0
+
+
+def test_errors_never_echo_the_token(run, issuer, pem):
+    token = issuer.token(expires_in=-3600)
+    result = run("verify", token, *base(pem, "--json"))
+    assert token not in result.out + result.err
+    assert token.split(".")[1] not in result.out + result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--audience", AUDIENCE], "--issuer", id="no-issuer"),
+        pytest.param(["--issuer", ISSUER], "one of the arguments --audience --no-audience is required", id="no-aud"),
+        pytest.param(["--issuer", ISSUER, "--audience", "a", "--no-audience"], "not allowed with", id="aud-twice"),
+        pytest.param(
+            ["--issuer", ISSUER, "--audience", "a", "--key", "k", "--jwks-uri", "https://k.example.test/"],
+            "not allowed with",
+            id="key-and-jwks-uri",
+        ),
+        pytest.param(
+            ["--issuer", ISSUER, "--audience", "a", "--key", "/nonexistent.pem"], "--key: cannot read", id="key-missing"
+        ),
+        pytest.param(
+            ["--issuer", ISSUER, "--audience", "a", "--leeway", "soon"], "not a number of seconds", id="leeway"
+        ),
+        pytest.param(["--issuer", ISSUER, "--audience", "a", "--leeway", "-1"], "finite number >= 0", id="leeway-neg"),
+        pytest.param(["--issuer", "http://idp.example.test/", "--audience", "a"], "must use https", id="plain-http"),
+        pytest.param(["--issuer", ISSUER, "--audience", "a", "--algorithm", "none"], "'none' algorithm", id="alg-none"),
+        pytest.param(["--issuer", ISSUER, "--audience", "a", "--algorithm", "HS256"], "shared secret", id="hs-no-key"),
+        pytest.param(["--issuer", ISSUER, "--audience", "a", "--algorithm", "RS1"], "unknown or unsupported", id="alg"),
+    ],
+)
+def test_usage_errors_exit_2(run, args, message):
+    result = run("verify", "a.b.c", *args)
+    assert result.code == 2
+    assert message in result.err
+    assert result.out == ""
+
+
+def test_garbage_key_file_exits_2(run, issuer, tmp_path):
+    path = tmp_path / "keys.txt"
+    path.write_text("hello")
+    result = run("verify", issuer.token(), *base(str(path)))
+    assert result.code == 2
+    assert "neither a JWKS document nor PEM text" in result.err
+
+
+@pytest.fixture
+def served() -> Iterator[LocalServer]:
+    """A real key server on 127.0.0.1 (plain http is accepted on loopback)."""
+    issuer = LocalIssuer("http://127.0.0.1/issuer", audience=AUDIENCE, algorithm="EdDSA")
+    issuer._keys = [signing_key("ES256")]
+    with LocalServer(issuer) as server:
+        yield server
+
+
+def test_keys_through_discovery(run, served):
+    token = served.issuer.token(scope="read")
+    result = run("verify", token, "--issuer", served.issuer_url, "--audience", AUDIENCE, "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["scopes"] == ["read"]
+    assert served.keys.discovery_requests == 1
+
+
+def test_keys_through_jwks_uri(run, served):
+    token = served.issuer.token()
+    result = run("verify", token, "--issuer", served.issuer_url, "--audience", AUDIENCE, "--jwks-uri", served.jwks_uri)
+    assert result.code == 0, result.err
+    assert served.keys.discovery_requests == 0
+
+
+def test_unobtainable_keys_exit_3(run, served):
+    served.keys.set_fault("status", target="any", status=500)
+    token = served.issuer.token()
+    args = ["--issuer", served.issuer_url, "--audience", AUDIENCE]
+    text = run("verify", token, *args)
+    assert text.code == 3
+    assert "\nINVALID: temporarily_unavailable: " in "\n" + text.err
+    assert "(KeySetUnavailable)" in text.err
+    assert "an API would answer 503 with Retry-After: " in text.err
+    assert "jwt_guard: " not in text.err  # library log lines only with --verbose
+
+    document = json.loads(run("verify", token, *args, "--json").out)
+    assert document["status"] == 503
+    assert document["error"] == "temporarily_unavailable"
+    assert document["retry_after"] >= 1
+    assert "www_authenticate" not in document
+
+
+def test_verbose_logs_key_fetches(run, served):
+    served.keys.set_fault("status", target="any", status=500)
+    result = run("verify", served.issuer.token(), "--issuer", served.issuer_url, "--audience", AUDIENCE, "-v")
+    assert result.code == 3
+    assert "] jwt_guard: " in result.err
+
+
+def test_stopped_key_server_exits_3(run, served):
+    token = served.issuer.token()
+    url = served.issuer_url
+    served.stop()
+    assert run("verify", token, "--issuer", url, "--audience", AUDIENCE, "--timeout", "5").code == 3

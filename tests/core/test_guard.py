@@ -1,0 +1,252 @@
+"""The adapters' shared request policy (jwt_guard._guard): bearer extraction, exclusions, anonymity, scopes."""
+
+from __future__ import annotations
+
+import pytest
+
+from jwt_guard import AccessToken
+from jwt_guard._guard import Guard, check_scopes, parse_authorization
+from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, MissingToken
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"
+
+
+# -- parse_authorization (RFC 6750 §2.1) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(f"Bearer {TOKEN}", TOKEN, id="canonical"),
+        pytest.param(f"bearer {TOKEN}", TOKEN, id="lower-case-scheme"),
+        pytest.param(f"BEARER {TOKEN}", TOKEN, id="upper-case-scheme"),
+        pytest.param(f"BeArEr {TOKEN}", TOKEN, id="mixed-case-scheme"),
+        pytest.param(f"Bearer  {TOKEN}", TOKEN, id="two-spaces"),
+        pytest.param(f"Bearer     {TOKEN}", TOKEN, id="many-spaces"),
+        pytest.param(f" Bearer {TOKEN} ", TOKEN, id="surrounding-spaces"),
+        pytest.param("Bearer abc==", "abc==", id="token68-padding"),
+        pytest.param("Bearer a-b._~+/c", "a-b._~+/c", id="token68-all-symbols"),
+        pytest.param("Bearer x", "x", id="one-character"),
+    ],
+)
+def test_parse_authorization(value, expected):
+    assert parse_authorization(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("Basic dXNlcjpwYXNz", id="basic"),
+        pytest.param(f"DPoP {TOKEN}", id="dpop"),
+        pytest.param(f"Token {TOKEN}", id="token"),
+        pytest.param(f"Bearer{TOKEN}", id="no-space"),
+        pytest.param(f"Bearer\t{TOKEN}", id="tab-is-not-a-separator"),
+        pytest.param(f"Bearer-{TOKEN}", id="scheme-lookalike"),
+        pytest.param(TOKEN, id="bare-token"),
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="spaces"),
+    ],
+)
+def test_other_schemes_are_not_bearer_credentials(value):
+    """A non-Bearer Authorization header simply carries no bearer token."""
+    assert parse_authorization(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("Bearer", "no bearer token", id="scheme-only"),
+        pytest.param("Bearer ", "no bearer token", id="scheme-and-space"),
+        pytest.param("Bearer    ", "no bearer token", id="scheme-and-spaces"),
+        pytest.param(f"Bearer {TOKEN} {TOKEN}", "exactly one", id="two-tokens"),
+        pytest.param(f"Bearer {TOKEN}  extra", "exactly one", id="trailing-word"),
+        pytest.param(f"Bearer {TOKEN},{TOKEN}", "exactly one", id="comma-list"),
+        pytest.param('Bearer "quoted"', "exactly one", id="quoted"),
+        pytest.param("Bearer a=b", "exactly one", id="equals-inside"),
+        pytest.param("Bearer ===", "exactly one", id="padding-only"),
+        pytest.param("Bearer a\tb", "exactly one", id="tab-inside"),
+        pytest.param("Bearer tök", "exactly one", id="non-ascii"),
+        pytest.param("Bearer a;b", "exactly one", id="semicolon"),
+        pytest.param('Bearer realm="x"', "exactly one", id="auth-param-syntax"),
+    ],
+)
+def test_malformed_bearer_header(value, message):
+    with pytest.raises(InvalidRequest, match=message):
+        parse_authorization(value)
+
+
+# -- Guard.credentials ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "headers", "query", "expected"),
+    [
+        pytest.param({}, [f"Bearer {TOKEN}"], None, TOKEN, id="header"),
+        pytest.param({}, [], None, None, id="nothing"),
+        pytest.param({}, [], "", None, id="empty-query"),
+        pytest.param({}, ["Basic dXNlcjpwYXNz"], None, None, id="other-scheme"),
+        pytest.param({}, [], f"access_token={TOKEN}", None, id="query-ignored-by-default"),
+        pytest.param({}, [f"Bearer {TOKEN}"], "access_token=other", TOKEN, id="query-ignored-with-header"),
+        pytest.param({"allow_query_token": True}, [], f"access_token={TOKEN}", TOKEN, id="query-allowed"),
+        pytest.param({"allow_query_token": True}, [], f"a=1&access_token={TOKEN}&b=2", TOKEN, id="query-among-others"),
+        pytest.param({"allow_query_token": True}, [], f"access_token={TOKEN}".encode(), TOKEN, id="query-bytes"),
+        pytest.param({"allow_query_token": True}, [], "a=1", None, id="query-without-token"),
+        pytest.param({"allow_query_token": True}, [], "my_access_token=x", None, id="query-similar-name"),
+        pytest.param({"allow_query_token": True}, [f"Bearer {TOKEN}"], "a=1", TOKEN, id="header-with-unrelated-query"),
+        pytest.param(
+            {"allow_query_token": True}, ["Basic dXNlcjpwYXNz"], f"access_token={TOKEN}", TOKEN, id="basic-and-query"
+        ),
+    ],
+)
+def test_credentials(options, headers, query, expected):
+    assert Guard(**options).credentials(headers, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "headers", "query", "message"),
+    [
+        pytest.param({}, [f"Bearer {TOKEN}", f"Bearer {TOKEN}"], None, "more than one", id="two-headers"),
+        pytest.param({}, [f"Bearer {TOKEN}", "Basic dXNlcjpwYXNz"], None, "more than one", id="bearer-and-basic"),
+        pytest.param({}, ["Bearer"], None, "no bearer token", id="malformed-header"),
+        pytest.param(
+            {"allow_query_token": True},
+            [f"Bearer {TOKEN}"],
+            f"access_token={TOKEN}",
+            "more than one place",
+            id="header-and-query",
+        ),
+        pytest.param(
+            {"allow_query_token": True},
+            [],
+            f"access_token={TOKEN}&access_token={TOKEN}",
+            "more than one place",
+            id="repeated-param",
+        ),
+        pytest.param(
+            {"allow_query_token": True},
+            [],
+            "access_token=a&x=1&access_token=b",
+            "more than one place",
+            id="repeated-different",
+        ),
+        pytest.param({"allow_query_token": True}, [], "access_token=", "empty", id="empty-param"),
+        pytest.param({"allow_query_token": True}, [], "access_token", "empty", id="param-without-value"),
+    ],
+)
+def test_credentials_invalid_request(options, headers, query, message):
+    with pytest.raises(InvalidRequest, match=message):
+        Guard(**options).credentials(headers, query)
+
+
+# -- exclude_paths ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exclude", "path", "excluded"),
+    [
+        pytest.param(["/health"], "/health", True, id="exact"),
+        pytest.param(["/health"], "/health/", False, id="exact-not-trailing-slash"),
+        pytest.param(["/health"], "/healthz", False, id="exact-not-prefix"),
+        pytest.param(["/health"], "/health/deep", False, id="exact-not-subpath"),
+        pytest.param(["/health"], "/HEALTH", False, id="case-sensitive"),
+        pytest.param("/health", "/health", True, id="single-string"),
+        pytest.param(["/docs/"], "/docs/", True, id="prefix-itself"),
+        pytest.param(["/docs/"], "/docs", True, id="prefix-without-slash"),
+        pytest.param(["/docs/"], "/docs/openapi.json", True, id="prefix-subpath"),
+        pytest.param(["/docs/"], "/docsx", False, id="prefix-needs-slash"),
+        pytest.param(["/docs/"], "/api/docs/", False, id="prefix-anchored"),
+        pytest.param(["/static*"], "/static", True, id="star-itself"),
+        pytest.param(["/static*"], "/static/app.js", True, id="star-subpath"),
+        pytest.param(["/static*"], "/staticfiles", True, id="star-any-suffix"),
+        pytest.param(["/static*"], "/stati", False, id="star-shorter"),
+        pytest.param(["/"], "/", True, id="root-exact"),
+        pytest.param(["/"], "/anything", False, id="root-is-exact-only"),
+        pytest.param(["/*"], "/anything", True, id="everything"),
+        pytest.param([], "/health", False, id="none"),
+        pytest.param(["/a", "/b/"], "/b/c", True, id="several"),
+    ],
+)
+def test_exclude_paths(exclude, path, excluded):
+    assert Guard(exclude_paths=exclude).excluded(path) is excluded
+
+
+@pytest.mark.parametrize(
+    "exclude",
+    [
+        pytest.param(["health"], id="relative"),
+        pytest.param([""], id="empty"),
+        pytest.param(["*"], id="bare-star"),
+        pytest.param([5], id="number"),
+        pytest.param(["https://api.example.test/health"], id="absolute-url"),
+    ],
+)
+def test_exclude_paths_must_be_paths(exclude):
+    with pytest.raises(ConfigurationError, match="exclude_paths"):
+        Guard(exclude_paths=exclude)
+
+
+# -- realm, anonymous, render ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "realm",
+    [
+        pytest.param('say "hi"', id="quote"),
+        pytest.param("back\\slash", id="backslash"),
+        pytest.param("line\nbreak", id="newline"),
+        pytest.param("caf\u00e9", id="non-ascii"),
+        pytest.param(5, id="number"),
+    ],
+)
+def test_realm_must_be_quotable(realm):
+    with pytest.raises(ConfigurationError, match="realm"):
+        Guard(realm=realm)
+
+
+def test_realm_used_in_challenges():
+    challenge = Guard(realm="my api").render(MissingToken())
+    assert challenge.status_code == 401
+    assert challenge.header("www-authenticate") == 'Bearer realm="my api"'
+
+
+def test_anonymous_when_required():
+    with pytest.raises(MissingToken):
+        Guard().anonymous()
+
+
+def test_anonymous_when_optional():
+    guard = Guard(optional=True)
+    assert guard.optional is True
+    assert guard.anonymous() is None
+
+
+# -- check_scopes ------------------------------------------------------------------------------------------
+
+
+def token_with(*scopes: str) -> AccessToken:
+    return AccessToken(claims={"iss": "i"}, header={"alg": "RS256"}, scopes=frozenset(scopes), raw="a.b.c")
+
+
+@pytest.mark.parametrize(
+    ("granted", "required", "any_of", "ok"),
+    [
+        pytest.param({"read", "write"}, ["read"], False, True, id="all-one"),
+        pytest.param({"read", "write"}, ["read", "write"], False, True, id="all-both"),
+        pytest.param({"read"}, ["read", "write"], False, False, id="all-one-missing"),
+        pytest.param(set(), ["read"], False, False, id="all-none-granted"),
+        pytest.param({"read"}, [], False, True, id="all-nothing-required"),
+        pytest.param({"read"}, ["read", "write"], True, True, id="any-one-held"),
+        pytest.param({"admin"}, ["read", "write"], True, False, id="any-none-held"),
+        pytest.param(set(), [], True, True, id="any-nothing-required"),
+        pytest.param({"Read"}, ["read"], False, False, id="case-sensitive"),
+    ],
+)
+def test_check_scopes(granted, required, any_of, ok):
+    token = token_with(*granted)
+    if ok:
+        assert check_scopes(token, required, any_of=any_of) is None
+    else:
+        with pytest.raises(InsufficientScope) as info:
+            check_scopes(token, required, any_of=any_of)
+        assert info.value.required_scopes == tuple(required)
+        assert info.value.status_code == 403

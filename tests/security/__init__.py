@@ -1,0 +1,1 @@
+"""Security and reliability proof: attack corpus, fault matrix, fuzzing, memory bounds."""

@@ -36,15 +36,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import jwt as pyjwt  # noqa: E402
-from cryptography.hazmat.primitives import hashes, hmac  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec, padding  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature  # noqa: E402
-from joserfc import jwt as jose_rfc  # noqa: E402
-from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey  # noqa: E402
+import jwt as pyjwt
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from joserfc import jwt as jose_rfc
+from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
-from jwt_guard import Verifier  # noqa: E402
-from jwt_guard.testing import LocalIssuer  # noqa: E402
+from jwt_guard import Verifier
+from jwt_guard.testing import LocalIssuer
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "https://api.example.com"
@@ -72,6 +72,7 @@ def _claims(issuer: LocalIssuer) -> dict[str, Any]:
 def _floor_for(alg: str, token: str, key: Any) -> Callable[[], None]:
     """The minimum work: decode, parse JSON, verify the signature."""
     if alg == "RS256":
+
         def verify(sig: bytes, data: bytes) -> None:
             key.verify(sig, data, padding.PKCS1v15(), hashes.SHA256())
     elif alg == "PS256":
@@ -80,13 +81,16 @@ def _floor_for(alg: str, token: str, key: Any) -> Callable[[], None]:
         def verify(sig: bytes, data: bytes) -> None:
             key.verify(sig, data, pss, hashes.SHA256())
     elif alg == "ES256":
+
         def verify(sig: bytes, data: bytes) -> None:
             der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
             key.verify(der, data, ec.ECDSA(hashes.SHA256()))
     elif alg == "EdDSA":
+
         def verify(sig: bytes, data: bytes) -> None:
             key.verify(sig, data)
     else:
+
         def verify(sig: bytes, data: bytes) -> None:
             mac = hmac.HMAC(key, hashes.SHA256())
             mac.update(data)
@@ -128,7 +132,9 @@ def build(alg: str) -> tuple[str, dict[str, Callable[[], object]]]:
         return pyjwt.decode(token, pyjwt_key, algorithms=[pyjwt_alg], audience=AUDIENCE, issuer=ISSUER)
 
     rfc_key = _joserfc_key(alg, issuer)
-    registry = jose_rfc.JWTClaimsRegistry(iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": AUDIENCE})
+    registry = jose_rfc.JWTClaimsRegistry(
+        iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": AUDIENCE}
+    )
 
     def with_joserfc() -> object:
         decoded = jose_rfc.decode(token, rfc_key, algorithms=[alg])
@@ -187,7 +193,9 @@ def main() -> int:
     budget = 0.02 if args.quick else 0.05
 
     print(f"Python {sys.version.split()[0]}, {rounds} interleaved rounds; medians in µs per verification")
-    header = f"{'alg':<7} {'token':>5} {'floor':>8} {'jwt_guard':>10} {'x floor':>8} {'target':>7} {'pyjwt':>8} {'x ours':>7} {'joserfc':>8} {'x ours':>7}"
+    columns = [("alg", "<7"), ("token", ">5"), ("floor", ">8"), ("jwt_guard", ">10"), ("x floor", ">8")]
+    columns += [("target", ">7"), ("pyjwt", ">8"), ("x ours", ">7"), ("joserfc", ">8"), ("x ours", ">7")]
+    header = " ".join(f"{name:{spec}}" for name, spec in columns)
     print(header)
     print("-" * len(header))
     cold_rs256: list[float] = []
@@ -201,8 +209,8 @@ def main() -> int:
         vs_pyjwt = statistics.median(p / o for p, o in zip(samples["pyjwt"], samples["jwt_guard"], strict=True))
         vs_joserfc = statistics.median(j / o for j, o in zip(samples["joserfc"], samples["jwt_guard"], strict=True))
         print(
-            f"{alg:<7} {len(token):>5} {med['floor']:>8.1f} {med['jwt_guard']:>10.1f} {ratio:>7.2f}x {TARGETS[alg]:>6.2f}x"
-            f" {med['pyjwt']:>8.1f} {vs_pyjwt:>6.2f}x {med['joserfc']:>8.1f} {vs_joserfc:>6.2f}x"
+            f"{alg:<7} {len(token):>5} {med['floor']:>8.1f} {med['jwt_guard']:>10.1f} {ratio:>7.2f}x"
+            f" {TARGETS[alg]:>6.2f}x {med['pyjwt']:>8.1f} {vs_pyjwt:>6.2f}x {med['joserfc']:>8.1f} {vs_joserfc:>6.2f}x"
         )
         ok = ratio <= TARGETS[alg] and vs_pyjwt > 1 and vs_joserfc > 1
         verdicts.append(f"{alg}: {'meets' if ok else 'MISSES'} targets")

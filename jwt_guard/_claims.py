@@ -182,11 +182,11 @@ class ClaimRules:
                 raise InvalidAudience()
 
         for name in self._required:
-            if name not in claims:
+            if get(name) is None:  # absent, or null: JSON null carries nothing
                 raise MissingClaim()
         for name in _STRING_CLAIMS:
-            value = get(name)
-            if value is not None and value.__class__ is not str:
+            value = get(name, _MISSING)
+            if value is not _MISSING and value.__class__ is not str:
                 raise InvalidClaim(f"the {name} claim must be a string")
         return not_before, not_after
 

@@ -280,8 +280,10 @@ def build_settings(
     on_event: EventHook | None,
 ) -> Settings:
     issuers = _str_tuple("issuer", issuer)
-    if not has_static_keys:
-        # Discovery and the key set are fetched from these URLs.
+    if not has_static_keys and jwks_uri is None:
+        # Discovery documents are fetched from these URLs. With an explicit
+        # jwks_uri or static keys an issuer is only compared, never fetched
+        # (Google's ID-token issuer is the bare "accounts.google.com").
         for value in issuers:
             check_url(value, "issuer", allow_http=allow_insecure_http)
     audiences = None if audience is None else _str_tuple("audience", audience)

@@ -260,6 +260,10 @@ class RemoteKeys:
         with self.lock:
             return self.state.unavailable(self.clock())
 
+    def failing(self) -> bool:
+        """True while the latest fetch attempt failed (outage or backoff)."""
+        return self.state.failures > 0
+
     def usable_or_raise(self) -> KeySet:
         """After a fetch: the set to use now, or :class:`KeySetUnavailable`."""
         _, keyset, _ = self.plan(may_refresh=False)

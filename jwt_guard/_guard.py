@@ -48,7 +48,12 @@ def parse_authorization(value: str) -> str | None:
     ``Bearer <token68>`` (scheme matched case-insensitively).
     """
     scheme, sep, rest = value.strip(" ").partition(" ")
-    if scheme.lower() != "bearer":
+    lowered = scheme.lower()
+    if lowered != "bearer":
+        if lowered.startswith("bearer") and lowered[6:7].isspace():
+            # "Bearer<TAB>token": a bearer header with the wrong separator is
+            # malformed, not another scheme (which would pass as anonymous).
+            raise InvalidRequest("the Authorization header must be 'Bearer <token>'")
         return None
     token = rest.lstrip(" ")  # RFC 9110 §11.4: 1*SP after the scheme
     if not sep or not token:
@@ -131,14 +136,14 @@ class Guard:
             token = parse_authorization(authorization[0])
         if self.allow_query_token and query_string:
             query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
-            if _QUERY_PARAM in query:
-                found = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == _QUERY_PARAM]
-                if len(found) > 1 or (found and token is not None):
-                    raise InvalidRequest("the access token was sent in more than one place")
-                if found:
-                    if not found[0]:
-                        raise InvalidRequest("the access_token parameter is empty")
-                    token = found[0]
+            # Parsed whole: the name may arrive percent-encoded (access%5Ftoken).
+            found = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == _QUERY_PARAM]
+            if len(found) > 1 or (found and token is not None):
+                raise InvalidRequest("the access token was sent in more than one place")
+            if found:
+                if not found[0]:
+                    raise InvalidRequest("the access_token parameter is empty")
+                token = found[0]
         return token
 
     def anonymous(self) -> None:

@@ -262,8 +262,10 @@ class KeySetState:
 
     def unavailable(self, now: float) -> KeySetUnavailable:
         retry = math.ceil(self.retry_at - now) if self.retry_at > now else math.ceil(self.options.cold_backoff[0])
-        if self.keyset is not None:
+        if self.keyset is not None and now >= self.stale_until:
             description = "signing keys expired and could not be refreshed"
+        elif self.keyset is not None:
+            description = "the token's signing key could not be fetched"
         else:
             description = KeySetUnavailable.description
         if self.last_failure is not None:

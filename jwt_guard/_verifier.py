@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -193,6 +195,7 @@ class Verifier:
         )
         self._cache_ttl = settings.result_cache_ttl
         self._cache_lock = threading.Lock()
+        _LIVE.add(self)
         # Bumped by clear_cache(): a verification that read its keys before a
         # key-set change must not cache its result after the change.
         self._cache_epoch = 0
@@ -244,11 +247,9 @@ class Verifier:
         The library never reads the environment unless this is called. A bad
         value raises :class:`~jwt_guard.ConfigurationError` naming the variable.
         """
-        import os
-
         from jwt_guard._env import options_from_env
 
-        options = options_from_env(prefix, os.environ if environ is None else environ)
+        options = options_from_env(prefix, os.environ if environ is None else environ, provided=overrides.keys())
         options.update(overrides)
         return cls(**options)
 
@@ -292,7 +293,7 @@ class Verifier:
                     fresh = remote.sync.refetch_for_kid(kid)
                     key = fresh.find(kid, parsed.alg) if fresh is not None else None
                 if key is None:
-                    raise self._no_key(parsed, keyset)
+                    raise self._no_key(parsed, keyset, remote if kid is not None else None)
             return self._finish(parsed, key, claims, epoch)
         except JWTGuardError as error:
             self._rejected(error)
@@ -315,7 +316,7 @@ class Verifier:
                     fresh = await remote.aio.refetch_for_kid(kid)
                     key = fresh.find(kid, parsed.alg) if fresh is not None else None
                 if key is None:
-                    raise self._no_key(parsed, keyset)
+                    raise self._no_key(parsed, keyset, remote if kid is not None else None)
             return self._finish(parsed, key, claims, epoch)
         except JWTGuardError as error:
             self._rejected(error)
@@ -424,7 +425,11 @@ class Verifier:
         self._rules.check_issuer(claims if claims is not None else parsed.claims())
         return kid
 
-    def _no_key(self, parsed: ParsedToken, keyset: KeySet) -> InvalidToken:
+    def _no_key(self, parsed: ParsedToken, keyset: KeySet, refetched: RemoteKeys | None) -> JWTGuardError:
+        if refetched is not None and refetched.failing():
+            # The key server is failing: the unknown kid may well be a key
+            # rotated in meanwhile. Not the client's fault: 503, not 401.
+            return refetched.unavailable()
         if parsed.kid is not None and keyset.has_kid(parsed.kid):
             return UnknownKey("the key named by the token does not allow its algorithm")
         if parsed.kid is None:
@@ -451,6 +456,11 @@ class Verifier:
                     cache[parsed.raw] = entry
         return token
 
+    def _after_fork(self) -> None:
+        # A thread of the parent may have held the lock at fork time; the
+        # child has no such thread and would wait forever.
+        self._cache_lock = threading.Lock()
+
     def _validate(self, token: AccessToken) -> None:
         for validator in self._validators:
             if validator(token) is False:
@@ -461,3 +471,15 @@ class Verifier:
             logger.debug("jwt_guard: token rejected: %s", type(error).__name__)
             if self._reporter.enabled:
                 self._reporter.emit(EventKind.TOKEN_REJECTED, None, type(error).__name__)
+
+
+_LIVE: weakref.WeakSet[Verifier] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for verifier in list(_LIVE):
+        verifier._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -31,6 +31,7 @@ never contain the token, key material or anything else taken from the request.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 __all__ = [
@@ -228,9 +229,9 @@ class KeySetUnavailable(JWTGuardError):
     status_code = 503
     description = "signing keys are temporarily unavailable"
 
-    def __init__(self, description: str | None = None, *, retry_after: int = 30) -> None:
-        #: Seconds after which a retry may succeed (``Retry-After``).
-        self.retry_after: int = max(1, int(retry_after))
+    def __init__(self, description: str | None = None, *, retry_after: float = 30) -> None:
+        #: Whole seconds after which a retry may succeed (``Retry-After``).
+        self.retry_after: int = max(1, math.ceil(retry_after))
         super().__init__(description)
 
 

@@ -364,6 +364,7 @@ def test_required_claims(required, changes, error):
         pytest.param(["x"], id="list"),
         pytest.param({"id": "x"}, id="object"),
         pytest.param(1.5, id="float"),
+        pytest.param(None, id="null"),
     ],
 )
 def test_string_claims_must_be_strings(name, value):
@@ -371,6 +372,14 @@ def test_string_claims_must_be_strings(name, value):
     token_claims[name] = value
     with pytest.raises(InvalidClaim, match=name):
         check(token_claims)
+
+
+def test_required_claim_set_to_null_is_missing():
+    """JSON null carries nothing: a required claim holding null is missing."""
+    token_claims = claims()
+    token_claims["tenant"] = None
+    with pytest.raises(MissingClaim):
+        check(token_claims, required_claims=("tenant",))
 
 
 @pytest.mark.parametrize("name", ["sub", "jti", "client_id", "azp"])

@@ -271,6 +271,25 @@ def test_option_values(build, options, attribute, expected):
 
 
 @pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"jwks_uri": "https://www.googleapis.com/oauth2/v3/certs"}, id="explicit-jwks-uri"),
+        pytest.param({"keys": b"k" * 32, "algorithms": ["HS256"]}, id="static-keys"),
+    ],
+)
+def test_issuer_need_not_be_a_url_when_it_is_never_fetched(options):
+    """Without discovery the issuer is only compared (Google's bare ``accounts.google.com``)."""
+    verifier = Verifier(issuer="accounts.google.com", audience="client-id", **options)
+    assert verifier.issuers == ("accounts.google.com",)
+    verifier.close()
+
+
+def test_issuer_must_be_a_url_for_discovery():
+    with pytest.raises(ConfigurationError, match="issuer"):
+        Verifier(issuer="accounts.google.com", audience="client-id")
+
+
+@pytest.mark.parametrize(
     "url",
     [
         pytest.param("http://issuer.example.test/", id="http-remote-host"),

@@ -192,6 +192,12 @@ def test_provided_options_need_not_be_in_the_environment():
     assert options == {}
 
 
+def test_audience_none_given_in_code_needs_no_audience_variable():
+    """``from_env(audience=None)`` disables the check without JWT_GUARD_AUDIENCE."""
+    with Verifier.from_env(environ={"JWT_GUARD_ISSUER": ISSUER}, audience=None) as verifier:
+        assert verifier.audiences is None
+
+
 def test_library_never_reads_the_environment_unasked(monkeypatch):
     monkeypatch.setenv("JWT_GUARD_LEEWAY", "not a number")
     monkeypatch.setenv("JWT_GUARD_ISSUER", "ftp://nonsense")

@@ -183,7 +183,7 @@ def test_insufficient_scope_description_keyword():
         pytest.param(1, 1, id="one"),
         pytest.param(0, 1, id="zero-clamped"),
         pytest.param(-5, 1, id="negative-clamped"),
-        pytest.param(2.9, 2, id="float-truncated"),
+        pytest.param(2.1, 3, id="float-rounded-up"),
         pytest.param(0.2, 1, id="fraction-clamped"),
     ],
 )

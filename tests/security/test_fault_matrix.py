@@ -4,7 +4,8 @@ One test per cell (fault x state x shell, see :mod:`tests.security.faults`):
 on a cold start every fault is a 503 (``KeySetUnavailable``) within bounded
 time and the backoff keeps further requests off the server; with a good set
 cached, tokens of cached keys keep passing (no false 401) while the fault is
-met by an unknown-``kid`` refetch or a background refresh.
+met by an unknown-``kid`` refetch or a background refresh; once the stale
+window is over, a fault is a 503 again, never a 401.
 """
 
 from __future__ import annotations

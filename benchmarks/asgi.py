@@ -15,14 +15,20 @@ same valid RS256 token, so all variants parse the same bytes.
 (a) in process: µs per request, driving the ASGI app directly;
 (b) over loopback: requests/s against uvicorn (one worker process per
     variant), with ``wrk`` when installed, else an httpx-based load generator.
+    The server's CPU time per request (from /proc, Linux only) is reported
+    alongside: it is less sensitive than throughput to other work on a
+    shared machine.
 
-Variants are interleaved across rounds and medians reported, because shared
-machines are noisy. Run::
+Variants are interleaved in a random order in every round; the tables give
+medians over rounds, and the ratios ("of bare", "x pyjwt") are medians of
+ratios taken within each round. Targets (issue 4): ``guard`` throughput
+>= 90% of ``bare`` and >= 1.5x ``pyjwt-recipe``; a summary line per target
+says met or missed, and by how much, for the cache on and off. Run::
 
-    python benchmarks/asgi.py                 # default: 5 rounds (a), 3 rounds x 3 s (b)
-    python benchmarks/asgi.py --quick         # a smoke run
+    python benchmarks/asgi.py                 # default: about two minutes
+    python benchmarks/asgi.py --quick         # a smoke run (about 20 s)
 
-This is not a test: it asserts nothing and prints a table.
+This is not a test: it asserts nothing and prints tables.
 """
 
 from __future__ import annotations
@@ -34,18 +40,21 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 VARIANTS = ("bare", "guard", "guard-nocache", "pyjwt-recipe")
 AUDIENCE = "https://api.bench.test"
 ROOT = Path(__file__).resolve().parents[1]
+TARGET_SHARE = 0.90
+TARGET_VS_PYJWT = 1.5
 
 
 # -- the applications --------------------------------------------------------------
@@ -171,36 +180,50 @@ async def in_process(issuer_url: str, jwks_uri: str, token: str, rounds: int, re
 # -- (b) over loopback ---------------------------------------------------------------
 
 
-def serve(variant: str, issuer_url: str, jwks_uri: str) -> None:
-    """Child process: run one variant with uvicorn, print its port, serve until killed."""
+def serve(variant: str, issuer_url: str, jwks_uri: str, fd: int) -> None:
+    """Child process: serve *variant* with uvicorn on the listening socket *fd* until terminated."""
     import uvicorn
 
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only then (else Nagle adds 40 ms).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    print(sock.getsockname()[1], flush=True)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=fd)
     app = build_app(variant, issuer_url, jwks_uri)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", backlog=1024)
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _wrk(url: str, token: str | None, duration: float, connections: int) -> float:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", url]
-    if token is not None:
-        command[1:1] = ["-H", f"Authorization: Bearer {token}"]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None or "Non-2xx" in output:
+def _server_stack() -> str:
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn ({http}, {loop}), 1 process"
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of *pid*, all threads (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        # After "pid (comm)": utime and stime are fields 12 and 13.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _wrk(url: str, token: str, duration: int, connections: int) -> tuple[float, int]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-H", f"Authorization: Bearer {token}", url]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"(\d+) requests in", output)
+    if rate is None or count is None or "Non-2xx" in output or "Socket errors" in output:
         raise SystemExit(f"wrk failed or saw errors:\n{output}")
-    return float(match.group(1))
+    return float(rate.group(1)), int(count.group(1))
 
 
-async def _httpx_load(url: str, token: str | None, duration: float, connections: int) -> float:
+async def _httpx_load(url: str, token: str, duration: int, connections: int) -> tuple[float, int]:
     import httpx
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     done = 0
     deadline = time.perf_counter() + duration
@@ -216,104 +239,152 @@ async def _httpx_load(url: str, token: str | None, duration: float, connections:
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(connections)))
-        return done / (time.perf_counter() - start)
+        return done / (time.perf_counter() - start), done
+
+
+def _httpx_load_sync(url: str, token: str, duration: int, connections: int) -> tuple[float, int]:
+    return asyncio.run(_httpx_load(url, token, duration, connections))
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            # The child leads its own process group (start_new_session):
+            # this reaches whatever it started, and nothing else.
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=15)
 
 
 def over_loopback(
-    issuer_url: str, jwks_uri: str, token: str, rounds: int, duration: float, connections: int, use_wrk: bool
-) -> dict[str, list[float]]:
-    children: dict[str, subprocess.Popen[str]] = {}
-    urls: dict[str, str] = {}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    try:
-        for variant in VARIANTS:
-            child = subprocess.Popen(
-                [sys.executable, __file__, "--serve", variant, "--issuer-url", issuer_url, "--jwks-uri", jwks_uri],
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            children[variant] = child
-            assert child.stdout is not None
-            urls[variant] = f"http://127.0.0.1:{int(child.stdout.readline())}/"
-        load: Callable[[str, str | None], float]
-        if use_wrk:
-            load = lambda url, tok: _wrk(url, tok, duration, connections)  # noqa: E731
-        else:
-            load = lambda url, tok: asyncio.run(_httpx_load(url, tok, duration, connections))  # noqa: E731
-        import httpx
+    issuer_url: str, jwks_uri: str, token: str, args: argparse.Namespace, use_wrk: bool
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(requests/s, server CPU µs per request) samples for every variant."""
+    import httpx
 
-        for variant in VARIANTS:  # warm up: keys fetched, first connections made
-            headers = {"Authorization": f"Bearer {token}"}
-            deadline = time.monotonic() + 30
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    urls: dict[str, str] = {}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    load = _wrk if use_wrk else _httpx_load_sync
+    with ExitStack() as cleanup:
+        for variant in VARIANTS:
+            listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+            with listener:
+                command = [sys.executable, __file__, "--serve", variant, "--issuer-url", issuer_url]
+                command += ["--jwks-uri", jwks_uri, "--fd", str(listener.fileno())]
+                child = subprocess.Popen(command, env=env, pass_fds=[listener.fileno()], start_new_session=True)
+                children[variant] = child
+                cleanup.callback(_stop, child)
+                urls[variant] = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        headers = {"Authorization": f"Bearer {token}"}
+        for variant in VARIANTS:  # wait until serving: keys fetched, first connections made
+            deadline = time.monotonic() + 60
             while True:
                 try:
-                    status = httpx.get(urls[variant], headers=headers, timeout=5, trust_env=False).status_code
+                    status = httpx.get(urls[variant], headers=headers, timeout=10, trust_env=False).status_code
                     break
                 except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
+                    if time.monotonic() > deadline or children[variant].poll() is not None:
+                        raise SystemExit(f"{variant}: the server did not start") from None
                     time.sleep(0.1)
             if status != 200:
                 raise SystemExit(f"{variant}: warm-up answered {status}")
-        samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-        for index in range(rounds):
+            load(urls[variant], token, 1, args.connections)  # warm up under load, not counted
+        rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+        cpu: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+        for index in range(args.http_rounds):
             order = list(VARIANTS)
             random.Random(1000 + index).shuffle(order)
-            for variant in order:
-                samples[variant].append(load(urls[variant], token))  # same request bytes for all
-        return samples
-    finally:
-        for child in children.values():
-            child.terminate()
-        for child in children.values():
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(timeout=10)
-            if child.stdout is not None:
-                child.stdout.close()
+            for variant in order:  # same request bytes for all
+                before = _cpu_seconds(children[variant].pid)
+                rate, count = load(urls[variant], token, args.duration, args.connections)
+                after = _cpu_seconds(children[variant].pid)
+                rates[variant].append(rate)
+                if before is not None and after is not None and count:
+                    cpu[variant].append((after - before) / count * 1e6)
+    return rates, cpu
 
 
 # -- reporting -------------------------------------------------------------------------
 
 
+def _ratio(samples: dict[str, list[float]], variant: str, other: str, higher_is_better: bool) -> float:
+    """Median over rounds of *variant*'s throughput relative to *other*'s."""
+    pairs = zip(samples[variant], samples[other], strict=True)
+    return statistics.median(a / b if higher_is_better else b / a for a, b in pairs)
+
+
 def table(title: str, unit: str, samples: dict[str, list[float]], higher_is_better: bool) -> str:
-    medians = {variant: statistics.median(values) for variant, values in samples.items()}
-    lines = [title, f"{'variant':<15} {'median ' + unit:>16} {'min':>10} {'max':>10} {'vs bare':>9} {'vs pyjwt':>9}"]
+    lines = [title, f"{'variant':<15} {'median ' + unit:>16} {'min':>10} {'max':>10} {'of bare':>8} {'x pyjwt':>8}"]
     for variant in VARIANTS:
-        median = medians[variant]
-        if higher_is_better:
-            vs_bare, vs_pyjwt = median / medians["bare"], median / medians["pyjwt-recipe"]
-        else:
-            vs_bare, vs_pyjwt = medians["bare"] / median, medians["pyjwt-recipe"] / median
         values = samples[variant]
+        share = _ratio(samples, variant, "bare", higher_is_better)
+        vs_pyjwt = _ratio(samples, variant, "pyjwt-recipe", higher_is_better)
         lines.append(
-            f"{variant:<15} {median:>16.1f} {min(values):>10.1f} {max(values):>10.1f} {vs_bare:>8.0%} {vs_pyjwt:>8.2f}x"
+            f"{variant:<15} {statistics.median(values):>16.1f} {min(values):>10.1f} {max(values):>10.1f}"
+            f" {share:>8.1%} {vs_pyjwt:>7.2f}x"
         )
     return "\n".join(lines)
 
 
+def cpu_table(title: str, samples: dict[str, list[float]]) -> str:
+    lines = [title, f"{'variant':<15} {'median us/req':>16} {'min':>10} {'max':>10} {'vs bare':>9}"]
+    bare = statistics.median(samples["bare"])
+    for variant in VARIANTS:
+        values = samples[variant]
+        median = statistics.median(values)
+        lines.append(f"{variant:<15} {median:>16.1f} {min(values):>10.1f} {max(values):>10.1f} {median - bare:>+8.1f}")
+    return "\n".join(lines)
+
+
+def verdicts(label: str, samples: dict[str, list[float]], higher_is_better: bool) -> list[str]:
+    """One line per variant and target: met or missed, and by how much."""
+    lines = []
+    for variant in ("guard", "guard-nocache"):
+        share = _ratio(samples, variant, "bare", higher_is_better)
+        vs_pyjwt = _ratio(samples, variant, "pyjwt-recipe", higher_is_better)
+        name = variant + (" (cache off)" if variant == "guard-nocache" else "")
+        lines.append(
+            f"{label}: {name} {share:.1%} of bare: {'met' if share >= TARGET_SHARE else 'MISSED'}"
+            f" ({(share - TARGET_SHARE) * 100:+.1f} points vs {TARGET_SHARE:.0%})"
+        )
+        lines.append(
+            f"{label}: {name} {vs_pyjwt:.2f}x pyjwt-recipe: {'met' if vs_pyjwt >= TARGET_VS_PYJWT else 'MISSED'}"
+            f" ({vs_pyjwt - TARGET_VS_PYJWT:+.2f}x vs {TARGET_VS_PYJWT}x)"
+        )
+    return lines
+
+
+def _load_average() -> str:
+    try:
+        return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5, help="in-process rounds (default 5)")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per in-process round")
-    parser.add_argument("--http-rounds", type=int, default=3, help="loopback rounds (default 3)")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per loopback measurement")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=7, help="in-process rounds (default 7)")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per variant and in-process round (3000)")
+    parser.add_argument("--http-rounds", type=int, default=5, help="loopback rounds (default 5)")
+    parser.add_argument("--duration", type=int, default=4, help="seconds per loopback measurement (default 4)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     parser.add_argument("--no-wrk", action="store_true", help="use the httpx load generator even if wrk exists")
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--skip-loopback", action="store_true", help="run (a) only")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run: 3 + 2 rounds, 1 s each")
     parser.add_argument("--json", action="store_true", help="also print the raw samples as JSON")
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--issuer-url", help=argparse.SUPPRESS)
     parser.add_argument("--jwks-uri", help=argparse.SUPPRESS)
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.issuer_url, args.jwks_uri)
+        serve(args.serve, args.issuer_url, args.jwks_uri, args.fd)
         return 0
     if args.quick:
-        args.rounds, args.requests, args.http_rounds, args.duration = 2, 300, 1, 1.0
+        args.rounds, args.requests, args.http_rounds, args.duration = 3, 500, 2, 1
 
     from jwt_guard.testing import LocalIssuer, LocalServer
 
@@ -321,22 +392,39 @@ def main(argv: list[str] | None = None) -> int:
     with LocalServer(issuer) as keys:
         token = issuer.token(scope="read", sub="bench")
         use_wrk = shutil.which("wrk") is not None and not args.no_wrk
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; RS256 token; keys from {keys.url} (loopback)")
+        print(
+            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {_load_average()}; "
+            f"RS256 token of {len(token)} bytes; keys from {keys.url} (loopback)"
+        )
         a = asyncio.run(in_process(keys.issuer_url, keys.jwks_uri, token, args.rounds, args.requests))
         print()
         print(table(f"(a) in process, {args.rounds} rounds x {args.requests} requests", "us/req", a, False))
-        b = over_loopback(
-            keys.issuer_url, keys.jwks_uri, token, args.http_rounds, args.duration, args.connections, use_wrk
-        )
-        generator = "wrk -t1" if use_wrk else "httpx (async)"
-        title = (
-            f"(b) uvicorn over loopback, {generator}, {args.connections} connections, "
-            f"{args.http_rounds} rounds x {args.duration:g} s"
-        )
+        lines = verdicts("(a) in process", a, False)
+        results: dict[str, Any] = {"in_process_us": a}
+        if not args.skip_loopback:
+            b, cpu = over_loopback(keys.issuer_url, keys.jwks_uri, token, args, use_wrk)
+            generator = "wrk -t1" if use_wrk else "httpx (async)"
+            title = (
+                f"(b) over loopback: {_server_stack()}; {generator}, {args.connections} connections, "
+                f"{args.http_rounds} rounds x {args.duration} s"
+            )
+            print()
+            print(table(title, "req/s", b, True))
+            if all(cpu.values()):
+                print()
+                print(cpu_table("(b) server CPU time per request (from /proc)", cpu))
+            lines += verdicts("(b) loopback", b, True)
+            results.update(loopback_rps=b, server_cpu_us=cpu)
         print()
-        print(table(title, "req/s", b, True))
+        print(
+            f"Targets (issue 4): guard >= {TARGET_SHARE:.0%} of bare and >= {TARGET_VS_PYJWT}x pyjwt-recipe; "
+            "ratios are medians of within-round ratios. The loopback figures are the target measurement."
+        )
+        for line in lines:
+            print(line)
+        print(f"finished with {_load_average()}")
         if args.json:
-            print(json.dumps({"in_process_us": a, "loopback_rps": b}, indent=1))
+            print(json.dumps(results, indent=1))
     return 0
 
 

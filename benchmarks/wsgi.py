@@ -1,27 +1,36 @@
-"""Cost of protecting a Flask application with jwt_guard's WSGI middleware.
+"""Benchmark: the cost of protecting a Flask application with jwt_guard's WSGI middleware.
 
-Run: ``python benchmarks/wsgi.py [--rounds N] [--quick]``
+Variants (all serve ``GET /messages`` -> a small JSON document):
 
-Four variants of the same Flask route, every request carrying the same valid
-RS256 access token (~600 bytes), keys served over HTTP by a local issuer on
-127.0.0.1 (jwt_guard.testing.LocalServer):
+``bare``           the Flask app, nothing checks the token
+``guard``          ``JWTGuardMiddleware`` on ``app.wsgi_app``, verified-token cache on (the default)
+``guard-nocache``  the same with ``result_cache_size=0``: a full verification per request
+``pyjwt-recipe``   the common hand-written Flask decorator: ``PyJWKClient`` +
+                   ``jwt.decode(..., audience=..., issuer=...)``
 
-* ``bare``               the Flask app, nothing checks the token;
-* ``jwt_guard``          ``JWTGuardMiddleware`` on ``app.wsgi_app`` (verified-token cache on);
-* ``jwt_guard nocache``  the same with ``result_cache_size=0`` (a full verification per request);
-* ``pyjwt recipe``       the common hand-written Flask decorator: ``PyJWKClient`` +
-                         ``jwt.decode(..., audience=..., issuer=...)``.
+Keys come from a local issuer on 127.0.0.1 (discovery + JWKS over real HTTP).
+Every request, to every variant (bare included, which ignores it), carries
+the same valid RS256 access token, so all variants receive the same bytes.
 
-Two measurements, interleaved round by round with the variants in random
-order (the machine may be shared and noisy): every figure is a median over
-rounds and every ratio is taken within a round.
+(a) in process: µs per request, calling the WSGI application directly with a
+    prepared environ;
+(b) over loopback: requests/s against a production WSGI server (default
+    gunicorn, one ``gthread`` worker process per variant), driven by ``wrk``
+    when installed, else by an httpx-based load generator. The server's CPU
+    time per request (from /proc, Linux only) is reported alongside: it is
+    less sensitive than throughput to other work on a shared machine.
 
-1. µs per request in process: direct WSGI calls with a prepared environ.
-2. requests/s over loopback: each variant behind Werkzeug's threaded server,
-   driven by a fixed number of client threads (httpx, keep-alive) sending a
-   fixed number of requests each. Client and server share the machine.
+Variants are interleaved in a random order in every round; the table gives
+medians over rounds, and the ratios ("of bare", "x pyjwt") are medians of
+ratios taken within each round. Targets (issue 5): ``guard`` throughput
+>= 90% of ``bare`` and >= 1.5x ``pyjwt-recipe``; a summary line per target
+says met or missed, and by how much. Run::
 
-Targets (issue 5): ``jwt_guard`` >= 90% of ``bare``, >= 1.5x ``pyjwt recipe``.
+    python benchmarks/wsgi.py                  # default: about three minutes
+    python benchmarks/wsgi.py --quick          # a smoke run (about 40 s)
+    python benchmarks/wsgi.py --server waitress --workers 2
+
+This is not a test: it asserts nothing and prints tables.
 """
 
 from __future__ import annotations
@@ -29,48 +38,59 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import importlib
+import importlib.util
 import io
+import json
+import os
 import random
+import re
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-import httpx
-import jwt as pyjwt
-from flask import Flask, g, jsonify, request
-from werkzeug.serving import WSGIRequestHandler, make_server
-from werkzeug.test import EnvironBuilder
-
-from jwt_guard import Verifier
-from jwt_guard.testing import LocalIssuer, LocalServer
-from jwt_guard.wsgi import JWTGuardMiddleware
-
-AUDIENCE = "https://api.example.com"
-VARIANTS = ("bare", "jwt_guard", "jwt_guard nocache", "pyjwt recipe")
+VARIANTS = ("bare", "guard", "guard-nocache", "pyjwt-recipe")
+SERVERS = ("gunicorn", "waitress", "werkzeug")
+AUDIENCE = "https://api.bench.test"
+PATH = "/messages"
 TARGET_SHARE = 0.90
 TARGET_VS_PYJWT = 1.5
 
 
-def flask_app() -> Flask:
+# -- the applications --------------------------------------------------------------
+
+
+def flask_app() -> Any:
+    from flask import Flask
+
     app = Flask("bench")
 
-    @app.get("/messages")
+    @app.get(PATH)
     def messages() -> dict[str, Any]:
         return {"messages": ["hello"]}
 
     return app
 
 
-def pyjwt_recipe_app(issuer: str, jwks_uri: str) -> Flask:
+def pyjwt_recipe_app(issuer_url: str, jwks_uri: str) -> Any:
     """The decorator found in most Flask + OAuth tutorials."""
-    jwks_client = pyjwt.PyJWKClient(jwks_uri)
+    import jwt
+    from flask import Flask, g, jsonify, request
+
+    jwks_client = jwt.PyJWKClient(jwks_uri, cache_keys=True)
 
     def requires_auth(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -84,8 +104,10 @@ def pyjwt_recipe_app(issuer: str, jwks_uri: str) -> Flask:
             token = parts[1]
             try:
                 signing_key = jwks_client.get_signing_key_from_jwt(token)
-                g.claims = pyjwt.decode(token, signing_key.key, algorithms=["RS256"], audience=AUDIENCE, issuer=issuer)
-            except pyjwt.PyJWTError:
+                g.claims = jwt.decode(
+                    token, signing_key.key, algorithms=["RS256"], audience=AUDIENCE, issuer=issuer_url
+                )
+            except jwt.PyJWTError:
                 return jsonify(error="invalid_token"), 401
             return view(*args, **kwargs)
 
@@ -93,7 +115,7 @@ def pyjwt_recipe_app(issuer: str, jwks_uri: str) -> Flask:
 
     app = Flask("bench-pyjwt")
 
-    @app.get("/messages")
+    @app.get(PATH)
     @requires_auth
     def messages() -> dict[str, Any]:
         return {"messages": ["hello"]}
@@ -101,17 +123,24 @@ def pyjwt_recipe_app(issuer: str, jwks_uri: str) -> Flask:
     return app
 
 
-def build(server: LocalServer, stack: ExitStack) -> dict[str, Any]:
-    """The four WSGI applications (each must answer 200 with the token)."""
-    apps: dict[str, Any] = {"bare": flask_app().wsgi_app}
-    for name, cache in (("jwt_guard", 1024), ("jwt_guard nocache", 0)):
-        verifier = stack.enter_context(Verifier(issuer=server.issuer_url, audience=AUDIENCE, result_cache_size=cache))
-        apps[name] = JWTGuardMiddleware(flask_app().wsgi_app, verifier=verifier)
-    apps["pyjwt recipe"] = pyjwt_recipe_app(server.issuer_url, server.jwks_uri).wsgi_app
-    return apps
+def build_app(variant: str, issuer_url: str, jwks_uri: str) -> Any:
+    """The WSGI application of *variant* (each answers 200 to the token)."""
+    if variant == "bare":
+        return flask_app().wsgi_app
+    if variant in ("guard", "guard-nocache"):
+        from jwt_guard import Verifier
+        from jwt_guard.wsgi import JWTGuardMiddleware
+
+        cache = 0 if variant == "guard-nocache" else 1024
+        verifier = Verifier(issuer=issuer_url, audience=AUDIENCE, result_cache_size=cache)
+        verifier.prefetch()  # what a deployment does at startup (see the wsgi module docs)
+        return JWTGuardMiddleware(flask_app().wsgi_app, verifier=verifier)
+    if variant == "pyjwt-recipe":
+        return pyjwt_recipe_app(issuer_url, jwks_uri).wsgi_app
+    raise SystemExit(f"unknown variant {variant!r}")
 
 
-# -- in process ------------------------------------------------------------------
+# -- (a) in process ------------------------------------------------------------------
 
 
 def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
@@ -122,7 +151,7 @@ def _write(data: bytes) -> None:
     pass
 
 
-def caller(app: Any, template: dict[str, Any]) -> Callable[[], int]:
+def _caller(app: Any, template: dict[str, Any]) -> Callable[[], int]:
     def call() -> int:
         environ = template.copy()
         environ["wsgi.input"] = io.BytesIO()
@@ -147,151 +176,329 @@ def _time_per_call(fn: Callable[[], object], iterations: int) -> float:
         gc.enable()
 
 
-def in_process(apps: dict[str, Any], token: str, rounds: int, budget_s: float) -> dict[str, list[float]]:
-    template = EnvironBuilder(path="/messages", headers={"Authorization": f"Bearer {token}"}).get_environ()
-    calls = {name: caller(app, template) for name, app in apps.items()}
+def in_process(issuer_url: str, jwks_uri: str, token: str, rounds: int, budget_s: float) -> dict[str, list[float]]:
+    from werkzeug.test import EnvironBuilder
+
+    template = EnvironBuilder(path=PATH, headers=[("Authorization", f"Bearer {token}")]).get_environ()
+    calls = {variant: _caller(build_app(variant, issuer_url, jwks_uri), template) for variant in VARIANTS}
     iterations = {}
-    for name, fn in calls.items():
-        _time_per_call(fn, 50)  # warm up (key fetch, caches)
+    for variant, fn in calls.items():
+        _time_per_call(fn, 50)  # warm up: caches filled
         single = max(_time_per_call(fn, 50), 1.0)
-        iterations[name] = max(50, int(budget_s * 1e6 / single))
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    names = list(calls)
-    for _ in range(rounds):
-        random.shuffle(names)
-        for name in names:
-            samples[name].append(_time_per_call(calls[name], iterations[name]))
+        iterations[variant] = max(50, int(budget_s * 1e6 / single))
+    samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    for index in range(rounds):
+        order = list(VARIANTS)
+        random.Random(index).shuffle(order)
+        for variant in order:
+            samples[variant].append(_time_per_call(calls[variant], iterations[variant]))
     return samples
 
 
-# -- over loopback ----------------------------------------------------------------
+# -- (b) over loopback ---------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        pass
+def serve(variant: str, issuer_url: str, jwks_uri: str, server: str, fd: int, workers: int, threads: int) -> None:
+    """Child process: serve *variant* on the listening socket *fd* until terminated."""
+    if server == "gunicorn":
+        base_application: Any = importlib.import_module("gunicorn.app.base").BaseApplication  # untyped
+
+        class _Gunicorn(base_application):  # type: ignore[misc]
+            def load_config(self) -> None:
+                settings = {
+                    "bind": [f"fd://{fd}"],
+                    "workers": workers,
+                    "worker_class": "gthread",
+                    "threads": threads,
+                    "keepalive": 30,
+                    "accesslog": None,
+                    "loglevel": "warning",
+                    "graceful_timeout": 3,
+                }
+                for key, value in settings.items():
+                    self.cfg.set(key, value)
+
+            def load(self) -> Any:
+                return build_app(variant, issuer_url, jwks_uri)
+
+        _Gunicorn().run()
+        return
+    sock = socket.socket(fileno=fd)
+    app = build_app(variant, issuer_url, jwks_uri)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if server == "waitress":
+        importlib.import_module("waitress").serve(app, sockets=[sock], threads=threads, _quiet=True)
+    else:
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class _Quiet(WSGIRequestHandler):
+            def log(self, type: str, message: str, *args: Any) -> None:
+                pass
+
+        host, port = sock.getsockname()
+        make_server(host, port, app, threaded=True, request_handler=_Quiet, fd=sock.detach()).serve_forever()
 
 
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of *pid* and its direct children (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rpartition(")")[2].split()
+            except OSError:
+                continue
+            # After "pid (comm)": state ppid ... utime stime are fields 12 and 13.
+            if int(entry) == pid or int(fields[1]) == pid:
+                total += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / tick
 
 
-def load(url: str, token: str, threads: int, per_thread: int) -> float:
-    """Requests per second for *threads* clients sending *per_thread* requests each."""
-    headers = {"Authorization": f"Bearer {token}"}
-    barrier = threading.Barrier(threads + 1, timeout=60)
+def _wrk(url: str, token: str, duration: int, connections: int) -> tuple[float, int]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-H", f"Authorization: Bearer {token}", url]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"(\d+) requests in", output)
+    if rate is None or count is None or "Non-2xx" in output or "Socket errors" in output:
+        raise SystemExit(f"wrk failed or saw errors:\n{output}")
+    return float(rate.group(1)), int(count.group(1))
+
+
+def _httpx_load(url: str, token: str, duration: int, connections: int) -> tuple[float, int]:
+    """Fallback load generator: *connections* threads with keep-alive clients."""
+    import httpx
+
+    deadline = time.perf_counter() + duration
+    counts = [0] * connections
     errors: list[str] = []
 
-    def client() -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-            http.get("/messages")  # open the connection before the clock starts
-            barrier.wait()
-            for _ in range(per_thread):
-                status = http.get("/messages").status_code
+    def client(index: int) -> None:
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30, trust_env=False) as http:
+            while time.perf_counter() < deadline:
+                status = http.get(url).status_code
                 if status != 200:
                     errors.append(str(status))
+                    return
+                counts[index] += 1
 
-    workers = [threading.Thread(target=client, daemon=True) for _ in range(threads)]
+    start = time.perf_counter()
+    workers = [threading.Thread(target=client, args=(index,), daemon=True) for index in range(connections)]
     for worker in workers:
         worker.start()
-    barrier.wait()
-    start = time.perf_counter()
     for worker in workers:
-        worker.join(timeout=300)
+        worker.join(timeout=duration + 60)
     elapsed = time.perf_counter() - start
-    if errors or any(worker.is_alive() for worker in workers):
-        raise RuntimeError(f"load generator failed: {errors[:5]}")
-    return threads * per_thread / elapsed
+    if errors:
+        raise SystemExit(f"load generator got {errors[:5]}")
+    return sum(counts) / elapsed, sum(counts)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            # The child leads its own process group (start_new_session):
+            # this reaches its worker processes too, and nothing else.
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=15)
 
 
 def over_loopback(
-    urls: dict[str, str], token: str, rounds: int, threads: int, per_thread: int
-) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {name: [] for name in urls}
-    names = list(urls)
-    for _ in range(rounds):
-        random.shuffle(names)
-        for name in names:
-            samples[name].append(load(urls[name], token, threads, per_thread))
-    return samples
+    issuer_url: str, jwks_uri: str, token: str, args: argparse.Namespace, use_wrk: bool
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(requests/s, server CPU µs per request) samples for every variant."""
+    import httpx
+
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    urls: dict[str, str] = {}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    load = _wrk if use_wrk else _httpx_load
+    with ExitStack() as cleanup:
+        for variant in VARIANTS:
+            listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+            with listener:
+                command = [sys.executable, __file__, "--serve", variant, "--issuer-url", issuer_url]
+                command += ["--jwks-uri", jwks_uri, "--server", args.server, "--fd", str(listener.fileno())]
+                command += ["--workers", str(args.workers), "--threads", str(args.threads)]
+                child = subprocess.Popen(command, env=env, pass_fds=[listener.fileno()], start_new_session=True)
+                children[variant] = child
+                cleanup.callback(_stop, child)
+                urls[variant] = f"http://127.0.0.1:{listener.getsockname()[1]}{PATH}"
+        headers = {"Authorization": f"Bearer {token}"}
+        for variant in VARIANTS:  # wait until serving: keys fetched, workers up
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    status = httpx.get(urls[variant], headers=headers, timeout=10, trust_env=False).status_code
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or children[variant].poll() is not None:
+                        raise SystemExit(f"{variant}: the server did not start") from None
+                    time.sleep(0.1)
+            if status != 200:
+                raise SystemExit(f"{variant}: warm-up answered {status}")
+            load(urls[variant], token, 1, args.connections)  # warm up under load, not counted
+        rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+        cpu: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+        for index in range(args.http_rounds):
+            order = list(VARIANTS)
+            random.Random(1000 + index).shuffle(order)
+            for variant in order:
+                before = _cpu_seconds(children[variant].pid)
+                rate, count = load(urls[variant], token, args.duration, args.connections)
+                after = _cpu_seconds(children[variant].pid)
+                rates[variant].append(rate)
+                if before is not None and after is not None and count:
+                    cpu[variant].append((after - before) / count * 1e6)
+    return rates, cpu
 
 
-# -- report -----------------------------------------------------------------------
+# -- reporting -------------------------------------------------------------------------
 
 
-def _ratios(samples: dict[str, list[float]], name: str, *, higher_is_better: bool) -> tuple[float, float]:
-    """(share of bare, times pyjwt) for *name*, each a median of per-round ratios."""
-
-    def ratio(a: float, b: float) -> float:
-        return a / b if higher_is_better else b / a
-
-    share = statistics.median(ratio(v, b) for v, b in zip(samples[name], samples["bare"], strict=True))
-    vs_pyjwt = statistics.median(ratio(v, p) for v, p in zip(samples[name], samples["pyjwt recipe"], strict=True))
-    return share, vs_pyjwt
+def _ratio(samples: dict[str, list[float]], variant: str, other: str, higher_is_better: bool) -> float:
+    """Median over rounds of *variant*'s throughput relative to *other*'s."""
+    pairs = zip(samples[variant], samples[other], strict=True)
+    return statistics.median(a / b if higher_is_better else b / a for a, b in pairs)
 
 
-def report(title: str, unit: str, samples: dict[str, list[float]], *, higher_is_better: bool) -> list[str]:
-    print(f"\n{title}")
-    header = f"{'variant':<19} {unit:>12} {'of bare':>8} {'x pyjwt':>8}"
-    print(header)
-    print("-" * len(header))
-    for name in VARIANTS:
-        share, vs_pyjwt = _ratios(samples, name, higher_is_better=higher_is_better)
-        median = statistics.median(samples[name])
-        print(f"{name:<19} {median:>12.1f} {share * 100:>7.1f}% {vs_pyjwt:>7.2f}x")
-    share, vs_pyjwt = _ratios(samples, "jwt_guard", higher_is_better=higher_is_better)
-    ok_share = "meets" if share >= TARGET_SHARE else "MISSES"
-    ok_pyjwt = "meets" if vs_pyjwt >= TARGET_VS_PYJWT else "MISSES"
-    return [
-        f"{title.split(':')[0]}: jwt_guard {share * 100:.1f}% of bare ({ok_share} >= {TARGET_SHARE:.0%}),"
-        f" {vs_pyjwt:.2f}x pyjwt recipe ({ok_pyjwt} >= {TARGET_VS_PYJWT}x)"
-    ]
+def table(title: str, unit: str, samples: dict[str, list[float]], higher_is_better: bool) -> str:
+    lines = [title, f"{'variant':<15} {'median ' + unit:>16} {'min':>10} {'max':>10} {'of bare':>8} {'x pyjwt':>8}"]
+    for variant in VARIANTS:
+        values = samples[variant]
+        share = _ratio(samples, variant, "bare", higher_is_better)
+        vs_pyjwt = _ratio(samples, variant, "pyjwt-recipe", higher_is_better)
+        lines.append(
+            f"{variant:<15} {statistics.median(values):>16.1f} {min(values):>10.1f} {max(values):>10.1f}"
+            f" {share:>8.1%} {vs_pyjwt:>7.2f}x"
+        )
+    return "\n".join(lines)
 
 
-def main() -> int:
+def cpu_table(title: str, samples: dict[str, list[float]]) -> str:
+    lines = [title, f"{'variant':<15} {'median us/req':>16} {'min':>10} {'max':>10} {'vs bare':>9}"]
+    bare = statistics.median(samples["bare"])
+    for variant in VARIANTS:
+        values = samples[variant]
+        median = statistics.median(values)
+        lines.append(f"{variant:<15} {median:>16.1f} {min(values):>10.1f} {max(values):>10.1f} {median - bare:>+8.1f}")
+    return "\n".join(lines)
+
+
+def verdicts(label: str, samples: dict[str, list[float]], higher_is_better: bool) -> list[str]:
+    """One line per variant and target: met or missed, and by how much."""
+    lines = []
+    for variant in ("guard", "guard-nocache"):
+        share = _ratio(samples, variant, "bare", higher_is_better)
+        vs_pyjwt = _ratio(samples, variant, "pyjwt-recipe", higher_is_better)
+        name = variant + (" (cache off)" if variant == "guard-nocache" else "")
+        lines.append(
+            f"{label}: {name} {share:.1%} of bare: {'met' if share >= TARGET_SHARE else 'MISSED'}"
+            f" ({(share - TARGET_SHARE) * 100:+.1f} points vs {TARGET_SHARE:.0%})"
+        )
+        lines.append(
+            f"{label}: {name} {vs_pyjwt:.2f}x pyjwt-recipe: {'met' if vs_pyjwt >= TARGET_VS_PYJWT else 'MISSED'}"
+            f" ({vs_pyjwt - TARGET_VS_PYJWT:+.2f}x vs {TARGET_VS_PYJWT}x)"
+        )
+    return lines
+
+
+def _load_average() -> str:
+    try:
+        return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
+def _server_available(server: str) -> bool:
+    return importlib.util.find_spec(server) is not None
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (default 9)")
-    parser.add_argument("--threads", type=int, default=8, help="client threads over loopback (default 8)")
-    parser.add_argument("--requests", type=int, default=300, help="requests per client thread and round (default 300)")
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
-    args = parser.parse_args()
-    rounds = 3 if args.quick else max(1, args.rounds)
-    budget = 0.05 if args.quick else 0.2
-    per_thread = 100 if args.quick else max(1, args.requests)
-    threads = max(1, args.threads)
+    parser.add_argument("--rounds", type=int, default=7, help="in-process rounds (default 7)")
+    parser.add_argument("--budget", type=float, default=0.3, help="seconds per variant and in-process round (0.3)")
+    parser.add_argument("--http-rounds", type=int, default=5, help="loopback rounds (default 5)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per loopback measurement (default 5)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
+    parser.add_argument(
+        "--server", choices=SERVERS, default="gunicorn", help="WSGI server for (b) (default gunicorn, gthread worker)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes, gunicorn only (default 1)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per server worker (default 4)")
+    parser.add_argument("--no-wrk", action="store_true", help="use the httpx load generator even if wrk exists")
+    parser.add_argument("--skip-loopback", action="store_true", help="run (a) only")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run: 3 + 2 rounds, 1 s each")
+    parser.add_argument("--json", action="store_true", help="also print the raw samples as JSON")
+    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--issuer-url", help=argparse.SUPPRESS)
+    parser.add_argument("--jwks-uri", help=argparse.SUPPRESS)
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.issuer_url, args.jwks_uri, args.server, args.fd, args.workers, args.threads)
+        return 0
+    if args.quick:
+        args.rounds, args.budget, args.http_rounds, args.duration = 3, 0.1, 2, 1
+    if args.server != "werkzeug" and not _server_available(args.server):
+        parser.error(f"{args.server} is not installed (pip install {args.server}), or use --server werkzeug")
 
-    issuer = LocalIssuer(audience=AUDIENCE)
-    verdicts: list[str] = []
-    with LocalServer(issuer) as server, ExitStack() as stack:
-        token = issuer.token(sub="auth0|5f7c8ec7c33c", scope="read:messages write:messages", expires_in=3600)
-        apps = build(server, stack)
-        print(f"Python {sys.version.split()[0]}, {rounds} interleaved rounds, RS256 token of {len(token)} bytes")
+    from jwt_guard.testing import LocalIssuer, LocalServer
 
-        per_request = in_process(apps, token, rounds, budget)
-        verdicts += report(
-            "in process: median µs per request (direct WSGI call)", "µs/request", per_request, higher_is_better=False
+    issuer = LocalIssuer(audience=AUDIENCE, token_lifetime=24 * 3600)
+    with LocalServer(issuer) as keys:
+        token = issuer.token(sub="auth0|5f7c8ec7c33c", scope="read:messages write:messages")
+        use_wrk = shutil.which("wrk") is not None and not args.no_wrk
+        print(
+            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {_load_average()}; "
+            f"RS256 token of {len(token)} bytes; keys from {keys.url} (loopback)"
         )
-
-        urls = {name: stack.enter_context(serve(app)) for name, app in apps.items()}
-        throughput = over_loopback(urls, token, rounds, threads, per_thread)
-        verdicts += report(
-            f"over loopback: median requests/s (Werkzeug threaded server, {threads} httpx client threads)",
-            "requests/s",
-            throughput,
-            higher_is_better=True,
+        a = in_process(keys.issuer_url, keys.jwks_uri, token, args.rounds, args.budget)
+        print()
+        print(table(f"(a) in process, direct WSGI calls, {args.rounds} rounds", "us/req", a, False))
+        lines = verdicts("(a) in process", a, False)
+        results: dict[str, Any] = {"in_process_us": a}
+        if not args.skip_loopback:
+            b, cpu = over_loopback(keys.issuer_url, keys.jwks_uri, token, args, use_wrk)
+            generator = "wrk -t1" if use_wrk else "httpx (threads)"
+            server = args.server
+            if server == "gunicorn":
+                server = f"gunicorn gthread, {args.workers} worker(s) x {args.threads} threads"
+            elif server == "waitress":
+                server = f"waitress, {args.threads} threads"
+            print()
+            print(
+                table(
+                    f"(b) over loopback: {server}; {generator}, {args.connections} connections, "
+                    f"{args.http_rounds} rounds x {args.duration} s",
+                    "req/s",
+                    b,
+                    True,
+                )
+            )
+            if all(cpu.values()):
+                print()
+                print(cpu_table("(b) server CPU time per request (all server processes, from /proc)", cpu))
+            lines += verdicts("(b) loopback", b, True)
+            results.update(loopback_rps=b, server_cpu_us=cpu)
+        print()
+        print(
+            f"Targets (issue 5): guard >= {TARGET_SHARE:.0%} of bare and >= {TARGET_VS_PYJWT}x pyjwt-recipe; "
+            "ratios are medians of within-round ratios. The loopback figures are the target measurement."
         )
-    print("\n'of bare' = throughput relative to the unprotected app; 'x pyjwt' = times faster than the PyJWT recipe.")
-    for verdict in verdicts:
-        print(verdict)
+        for line in lines:
+            print(line)
+        print(f"finished with {_load_average()}")
+        if args.json:
+            print(json.dumps(results, indent=1))
     return 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from jose.backends.base import Key
 from jose.backends.cryptography_backend import (
@@ -26,7 +26,7 @@ from jose.backends.cryptography_backend import (
 )
 from jose.exceptions import JOSEError
 
-__all__ = ["EdDSAKey", "PSSKey", "SignatureKey", "bind_key", "verify_signature"]
+__all__ = ["EdDSAKey", "HMACKey", "PSSKey", "SignatureKey", "bind_key", "verify_signature"]
 
 #: What :func:`bind_key` returns; opaque to the rest of the package.
 SignatureKey = Key
@@ -95,6 +95,26 @@ class EdDSAKey(Key):  # type: ignore[misc]
         return {"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA"}
 
 
+class HMACKey(CryptographyHMACKey):  # type: ignore[misc]
+    """python-jose's HMAC key with a leaner ``verify``.
+
+    The key is prepared by python-jose; only the per-call work changes: its
+    ``verify`` coerces both arguments and looks up the default backend on
+    every call, a third of an HS256 verification. The comparison stays
+    constant-time (``cryptography``'s ``HMAC.verify``), and a truncated tag
+    fails (JWS uses the full MAC, RFC 7518 §3.2).
+    """
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        mac = hmac.HMAC(self.prepared_key, self._hash_alg)
+        mac.update(msg)
+        try:
+            mac.verify(sig)
+        except InvalidSignature:
+            return False
+        return True
+
+
 def bind_key(key: object, algorithm: str) -> Key:
     """Build the python-jose key object that verifies *algorithm* with *key*.
 
@@ -114,7 +134,7 @@ def bind_key(key: object, algorithm: str) -> Key:
         if algorithm == "EdDSA" and isinstance(key, ed25519.Ed25519PublicKey):
             return EdDSAKey(key, algorithm)
         if algorithm in _HMAC_ALGORITHMS and isinstance(key, bytes):
-            return CryptographyHMACKey(key, algorithm)
+            return HMACKey(key, algorithm)
     except JOSEError as exc:
         raise ValueError(str(exc)) from exc
     raise ValueError(f"a {type(key).__name__} cannot verify {algorithm}")

@@ -296,7 +296,8 @@ class JWTGuardMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        if self.guard.excluded(scope["path"]):
+        guard = self.guard
+        if guard.excludes and guard.excluded(scope["path"]):
             await self.app(scope, receive, send)
             return
         try:
@@ -313,7 +314,10 @@ class JWTGuardMiddleware:
         await self.app(scope, receive, send)
 
     async def _authenticate(self, scope: Scope) -> AccessToken | None:
-        authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == _AUTHORIZATION]
+        authorization: list[str] = []
+        for name, value in scope["headers"]:  # a plain loop: cheaper than a comprehension
+            if name == _AUTHORIZATION:
+                authorization.append(value.decode("latin-1"))
         raw = self.guard.credentials(authorization, scope.get("query_string"))
         scope[_MIDDLEWARE_KEY] = self
         if raw is None:

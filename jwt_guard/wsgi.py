@@ -221,7 +221,7 @@ class JWTGuardMiddleware:
         environ[_MIDDLEWARE_KEY] = self
         guard = self._guard
         token: AccessToken | None = None
-        if not guard.excluded(_path(environ)):
+        if not (guard.excludes and guard.excluded(_path(environ))):
             try:
                 raw = guard.credentials(
                     _authorization_values(environ),

@@ -16,7 +16,16 @@ from hypothesis import HealthCheck, settings
 from jwt_guard import Verifier
 from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, SigningKey, mock_transport
 
-settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CI: deterministic examples, no example database (a replayed example whose
+# strategy depends on per-process random keys would be flaky).
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 

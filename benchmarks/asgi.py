@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -50,9 +51,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # benchmark the checkout this file belongs to
+
 VARIANTS = ("bare", "guard", "guard-nocache", "pyjwt-recipe")
 AUDIENCE = "https://api.bench.test"
-ROOT = Path(__file__).resolve().parents[1]
 TARGET_SHARE = 0.90
 TARGET_VS_PYJWT = 1.5
 
@@ -154,26 +158,39 @@ def _scope(token: str | None) -> dict[str, Any]:
     }
 
 
-async def in_process(issuer_url: str, jwks_uri: str, token: str, rounds: int, requests: int) -> dict[str, list[float]]:
+async def _time_per_call(app: Any, scope: dict[str, Any], iterations: int) -> float:
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        for _ in range(iterations):
+            await _call(app, scope)
+        return (time.perf_counter_ns() - start) / iterations / 1000.0
+    finally:
+        gc.enable()
+
+
+async def in_process(
+    issuer_url: str, jwks_uri: str, token: str, rounds: int, budget_s: float
+) -> dict[str, list[float]]:
     apps = {variant: build_app(variant, issuer_url, jwks_uri) for variant in VARIANTS}
     # Every variant gets the same request, token included: the baseline is
     # the bare app serving exactly the bytes the protected ones receive.
-    scopes = {variant: _scope(token) for variant in VARIANTS}
+    scope = _scope(token)
+    iterations = {}
     for variant, app in apps.items():  # warm up: keys fetched, caches filled
         for _ in range(50):
-            status = await _call(app, scopes[variant])
+            status = await _call(app, scope)
         if status != 200:
             raise SystemExit(f"{variant}: warm-up answered {status}")
+        # About budget_s per variant and round, however slow the variant.
+        single = max(await _time_per_call(app, scope, 50), 1.0)
+        iterations[variant] = max(50, int(budget_s * 1e6 / single))
     samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
     for index in range(rounds):
         order = list(VARIANTS)
         random.Random(index).shuffle(order)
         for variant in order:
-            app, scope = apps[variant], scopes[variant]
-            start = time.perf_counter()
-            for _ in range(requests):
-                await _call(app, scope)
-            samples[variant].append((time.perf_counter() - start) / requests * 1e6)
+            samples[variant].append(await _time_per_call(apps[variant], scope, iterations[variant]))
     return samples
 
 
@@ -367,7 +384,7 @@ def _load_average() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7, help="in-process rounds (default 7)")
-    parser.add_argument("--requests", type=int, default=3000, help="requests per variant and in-process round (3000)")
+    parser.add_argument("--budget", type=float, default=0.3, help="seconds per variant and in-process round (0.3)")
     parser.add_argument("--http-rounds", type=int, default=5, help="loopback rounds (default 5)")
     parser.add_argument("--duration", type=int, default=4, help="seconds per loopback measurement (default 4)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
@@ -384,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.serve, args.issuer_url, args.jwks_uri, args.fd)
         return 0
     if args.quick:
-        args.rounds, args.requests, args.http_rounds, args.duration = 3, 500, 2, 1
+        args.rounds, args.budget, args.http_rounds, args.duration = 3, 0.1, 2, 1
 
     from jwt_guard.testing import LocalIssuer, LocalServer
 
@@ -396,9 +413,9 @@ def main(argv: list[str] | None = None) -> int:
             f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {_load_average()}; "
             f"RS256 token of {len(token)} bytes; keys from {keys.url} (loopback)"
         )
-        a = asyncio.run(in_process(keys.issuer_url, keys.jwks_uri, token, args.rounds, args.requests))
+        a = asyncio.run(in_process(keys.issuer_url, keys.jwks_uri, token, args.rounds, args.budget))
         print()
-        print(table(f"(a) in process, {args.rounds} rounds x {args.requests} requests", "us/req", a, False))
+        print(table(f"(a) in process, direct ASGI calls, {args.rounds} rounds", "us/req", a, False))
         lines = verdicts("(a) in process", a, False)
         results: dict[str, Any] = {"in_process_us": a}
         if not args.skip_loopback:

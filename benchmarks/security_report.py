@@ -6,16 +6,22 @@ Replays the security suite's data without pytest and prints one block per
 proof, each a line a reader can check against the tests:
 
 * attacks refused N/N: the attack corpus through every face of the verifier
-  (static and fetched keys, ``verify`` and ``verify_async``, text and bytes);
+  (static and fetched keys, ``verify`` and ``verify_async``, text and bytes),
+  then through each adapter (ASGI middleware, FastAPI dependency, WSGI
+  middleware), by header and by query parameter, with no handler reached;
 * vectors passed N/N per file: from the Wycheproof suite's ``summary()``;
-* fuzz inputs run: the atheris harness's mutation loop (no atheris needed);
+* fuzz inputs run: the atheris harness's mutation loop (no atheris needed),
+  then hypothesis-generated hostile requests through each adapter;
 * fault-matrix cells passed: every key-server fault, cold and cached, both shells;
-* rotation wrong answers: from the adapters' rotation-under-load suites;
+* rotation wrong answers and key fetches: two key rotations under load through
+  uvicorn and Werkzeug's threaded server (``tests/security/test_rotation.py``);
 * memory growth: traced bytes after floods of distinct tokens.
 
-Bounded in time: about a minute by default; ``--quick`` skips the fault
-matrix's async half and shrinks the floods, ``--full`` runs the 10^5-token
-floods. Sections whose suites do not exist yet print "pending".
+Bounded in time: one to two minutes by default (each rotation run stops
+itself after half a minute at most); ``--quick`` skips the fault
+matrix's async half and shrinks the floods and the adapter fuzzing,
+``--full`` runs the 10^5-token floods. Sections whose suites do not exist
+yet print "pending".
 """
 
 from __future__ import annotations
@@ -44,11 +50,9 @@ from tests.security.memory import GROWTH_LIMIT, describe, measure  # noqa: E402
 #: {name: (passed, total)} mapping. A missing module or function is "pending".
 HOOKS: dict[str, tuple[tuple[str, str], ...]] = {
     "vectors": (("tests.core.test_wycheproof", "wycheproof_summary"),),
-    "rotation": (
-        ("tests.security.test_rotation", "rotation_summary"),
-        ("tests.asgi.test_rotation", "rotation_summary"),
-        ("tests.wsgi.test_rotation", "rotation_summary"),
-    ),
+    "adapters": (("tests.security.test_adapters", "adapter_summary"),),
+    "adapter fuzz": (("tests.security.test_adapter_fuzz", "fuzz_summary"),),
+    "rotation": (("tests.security.test_rotation", "rotation_summary"),),
 }
 
 
@@ -116,14 +120,15 @@ def report_attacks() -> bool:
             refused += 1
     total = len(corpus())
     groups = by_category()
-    print(f"attacks refused: {refused}/{total} ({len(CATEGORIES)} categories, {len(faces)} faces each)")
+    print(f"attacks refused by the verifier: {refused}/{total} ({len(CATEGORIES)} categories, {len(faces)} faces each)")
     print("  " + ", ".join(f"{category} {len(groups[category])}" for category in CATEGORIES))
     for line in failures:
         print(line)
-    return not failures
+    through_adapters = _hook("adapters")
+    return not failures and through_adapters is not False
 
 
-def _hook(section: str) -> bool | None:
+def _hook(section: str, *args: Any) -> bool | None:
     """Print a suite's summary lines; None when that suite is not there yet."""
     ok = True
     printed = False
@@ -137,7 +142,7 @@ def _hook(section: str) -> bool | None:
         function = getattr(module, function_name, None)
         if function is None:
             continue
-        for line in _lines(function()):
+        for line in _lines(function(*args)):
             print(line)
             printed = True
             ok = ok and "FAIL" not in line
@@ -164,7 +169,7 @@ def report_vectors() -> bool | None:
     return _hook("vectors")
 
 
-def report_fuzz(iterations: int) -> bool:
+def report_fuzz(iterations: int, adapter_examples: int) -> bool:
     _section("fuzzing")
     spec = importlib.util.spec_from_file_location("verify_fuzz", ROOT / "fuzz" / "verify_fuzz.py")
     assert spec is not None
@@ -183,7 +188,7 @@ def report_fuzz(iterations: int) -> bool:
     seconds = time.monotonic() - started
     print(f"fuzz inputs run: {count} (seeds + mutations, seed {seed}), 0 escaped exceptions, {seconds:.1f} s")
     print("  longer, coverage-guided runs: see fuzz/README.md")
-    return True
+    return _hook("adapter fuzz", adapter_examples) is not False
 
 
 def report_matrix(quick: bool) -> bool:
@@ -232,12 +237,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="sync half of the fault matrix, small floods")
     parser.add_argument("--full", action="store_true", help="10^5-token memory floods")
     parser.add_argument("--fuzz", type=int, default=20_000, help="fuzz inputs (default 20000)")
+    parser.add_argument(
+        "--adapter-fuzz", type=int, default=None, help="hostile requests per adapter (default 500, --quick 100)"
+    )
     options = parser.parse_args()
     started = time.monotonic()
     results: dict[str, bool | None] = {
         "attacks": report_attacks(),
         "vectors": report_vectors(),
-        "fuzz": report_fuzz(options.fuzz),
+        "fuzz": report_fuzz(options.fuzz, options.adapter_fuzz or (100 if options.quick else 500)),
         "fault matrix": report_matrix(options.quick),
         "rotation": report_rotation(),
         "memory": report_memory(options.quick, options.full),

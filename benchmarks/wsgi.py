@@ -60,7 +60,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT))  # benchmark the checkout this file belongs to
 
 VARIANTS = ("bare", "guard", "guard-nocache", "pyjwt-recipe")
 SERVERS = ("gunicorn", "waitress", "werkzeug")

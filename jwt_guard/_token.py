@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 from typing import Any
 
 from jwt_guard.errors import MalformedToken, TokenTooLarge, UnsupportedAlgorithm
@@ -70,15 +71,54 @@ def b64url_decode(segment: bytes) -> bytes:
     return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[remainder])
 
 
-def decode_json_object(data: bytes, decoder: json.JSONDecoder = _PAYLOAD_DECODER) -> dict[str, Any] | None:
+#: Deepest JSON nesting accepted in a claims set. Real tokens nest a handful
+#: of levels; the limit makes the answer the same on every Python (3.10–3.12
+#: raise RecursionError near 1000 levels, 3.13 parses far deeper).
+MAX_JSON_DEPTH = 32
+#: Most brackets a JOSE header may hold. A header is parsed before any
+#: signature check, so its bound must cost no more than counting.
+MAX_HEADER_BRACKETS = 16
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _too_deep(text: str, max_brackets: int | None = None) -> bool:
+    brackets = text.count("{") + text.count("[")
+    if max_brackets is not None:
+        return brackets > max_brackets
+    # Fast path: with no more containers than the limit, no deeper nesting.
+    if brackets <= MAX_JSON_DEPTH:
+        return False
+    # Keep only the brackets outside string literals, then peel the
+    # innermost pairs one level per pass (each pass is a C-speed replace).
+    skeleton = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(MAX_JSON_DEPTH):
+        peeled = skeleton.replace("{}", "").replace("[]", "")
+        if not peeled:
+            return False
+        if peeled == skeleton:
+            return True  # unbalanced: not JSON anyway
+        skeleton = peeled
+    return True
+
+
+def decode_json_object(
+    data: bytes,
+    decoder: json.JSONDecoder = _PAYLOAD_DECODER,
+    *,
+    max_brackets: int | None = None,
+) -> dict[str, Any] | None:
     """Decode UTF-8 JSON that must be an object; ``None`` if it is not.
 
     Never raises: invalid UTF-8, invalid JSON, Python's int-digits limit
-    (ValueError) and deep nesting (RecursionError) all answer ``None``.
+    (ValueError), nesting deeper than :data:`MAX_JSON_DEPTH` and, when
+    given, more than *max_brackets* brackets all answer ``None``.
     """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        return None
+    if _too_deep(text, max_brackets):
         return None
     try:
         # raw_decode skips decode()'s two whitespace-regex passes.
@@ -208,7 +248,7 @@ def parse(token: str | bytes, *, max_size: int, algorithms: frozenset[str]) -> P
     except (ValueError, binascii.Error):
         raise MalformedToken("the token is not valid base64url") from None
 
-    header = decode_json_object(header_bytes, _HEADER_DECODER)
+    header = decode_json_object(header_bytes, _HEADER_DECODER, max_brackets=MAX_HEADER_BRACKETS)
     if header is None:
         raise MalformedToken("the token header is not a JSON object")
     alg = header.get("alg")

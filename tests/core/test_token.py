@@ -7,7 +7,14 @@ import json
 import pytest
 
 from jwt_guard._config import DEFAULT_MAX_TOKEN_SIZE
-from jwt_guard._token import ParsedToken, b64url_decode, decode_json_object, parse
+from jwt_guard._token import (
+    MAX_HEADER_BRACKETS,
+    MAX_JSON_DEPTH,
+    ParsedToken,
+    b64url_decode,
+    decode_json_object,
+    parse,
+)
 from jwt_guard.errors import InvalidToken, JWTGuardError, MalformedToken, TokenTooLarge, UnsupportedAlgorithm
 from jwt_guard.testing import b64url
 
@@ -462,6 +469,41 @@ def test_claims_must_be_a_json_object(payload):
 def test_decode_json_object(data, expected):
     """decode_json_object never raises: it answers None for anything but a JSON object."""
     assert decode_json_object(data) == expected
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+
+@pytest.mark.parametrize(
+    ("data", "accepted"),
+    [
+        pytest.param(_nested(MAX_JSON_DEPTH), True, id="at-the-limit"),
+        pytest.param(_nested(MAX_JSON_DEPTH + 1), False, id="one-level-too-deep"),
+        pytest.param(_nested(900), False, id="deep-but-parseable-on-every-python"),
+        pytest.param(b'{"a":[' + b'{"b":1},' * 200 + b"{}]}", True, id="many-shallow-containers"),
+        pytest.param(b'{"a":"' + b"[" * 500 + b'"}', True, id="brackets-inside-a-string"),
+        pytest.param(b'{"a":"\\\\"' + b',"b":[[[]]]}', True, id="escaped-backslash-before-quote"),
+    ],
+)
+def test_nesting_depth_is_bounded_the_same_on_every_python(data, accepted):
+    """Claims nested deeper than MAX_JSON_DEPTH are refused whatever Python's own
+    recursion behaviour (3.13 parses far deeper than 3.10-3.12)."""
+    assert (decode_json_object(data) is not None) is accepted
+
+
+@pytest.mark.parametrize(
+    ("extra", "accepted"),
+    [
+        pytest.param(b'"crit":["exp"],"jwk":{"kty":"RSA"},"x5c":["a"]', True, id="realistic"),
+        pytest.param(b'"x":' + b"[" * MAX_HEADER_BRACKETS + b"]" * MAX_HEADER_BRACKETS, False, id="too-many"),
+        pytest.param(b'"x":"' + b"{" * 100 + b'"', False, id="counted-even-inside-strings"),
+    ],
+)
+def test_header_bracket_budget(extra, accepted):
+    """A header is parsed before any signature check: its complexity is capped by a count."""
+    header = b'{"alg":"RS256",' + extra + b"}"
+    assert (decode_json_object(header, max_brackets=MAX_HEADER_BRACKETS) is not None) is accepted
 
 
 # -- only contract errors --------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def b64url_decode(segment: bytes) -> bytes:
 
 
 #: Deepest JSON nesting accepted in a claims set. Real tokens nest a handful
-#: of levels; the limit makes the answer the same on every Python (3.10–3.12
+#: of levels; the limit makes the answer the same on every Python (3.10 to 3.12
 #: raise RecursionError near 1000 levels, 3.13 parses far deeper).
 MAX_JSON_DEPTH = 32
 #: Most brackets a JOSE header may hold. A header is parsed before any

@@ -228,14 +228,21 @@ class RemoteKeys:
             plan, keyset = self.state.plan(now, may_refresh=may_refresh)
             return plan, keyset, self.state.generation
 
-    def claim_kid_refetch(self, kid: str) -> int | None:
+    def kid_refetch(self, kid: str) -> tuple[int | None, bool]:
+        """How a request with the unknown *kid* proceeds: ``(need, claimed)``.
+
+        ``need`` is the fetch generation to wait for, ``None`` to answer at
+        once from the newest set; ``claimed`` is True when this request won
+        the refetch (cooldown permitting), False when it joins the refetch
+        under way for the same kid (a key rotation seen by several requests).
+        """
         now = self.clock()
         with self.lock:
-            return self.state.claim_kid_refetch(kid, now)
-
-    def join_kid_refetch(self, kid: str) -> int | None:
-        with self.lock:
-            return self.state.join_kid_refetch(kid)
+            need = self.state.claim_kid_refetch(kid, now)
+            if need is None:
+                return self.state.join_kid_refetch(kid), False
+        self.announce_kid_refetch(kid)
+        return need, True
 
     def note_absent(self, kid: str, keyset: KeySet) -> None:
         if not keyset.has_kid(kid):
@@ -325,24 +332,15 @@ class SyncFetcher:
         """Fetch again for an unknown *kid* if the cooldown allows (or join
         the refetch under way for it); else the newest set, or None."""
         owner = self._owner
-        need = owner.claim_kid_refetch(kid)
-        if need is None:
-            # Refused: wait for a refetch under way for this same kid (a key
-            # rotation seen by concurrent requests), else answer at once
-            # from the newest set, which a fetch may just have renewed.
-            need = owner.join_kid_refetch(kid)
-            if need is None:
-                return owner.state.current.keyset
-            try:
-                return self.fetch_and_wait(need)
-            except KeySetUnavailable:
-                return None
-        owner.announce_kid_refetch(kid)
+        need, claimed = owner.kid_refetch(kid)
+        if need is None:  # refused: the newest set, which a fetch may just have renewed
+            return owner.state.current.keyset
         try:
             keyset = self.fetch_and_wait(need)
         except KeySetUnavailable:
             return None
-        owner.note_absent(kid, keyset)
+        if claimed:
+            owner.note_absent(kid, keyset)
         return keyset
 
     def fetch_and_wait(self, need: int) -> KeySet:
@@ -437,22 +435,15 @@ class AsyncFetcher:
         """Fetch again for an unknown *kid* if the cooldown allows (or join
         the refetch under way for it); else the newest set, or None."""
         owner = self._owner
-        need = owner.claim_kid_refetch(kid)
-        if need is None:
-            # As in SyncFetcher.refetch_for_kid.
-            need = owner.join_kid_refetch(kid)
-            if need is None:
-                return owner.state.current.keyset
-            try:
-                return await self.fetch_and_wait(need)
-            except KeySetUnavailable:
-                return None
-        owner.announce_kid_refetch(kid)
+        need, claimed = owner.kid_refetch(kid)
+        if need is None:  # refused: the newest set, which a fetch may just have renewed
+            return owner.state.current.keyset
         try:
             keyset = await self.fetch_and_wait(need)
         except KeySetUnavailable:
             return None
-        owner.note_absent(kid, keyset)
+        if claimed:
+            owner.note_absent(kid, keyset)
         return keyset
 
     def _spawn(self) -> asyncio.Task[None]:

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from jwt_guard._config import DEFAULT_ALGORITHMS
 from jwt_guard._keys import public_jwk, thumbprint
 
 __all__ = ["LocalIssuer", "SigningKey", "b64url", "encode_segments"]
@@ -31,21 +32,8 @@ __all__ = ["LocalIssuer", "SigningKey", "b64url", "encode_segments"]
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _CURVES: dict[str, ec.EllipticCurve] = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}
 _COORDINATE_SIZE = {"ES256": 32, "ES384": 48, "ES512": 66}
-ALGORITHMS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-    "HS256",
-    "HS384",
-    "HS512",
-)
+#: Every algorithm the issuer can sign with: the verifier's, plus HS*.
+ALGORITHMS = (*DEFAULT_ALGORITHMS, "HS256", "HS384", "HS512")
 
 
 def b64url(data: bytes | str) -> str:

@@ -16,23 +16,10 @@ from jose.exceptions import JOSEError
 
 from jwt_guard._jose import EdDSAKey, PSSKey, bind_key, verify_signature
 from jwt_guard.testing import SigningKey
+from jwt_guard.testing._issuer import ALGORITHMS
 from tests.conftest import signing_key
 
-ALL_ALGORITHMS = [
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-    "HS256",
-    "HS384",
-    "HS512",
-]
+ALL_ALGORITHMS = list(ALGORITHMS)
 MESSAGE = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ"
 
 

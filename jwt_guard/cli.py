@@ -73,7 +73,8 @@ EXIT_BROKEN_PIPE = 141
 DEV_ISSUER_PORT = 9000
 DEV_ISSUER_URL = f"http://127.0.0.1:{DEV_ISSUER_PORT}"
 DEV_AUDIENCE = "https://api.example.test"
-DEMO_PORT = 8000
+#: ``demo`` picks a free port unless told otherwise: it must start anywhere.
+DEMO_PORT = 0
 
 # ``inspect`` refuses input larger than this outright: it is not a token.
 _MAX_INPUT = 1024 * 1024
@@ -979,7 +980,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_formatter,
     )
     demo.add_argument(
-        "--port", type=_port, default=DEMO_PORT, metavar="N", help=f"port on 127.0.0.1 (default {DEMO_PORT})"
+        "--port", type=_port, default=DEMO_PORT, metavar="N", help="port on 127.0.0.1 (default: a free port)"
     )
     demo.set_defaults(handler=_cmd_demo)
     return parser

@@ -136,6 +136,7 @@ def test_cli_imports_no_web_framework():
 
 
 def test_demo_hands_over_to_run_demo(run, monkeypatch):
+    """``demo`` picks a free port by default (port 0), or the one given."""
     calls = []
 
     def fake_run_demo(*, host: str, port: int) -> int:
@@ -144,8 +145,8 @@ def test_demo_hands_over_to_run_demo(run, monkeypatch):
 
     monkeypatch.setattr(jwt_guard._demo, "run_demo", fake_run_demo)
     assert run("demo").code == 0
-    assert run("demo", "--port", "0").code == 0
-    assert calls == [("127.0.0.1", 8000), ("127.0.0.1", 0)]
+    assert run("demo", "--port", "8123").code == 0
+    assert calls == [("127.0.0.1", 0), ("127.0.0.1", 8123)]
 
 
 @pytest.mark.parametrize(

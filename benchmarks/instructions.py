@@ -62,9 +62,9 @@ def _fixed_key(alg: str, directory: Path) -> Path:
 
 def _instructions(script: Path, alg: str, variant: str, count: int, key: Path) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
-    completed = subprocess.run(  # noqa: S603 - fixed arguments
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(script)]
-        + [alg, variant, str(count), str(key)],
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(script)]
+    completed = subprocess.run(
+        [*command, alg, variant, str(count), str(key)],
         capture_output=True,
         text=True,
         env=env,
@@ -86,7 +86,10 @@ def main() -> int:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     print(f"instructions per verification (callgrind, {args.count} verifications minus 0, fixed keys)")
-    print(f"{'alg':<7} {'floor':>9} {'jwt_guard':>10} {'x floor':>8} {'pyjwt':>9} {'x ours':>7} {'joserfc':>9} {'x ours':>7}")
+    print(
+        f"{'alg':<7} {'floor':>9} {'jwt_guard':>10} {'x floor':>8}"
+        f" {'pyjwt':>9} {'x ours':>7} {'joserfc':>9} {'x ours':>7}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         script = directory / "child.py"

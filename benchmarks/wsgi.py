@@ -3,6 +3,7 @@
 Variants (all serve ``GET /messages`` -> a small JSON document):
 
 ``bare``           the Flask app, nothing checks the token
+``bare-control``   the same again: the noise floor (see below)
 ``guard``          ``JWTGuardMiddleware`` on ``app.wsgi_app``, verified-token cache on (the default)
 ``guard-nocache``  the same with ``result_cache_size=0``: a full verification per request
 ``pyjwt-recipe``   the common hand-written Flask decorator: ``PyJWKClient`` +
@@ -12,23 +13,32 @@ Keys come from a local issuer on 127.0.0.1 (discovery + JWKS over real HTTP).
 Every request, to every variant (bare included, which ignores it), carries
 the same valid RS256 access token, so all variants receive the same bytes.
 
-(a) in process: µs per request, calling the WSGI application directly with a
-    prepared environ;
+(a) in process: CPU µs per request (process CPU time: waiting for a core on
+    a shared machine is left out), calling the WSGI application directly with
+    a prepared environ in short batches, the variants interleaved batch by batch;
 (b) over loopback: requests/s against a production WSGI server (default
     gunicorn, one ``gthread`` worker process per variant), driven by ``wrk``
-    when installed, else by an httpx-based load generator. The server's CPU
+    when installed, else by an httpx-based load generator (much slower than
+    wrk: it becomes the bottleneck and pulls every ratio towards 1, so use it
+    only to check that things run). The server's CPU
     time per request (from /proc, Linux only) is reported alongside: it is
     less sensitive than throughput to other work on a shared machine.
 
-Variants are interleaved in a random order in every round; the table gives
-medians over rounds, and the ratios ("of bare", "x pyjwt") are medians of
-ratios taken within each round. Targets (issue 5): ``guard`` throughput
+Variants are interleaved: batch by batch in (a), and in (b) in an order
+rotated every round so that each variant takes every position equally
+often. The servers run pinned to one CPU and the load generator to another
+(Linux, at least two CPUs; ``--no-pin`` to let the scheduler place them).
+Tables give medians over rounds; the ratios ("of bare", "x pyjwt") are
+medians of ratios taken within each round. ``bare-control`` is a second,
+identical bare app: its distance from ``bare`` is the noise floor of the
+run, to be read against the targets. Targets (issue 5): ``guard`` throughput
 >= 90% of ``bare`` and >= 1.5x ``pyjwt-recipe``; a summary line per target
-says met or missed, and by how much. Run::
+says met or missed, by how much, and whether the margin is within the
+noise floor, for the verified-token cache on and off. Run::
 
-    python benchmarks/wsgi.py                  # default: about three minutes
-    python benchmarks/wsgi.py --quick          # a smoke run (about 40 s)
-    python benchmarks/wsgi.py --server waitress --workers 2
+    python benchmarks/wsgi.py                  # default: about two minutes
+    python benchmarks/wsgi.py --quick          # a smoke run (about 25 s)
+    python benchmarks/wsgi.py --server waitress --threads 8
 
 This is not a test: it asserts nothing and prints tables.
 """
@@ -36,12 +46,14 @@ This is not a test: it asserts nothing and prints tables.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import importlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import random
 import re
@@ -62,12 +74,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # benchmark the checkout this file belongs to
 
-VARIANTS = ("bare", "guard", "guard-nocache", "pyjwt-recipe")
+# "bare-control" is a second, identical bare app: how far it strays from
+# "bare" shows the measurement's noise floor on this machine.
+VARIANTS = ("bare", "bare-control", "guard", "guard-nocache", "pyjwt-recipe")
 SERVERS = ("gunicorn", "waitress", "werkzeug")
 AUDIENCE = "https://api.bench.test"
 PATH = "/messages"
 TARGET_SHARE = 0.90
 TARGET_VS_PYJWT = 1.5
+BATCHES = 10  # per variant and in-process round
 
 
 # -- the applications --------------------------------------------------------------
@@ -125,7 +140,7 @@ def pyjwt_recipe_app(issuer_url: str, jwks_uri: str) -> Any:
 
 def build_app(variant: str, issuer_url: str, jwks_uri: str) -> Any:
     """The WSGI application of *variant* (each answers 200 to the token)."""
-    if variant == "bare":
+    if variant in ("bare", "bare-control"):
         return flask_app().wsgi_app
     if variant in ("guard", "guard-nocache"):
         from jwt_guard import Verifier
@@ -165,33 +180,46 @@ def _caller(app: Any, template: dict[str, Any]) -> Callable[[], int]:
     return call
 
 
-def _time_per_call(fn: Callable[[], object], iterations: int) -> float:
+def _cpu_ns_per_batch(fn: Callable[[], object], iterations: int) -> int:
+    # CPU time, not wall time: on a shared machine it leaves out the time
+    # this process waited for a core.
     gc.disable()
     try:
-        start = time.perf_counter_ns()
+        start = time.process_time_ns()
         for _ in range(iterations):
             fn()
-        return (time.perf_counter_ns() - start) / iterations / 1000.0
+        return time.process_time_ns() - start
     finally:
         gc.enable()
 
 
 def in_process(issuer_url: str, jwks_uri: str, token: str, rounds: int, budget_s: float) -> dict[str, list[float]]:
+    """CPU µs per request of every variant, one sample per round.
+
+    A round runs BATCHES short batches of every variant, in a new random
+    order each time, so that a burst of other work on the machine falls on
+    all variants alike.
+    """
     from werkzeug.test import EnvironBuilder
 
     template = EnvironBuilder(path=PATH, headers=[("Authorization", f"Bearer {token}")]).get_environ()
     calls = {variant: _caller(build_app(variant, issuer_url, jwks_uri), template) for variant in VARIANTS}
-    iterations = {}
+    batch = {}
     for variant, fn in calls.items():
-        _time_per_call(fn, 50)  # warm up: caches filled
-        single = max(_time_per_call(fn, 50), 1.0)
-        iterations[variant] = max(50, int(budget_s * 1e6 / single))
+        _cpu_ns_per_batch(fn, 50)  # warm up: caches filled
+        single_ns = max(_cpu_ns_per_batch(fn, 50) / 50, 1000.0)
+        batch[variant] = max(5, int(budget_s * 1e9 / BATCHES / single_ns))
     samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-    for index in range(rounds):
+    shuffle = random.Random(0).shuffle
+    for _ in range(rounds):
+        spent = dict.fromkeys(VARIANTS, 0)
         order = list(VARIANTS)
-        random.Random(index).shuffle(order)
-        for variant in order:
-            samples[variant].append(_time_per_call(calls[variant], iterations[variant]))
+        for _ in range(BATCHES):
+            shuffle(order)
+            for variant in order:
+                spent[variant] += _cpu_ns_per_batch(calls[variant], batch[variant])
+        for variant in VARIANTS:
+            samples[variant].append(spent[variant] / (BATCHES * batch[variant]) / 1000.0)
     return samples
 
 
@@ -227,6 +255,7 @@ def serve(variant: str, issuer_url: str, jwks_uri: str, server: str, fd: int, wo
     app = build_app(variant, issuer_url, jwks_uri)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if server == "waitress":
+        logging.getLogger("waitress").setLevel(logging.ERROR)  # no "Task queue depth" under load
         importlib.import_module("waitress").serve(app, sockets=[sock], threads=threads, _quiet=True)
     else:
         from werkzeug.serving import WSGIRequestHandler, make_server
@@ -239,25 +268,35 @@ def serve(variant: str, issuer_url: str, jwks_uri: str, server: str, fd: int, wo
         make_server(host, port, app, threaded=True, request_handler=_Quiet, fd=sock.detach()).serve_forever()
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of *pid* and its direct children (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    try:
+def _family(pid: int) -> list[int]:
+    """*pid* and its direct children, e.g. gunicorn's arbiter and workers (Linux /proc)."""
+    family = [pid]
+    with contextlib.suppress(OSError):
         for entry in os.listdir("/proc"):
-            if not entry.isdigit():
+            if not entry.isdigit() or int(entry) == pid:
                 continue
             try:
                 with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rpartition(")")[2].split()
-            except OSError:
+                    # After "pid (comm)": state, then the parent's pid.
+                    if int(stat.read().rpartition(")")[2].split()[1]) == pid:
+                        family.append(int(entry))
+            except (OSError, ValueError, IndexError):
                 continue
-            # After "pid (comm)": state ppid ... utime stime are fields 12 and 13.
-            if int(entry) == pid or int(fields[1]) == pid:
-                total += int(fields[11]) + int(fields[12])
+    return family
+
+
+def _cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU time of *pids*, all threads (Linux /proc)."""
+    total = 0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+            # After "pid (comm)": utime and stime are fields 12 and 13.
+            total += int(fields[11]) + int(fields[12])
     except (OSError, ValueError, IndexError):
         return None
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _wrk(url: str, token: str, duration: int, connections: int) -> tuple[float, int]:
@@ -321,7 +360,14 @@ def over_loopback(
     urls: dict[str, str] = {}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     load = _wrk if use_wrk else _httpx_load
+    cpus = _cpus_for_pinning() if args.pin else None
     with ExitStack() as cleanup:
+        if cpus is not None:
+            # Servers on one CPU, this process and the load generator it
+            # starts on another: where the scheduler puts them no longer
+            # varies from one measurement to the next.
+            cleanup.callback(os.sched_setaffinity, 0, os.sched_getaffinity(0))
+            os.sched_setaffinity(0, {cpus[1]})
         for variant in VARIANTS:
             listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
             with listener:
@@ -346,19 +392,49 @@ def over_loopback(
             if status != 200:
                 raise SystemExit(f"{variant}: warm-up answered {status}")
             load(urls[variant], token, 1, args.connections)  # warm up under load, not counted
+        families = {variant: _family(child.pid) for variant, child in children.items()}
+        if cpus is not None:
+            for family in families.values():
+                for pid in family:
+                    _pin(pid, cpus[0])
         rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
         cpu: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
         for index in range(args.http_rounds):
-            order = list(VARIANTS)
-            random.Random(1000 + index).shuffle(order)
+            order = _round_order(index)
             for variant in order:
-                before = _cpu_seconds(children[variant].pid)
+                before = _cpu_seconds(families[variant])
                 rate, count = load(urls[variant], token, args.duration, args.connections)
-                after = _cpu_seconds(children[variant].pid)
+                after = _cpu_seconds(families[variant])
                 rates[variant].append(rate)
                 if before is not None and after is not None and count:
                     cpu[variant].append((after - before) / count * 1e6)
     return rates, cpu
+
+
+def _round_order(index: int) -> list[str]:
+    """The variants' order in loopback round *index*: rotated every round and
+    reversed every other cycle, so that each variant takes every position
+    (first, last, after each neighbour) about equally often."""
+    shift = index % len(VARIANTS)
+    order = list(VARIANTS[shift:] + VARIANTS[:shift])
+    if (index // len(VARIANTS)) % 2:
+        order.reverse()
+    return order
+
+
+def _cpus_for_pinning() -> tuple[int, int] | None:
+    """Two CPUs, one for the servers and one for the load generator, if the
+    platform can pin processes and this process may use two CPUs."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
+
+
+def _pin(pid: int, cpu: int) -> None:
+    with contextlib.suppress(OSError):  # the process may have exited
+        os.sched_setaffinity(pid, {cpu})
 
 
 # -- reporting -------------------------------------------------------------------------
@@ -393,19 +469,30 @@ def cpu_table(title: str, samples: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
+def _verdict(value: float, target: float, noise: float) -> str:
+    """met / MISSED, flagged when the margin is within the run's noise floor."""
+    status = "met" if value >= target else "MISSED"
+    return status + (", within the noise floor" if abs(value / target - 1) <= noise else "")
+
+
 def verdicts(label: str, samples: dict[str, list[float]], higher_is_better: bool) -> list[str]:
-    """One line per variant and target: met or missed, and by how much."""
-    lines = []
+    """One line per variant and target: met or missed, and by how much.
+
+    The noise floor is how far bare-control, identical to bare, strayed
+    from it: a margin smaller than that is not a measured difference.
+    """
+    noise = abs(_ratio(samples, "bare-control", "bare", higher_is_better) - 1)
+    lines = [f"{label}: noise floor {noise:.1%} (bare-control, an identical bare app, against bare)"]
     for variant in ("guard", "guard-nocache"):
         share = _ratio(samples, variant, "bare", higher_is_better)
         vs_pyjwt = _ratio(samples, variant, "pyjwt-recipe", higher_is_better)
         name = variant + (" (cache off)" if variant == "guard-nocache" else "")
         lines.append(
-            f"{label}: {name} {share:.1%} of bare: {'met' if share >= TARGET_SHARE else 'MISSED'}"
+            f"{label}: {name} {share:.1%} of bare: {_verdict(share, TARGET_SHARE, noise)}"
             f" ({(share - TARGET_SHARE) * 100:+.1f} points vs {TARGET_SHARE:.0%})"
         )
         lines.append(
-            f"{label}: {name} {vs_pyjwt:.2f}x pyjwt-recipe: {'met' if vs_pyjwt >= TARGET_VS_PYJWT else 'MISSED'}"
+            f"{label}: {name} {vs_pyjwt:.2f}x pyjwt-recipe: {_verdict(vs_pyjwt, TARGET_VS_PYJWT, noise)}"
             f" ({vs_pyjwt - TARGET_VS_PYJWT:+.2f}x vs {TARGET_VS_PYJWT}x)"
         )
     return lines
@@ -426,8 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7, help="in-process rounds (default 7)")
     parser.add_argument("--budget", type=float, default=0.3, help="seconds per variant and in-process round (0.3)")
-    parser.add_argument("--http-rounds", type=int, default=5, help="loopback rounds (default 5)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per loopback measurement (default 5)")
+    parser.add_argument("--http-rounds", type=int, default=8, help="loopback rounds (default 8)")
+    parser.add_argument("--duration", type=int, default=2, help="seconds per loopback measurement (default 2)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     parser.add_argument(
         "--server", choices=SERVERS, default="gunicorn", help="WSGI server for (b) (default gunicorn, gthread worker)"
@@ -435,6 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="server worker processes, gunicorn only (default 1)")
     parser.add_argument("--threads", type=int, default=4, help="threads per server worker (default 4)")
     parser.add_argument("--no-wrk", action="store_true", help="use the httpx load generator even if wrk exists")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the servers and the load generator to two different CPUs (Linux)",
+    )
     parser.add_argument("--skip-loopback", action="store_true", help="run (a) only")
     parser.add_argument("--quick", action="store_true", help="a short smoke run: 3 + 2 rounds, 1 s each")
     parser.add_argument("--json", action="store_true", help="also print the raw samples as JSON")
@@ -463,11 +556,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         a = in_process(keys.issuer_url, keys.jwks_uri, token, args.rounds, args.budget)
         print()
-        print(table(f"(a) in process, direct WSGI calls, {args.rounds} rounds", "us/req", a, False))
+        title = f"(a) in process: direct WSGI calls, CPU time, {args.rounds} rounds x {BATCHES} interleaved batches"
+        print(table(title, "us/req", a, False))
         lines = verdicts("(a) in process", a, False)
         results: dict[str, Any] = {"in_process_us": a}
         if not args.skip_loopback:
             b, cpu = over_loopback(keys.issuer_url, keys.jwks_uri, token, args, use_wrk)
+            cpus = _cpus_for_pinning() if args.pin else None
+            pinning = f"servers on CPU {cpus[0]}, load on CPU {cpus[1]}" if cpus else "not pinned"
             generator = "wrk -t1" if use_wrk else "httpx (threads)"
             server = args.server
             if server == "gunicorn":
@@ -478,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 table(
                     f"(b) over loopback: {server}; {generator}, {args.connections} connections, "
-                    f"{args.http_rounds} rounds x {args.duration} s",
+                    f"{args.http_rounds} rounds x {args.duration} s; {pinning}",
                     "req/s",
                     b,
                     True,

@@ -9,12 +9,14 @@ taken here (header values, query string, path) and send what
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from jwt_guard._challenge import Challenge, render
 from jwt_guard._config import realm_ok
+from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     ConfigurationError,
     InsufficientScope,
@@ -26,7 +28,7 @@ from jwt_guard.errors import (
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
 
-__all__ = ["ErrorHandler", "Guard", "check_scopes", "parse_authorization"]
+__all__ = ["ErrorHandler", "Guard", "check_scopes", "check_verifier", "middleware_guard", "parse_authorization"]
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _TOKEN68_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
@@ -162,3 +164,32 @@ class Guard:
 
     def render(self, error: JWTGuardError) -> Challenge:
         return render(error, realm=self.realm)
+
+
+def check_verifier(verifier: object) -> None:
+    """Raise :class:`ConfigurationError` unless *verifier* is a :class:`~jwt_guard.Verifier`."""
+    if not isinstance(verifier, Verifier):
+        raise ConfigurationError(f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}")
+
+
+def middleware_guard(
+    verifier: object,
+    on_error: object,
+    *,
+    on_error_returns: str,
+    realm: str | None,
+    optional: bool,
+    exclude_paths: Iterable[str],
+    allow_query_token: bool,
+) -> Guard:
+    """Check the options the ASGI and WSGI middlewares share and return their :class:`Guard`.
+
+    In this order: *verifier*, then *on_error* (a plain function: an
+    ``async def`` would hand back an unawaited coroutine), then the Guard's
+    own settings. *on_error_returns* names what the adapter's *on_error*
+    returns, for the message.
+    """
+    check_verifier(verifier)
+    if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
+        raise ConfigurationError(f"on_error must be a plain function returning {on_error_returns}")
+    return Guard(realm=realm, optional=optional, exclude_paths=exclude_paths, allow_query_token=allow_query_token)

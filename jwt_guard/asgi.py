@@ -61,7 +61,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge, render
 from jwt_guard._events import logger
-from jwt_guard._guard import Guard, check_scopes
+from jwt_guard._guard import check_scopes, middleware_guard
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     ConfigurationError,
@@ -268,20 +268,19 @@ class JWTGuardMiddleware:
         close_expired_websockets: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(verifier, Verifier):
-            raise ConfigurationError(f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}")
-        if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
-            raise ConfigurationError("on_error must be a plain function returning a Response or None")
-        if fail_fast and not prefetch:
-            raise ConfigurationError("fail_fast=True needs prefetch=True")
-        self.app = app
-        self.verifier = verifier
-        self.guard = Guard(
+        self.guard = middleware_guard(
+            verifier,
+            on_error,
+            on_error_returns="a Response or None",
             realm=realm,
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
         )
+        if fail_fast and not prefetch:
+            raise ConfigurationError("fail_fast=True needs prefetch=True")
+        self.app = app
+        self.verifier = verifier
         self._on_error = on_error
         self._prefetch = bool(prefetch)
         self._fail_fast = bool(fail_fast)

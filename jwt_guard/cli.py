@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, Any, TypeGuard
+from typing import IO, TYPE_CHECKING, Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from jwt_guard._config import (
@@ -686,31 +686,33 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
-def _port(value: str) -> int:
+_N = TypeVar("_N", int, float)
+
+
+def _convert(convert: Callable[[str], _N], value: str, expected: str) -> _N:
+    """*value* as a number, or the argparse error "not *expected*"."""
     try:
-        port = int(value)
+        return convert(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+        raise argparse.ArgumentTypeError(f"not {expected}: {value!r}") from None
+
+
+def _port(value: str) -> int:
+    port = _convert(int, value, "a port number")
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, got {port}")
     return port
 
 
 def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    number = _convert(float, value, "a number of seconds")
     if not math.isfinite(number) or number < 0:
         raise argparse.ArgumentTypeError(f"a duration is a finite number >= 0, got {value!r}")
     return number
 
 
 def _lifetime(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {value!r}") from None
+    number = _convert(int, value, "a whole number of seconds")
     if number <= 0:
         raise argparse.ArgumentTypeError("a token lifetime is a positive number of seconds")
     return number

@@ -53,7 +53,7 @@ from starlette.responses import Response
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge
-from jwt_guard._guard import Guard, check_scopes
+from jwt_guard._guard import Guard, check_scopes, check_verifier
 from jwt_guard._verifier import Verifier
 from jwt_guard.asgi import (
     _VERIFIER_KEY,
@@ -166,8 +166,7 @@ class JWTBearer(OAuth2):
         refresh_url: str | None = None,
         scopes: Mapping[str, str] | None = None,
     ) -> None:
-        if not isinstance(verifier, Verifier):
-            raise ConfigurationError(f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}")
+        check_verifier(verifier)
         if scopes and not (token_url or authorization_url):
             raise ConfigurationError("scopes describe OAuth2 flows: give token_url and/or authorization_url")
         self.verifier = verifier

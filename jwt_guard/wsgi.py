@@ -63,9 +63,9 @@ from werkzeug.wrappers import Request, Response
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import render
 from jwt_guard._events import logger
-from jwt_guard._guard import Guard, check_scopes
+from jwt_guard._guard import check_scopes, middleware_guard
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import ConfigurationError, InsufficientScope, JWTGuardError, MissingToken
+from jwt_guard.errors import InsufficientScope, JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -195,18 +195,17 @@ class JWTGuardMiddleware:
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application")
-        if not isinstance(verifier, Verifier):
-            raise ConfigurationError(f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}")
-        if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
-            raise ConfigurationError("on_error must be a plain function returning a WSGI application or None")
-        self.app = app
-        self.verifier = verifier
-        self._guard = Guard(
+        self._guard = middleware_guard(
+            verifier,
+            on_error,
+            on_error_returns="a WSGI application or None",
             realm=realm,
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
         )
+        self.app = app
+        self.verifier = verifier
         self._query = self._guard.allow_query_token
         self._on_error = on_error
 

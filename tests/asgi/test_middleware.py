@@ -358,21 +358,25 @@ async def _async_on_error(error: JWTGuardError, connection: HTTPConnection) -> R
     return PlainTextResponse("")
 
 
+_ON_ERROR_MESSAGE = "on_error must be a plain function returning a Response or None"
+
+
 @pytest.mark.parametrize(
-    "options",
+    ("options", "message"),
     [
-        pytest.param({"fail_fast": True}, id="fail-fast-without-prefetch"),
-        pytest.param({"realm": 'bad"realm'}, id="realm-with-quote"),
-        pytest.param({"exclude_paths": ["health"]}, id="exclude-path-without-slash"),
-        pytest.param({"on_error": "not callable"}, id="on-error-not-callable"),
-        pytest.param({"on_error": _async_on_error}, id="on-error-coroutine-function"),
-        pytest.param({"verifier": object()}, id="not-a-verifier"),
+        pytest.param({"fail_fast": True}, "fail_fast=True needs prefetch=True", id="fail-fast-without-prefetch"),
+        pytest.param({"realm": 'bad"realm'}, "realm must be", id="realm-with-quote"),
+        pytest.param({"exclude_paths": ["health"]}, "exclude_paths entries", id="exclude-path-without-slash"),
+        pytest.param({"on_error": "not callable"}, _ON_ERROR_MESSAGE, id="on-error-not-callable"),
+        pytest.param({"on_error": _async_on_error}, _ON_ERROR_MESSAGE, id="on-error-coroutine-function"),
+        pytest.param({"verifier": object()}, "verifier must be a jwt_guard.Verifier, not object", id="not-a-verifier"),
     ],
 )
-def test_bad_configuration_fails_at_construction(make_verifier, options):
+def test_bad_configuration_fails_at_construction(make_verifier, options, message):
     options.setdefault("verifier", make_verifier())
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError) as info:
         JWTGuardMiddleware(PlainTextResponse("x"), **options)
+    assert str(info.value).startswith(message)
 
 
 # -- pass-through and no 500s -----------------------------------------------------------

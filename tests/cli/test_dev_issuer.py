@@ -162,6 +162,7 @@ def test_prints_urls_and_a_loud_notice_and_stops_cleanly(dev_issuer):
         pytest.param(["--port", "70000"], "between 0 and 65535", id="port-range"),
         pytest.param(["--port", "http"], "not a port number", id="port-text"),
         pytest.param(["--lifetime", "0"], "positive number of seconds", id="lifetime"),
+        pytest.param(["--lifetime", "1.5"], "not a whole number of seconds: '1.5'", id="lifetime-fraction"),
         pytest.param(["--algorithm", "HS256"], "invalid choice", id="symmetric"),
     ],
 )

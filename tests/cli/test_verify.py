@@ -190,6 +190,7 @@ def test_errors_never_echo_the_token(run, issuer, pem):
             ["--issuer", ISSUER, "--audience", "a", "--leeway", "soon"], "not a number of seconds", id="leeway"
         ),
         pytest.param(["--issuer", ISSUER, "--audience", "a", "--leeway", "-1"], "finite number >= 0", id="leeway-neg"),
+        pytest.param(["--issuer", ISSUER, "--audience", "a", "--leeway", "nan"], "finite number >= 0", id="leeway-nan"),
         pytest.param(["--issuer", "http://idp.example.test/", "--audience", "a"], "must use https", id="plain-http"),
         pytest.param(["--issuer", ISSUER, "--audience", "a", "--algorithm", "none"], "'none' algorithm", id="alg-none"),
         pytest.param(["--issuer", ISSUER, "--audience", "a", "--algorithm", "HS256"], "shared secret", id="hs-no-key"),

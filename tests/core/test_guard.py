@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jwt_guard import AccessToken
-from jwt_guard._guard import Guard, check_scopes, parse_authorization
+from jwt_guard._guard import Guard, check_scopes, check_verifier, middleware_guard, parse_authorization
 from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, MissingToken
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"
@@ -254,3 +254,73 @@ def test_check_scopes(granted, required, any_of, ok):
             check_scopes(token, required, any_of=any_of)
         assert info.value.required_scopes == tuple(required)
         assert info.value.status_code == 403
+
+
+# -- middleware_guard: the options both middlewares check -----------------------------------------------
+
+
+def _plain_on_error(error, request):
+    return None
+
+
+async def _async_on_error(error, request):
+    return None
+
+
+def middleware_options(verifier, **overrides):
+    options = {
+        "on_error": None,
+        "on_error_returns": "a Response or None",
+        "realm": None,
+        "optional": False,
+        "exclude_paths": (),
+        "allow_query_token": False,
+    }
+    return {**options, **overrides, "verifier": verifier}
+
+
+def test_middleware_guard_returns_the_configured_guard(make_verifier):
+    """The Guard's settings come through unchanged."""
+    options = middleware_options(make_verifier(), realm="api", optional=True, exclude_paths=["/health"])
+    guard = middleware_guard(**options)
+    assert (guard.realm, guard.optional, guard.allow_query_token) == ("api", True, False)
+    assert guard.excluded("/health")
+    assert not guard.excluded("/api")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"on_error": "nope"}, "on_error must be a plain function returning X or None", id="not-callable"),
+        pytest.param(
+            {"on_error": _async_on_error}, "on_error must be a plain function returning X or None", id="async-def"
+        ),
+        pytest.param({"realm": 'a"b'}, "realm must be printable ASCII", id="realm"),
+        pytest.param({"exclude_paths": ["health"]}, "exclude_paths entries must start with '/'", id="exclude-paths"),
+        pytest.param(
+            {"on_error": "nope", "realm": 'a"b'}, "on_error must be", id="on-error-checked-before-guard-settings"
+        ),
+    ],
+)
+def test_middleware_guard_refuses(make_verifier, overrides, message):
+    options = middleware_options(make_verifier(), on_error_returns="X or None", **overrides)
+    with pytest.raises(ConfigurationError) as info:
+        middleware_guard(**options)
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("verifier", [pytest.param(object(), id="object"), pytest.param("verifier", id="str")])
+def test_verifier_is_checked_first(verifier):
+    """Even with every other option wrong, the verifier's type is what is reported."""
+    options = middleware_options(verifier, on_error="nope", realm='a"b')
+    message = f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}"
+    with pytest.raises(ConfigurationError) as info:
+        middleware_guard(**options)
+    assert str(info.value) == message
+    with pytest.raises(ConfigurationError) as info:
+        check_verifier(verifier)
+    assert str(info.value) == message
+
+
+def test_a_plain_on_error_is_accepted(make_verifier):
+    assert isinstance(middleware_guard(**middleware_options(make_verifier(), on_error=_plain_on_error)), Guard)

@@ -414,22 +414,35 @@ async def _async_on_error(error, environ):
     return None
 
 
+_ON_ERROR_MESSAGE = "on_error must be a plain function returning a WSGI application or None"
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "exception"),
+    ("kwargs", "exception", "message"),
     [
-        pytest.param({"app": None}, TypeError, id="app-not-callable"),
-        pytest.param({"verifier": object()}, ConfigurationError, id="not-a-verifier"),
-        pytest.param({"on_error": "nope"}, ConfigurationError, id="on-error-not-callable"),
-        pytest.param({"on_error": _async_on_error}, ConfigurationError, id="on-error-coroutine-function"),
-        pytest.param({"realm": 'a"b'}, ConfigurationError, id="realm-with-quote"),
-        pytest.param({"exclude_paths": ["health"]}, ConfigurationError, id="exclude-path-without-slash"),
+        pytest.param({"app": None}, TypeError, "app must be a WSGI application", id="app-not-callable"),
+        pytest.param(
+            {"verifier": object()},
+            ConfigurationError,
+            "verifier must be a jwt_guard.Verifier, not object",
+            id="not-a-verifier",
+        ),
+        pytest.param({"on_error": "nope"}, ConfigurationError, _ON_ERROR_MESSAGE, id="on-error-not-callable"),
+        pytest.param(
+            {"on_error": _async_on_error}, ConfigurationError, _ON_ERROR_MESSAGE, id="on-error-coroutine-function"
+        ),
+        pytest.param({"realm": 'a"b'}, ConfigurationError, "realm must be", id="realm-with-quote"),
+        pytest.param(
+            {"exclude_paths": ["health"]}, ConfigurationError, "exclude_paths entries", id="exclude-path-without-slash"
+        ),
     ],
 )
-def test_bad_configuration_fails_at_construction(make_verifier, kwargs, exception):
+def test_bad_configuration_fails_at_construction(make_verifier, kwargs, exception, message):
     options: dict[str, Any] = {"app": probe_app, "verifier": make_verifier(), **kwargs}
     app = options.pop("app")
-    with pytest.raises(exception):
+    with pytest.raises(exception) as info:
         JWTGuardMiddleware(app, **options)
+    assert str(info.value).startswith(message)
 
 
 def test_repr_names_app_and_verifier(make_verifier):

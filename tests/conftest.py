@@ -45,8 +45,7 @@ def signing_key(alg: str, kid: str | None = None) -> SigningKey:
 
 
 def make_issuer(alg: str = "RS256", *, clock: Callable[[], float] | None = None, kid: str | None = None) -> LocalIssuer:
-    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm="HS256" if alg.startswith("HS") else "EdDSA")
-    issuer._keys = [signing_key(alg, kid)]
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[signing_key(alg, kid)])
     if clock is not None:
         issuer.clock = clock
     return issuer

@@ -6,9 +6,10 @@ server, for jwt_guard's own tests and for applications' test suites.
 """
 
 from jwt_guard.testing._clock import FakeClock
-from jwt_guard.testing._issuer import LocalIssuer, SigningKey, b64url, encode_segments
+from jwt_guard.testing._issuer import LocalIssuer
 from jwt_guard.testing._keyserver import FAULTS, KeyServer, Recorded
 from jwt_guard.testing._network import LocalServer, mock_transport
+from jwt_guard.testing._signing import SigningKey, b64url, encode_segments
 
 __all__ = [
     "FAULTS",

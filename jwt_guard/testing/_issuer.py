@@ -1,9 +1,11 @@
 """An in-process identity provider for tests and local development.
 
-It generates keys, mints tokens with any claims and headers (deliberately
+It holds signing keys, mints tokens with any claims and headers (deliberately
 broken ones included), publishes its JWKS and discovery document, and rotates
-keys. Signing uses ``cryptography`` directly: nothing here is trusted by the
-verifier except through the published JWKS.
+keys. Its network faces are built from the modules below it:
+:class:`~jwt_guard.testing.KeyServer` (documents and faults),
+``mock_transport`` and :class:`~jwt_guard.testing.LocalServer`; none of them
+imports this module.
 
 .. warning::
    For tests and local development only. Private keys live in memory and
@@ -12,46 +14,20 @@ verifier except through the published JWKS.
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+import httpx
 
-from jwt_guard._config import DEFAULT_ALGORITHMS
-from jwt_guard._keys import public_jwk, thumbprint
+from jwt_guard._verifier import Verifier
+from jwt_guard.testing._keyserver import KeyServer
+from jwt_guard.testing._network import LocalServer, mock_transport
+from jwt_guard.testing._signing import SigningKey, b64url, encode_segments
 
-__all__ = ["LocalIssuer", "SigningKey", "b64url", "encode_segments"]
-
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
-_CURVES: dict[str, ec.EllipticCurve] = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}
-_COORDINATE_SIZE = {"ES256": 32, "ES384": 48, "ES512": 66}
-#: Every algorithm the issuer can sign with: the verifier's, plus HS*.
-ALGORITHMS = (*DEFAULT_ALGORITHMS, "HS256", "HS384", "HS512")
-
-
-def b64url(data: bytes | str) -> str:
-    """base64url without padding (RFC 7515 §2)."""
-    if isinstance(data, str):
-        data = data.encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def encode_segments(header: Mapping[str, Any] | bytes, payload: Mapping[str, Any] | bytes) -> str:
-    """``b64url(header).b64url(payload)``: the JWS signing input as text."""
-    header_bytes = header if isinstance(header, bytes) else _json(header)
-    payload_bytes = payload if isinstance(payload, bytes) else _json(payload)
-    return f"{b64url(header_bytes)}.{b64url(payload_bytes)}"
+__all__ = ["LocalIssuer"]
 
 
 class _Default:
@@ -64,102 +40,28 @@ class _Default:
 DEFAULT = _Default()
 
 
-class SigningKey:
-    """A private key bound to one algorithm, with its ``kid``."""
-
-    def __init__(self, alg: str, *, kid: str | None = None, private_key: Any = None, rsa_bits: int = 2048) -> None:
-        if alg not in ALGORITHMS:
-            raise ValueError(f"unsupported algorithm {alg!r}")
-        self.alg = alg
-        if private_key is None:
-            private_key = self._generate(alg, rsa_bits)
-        self.private_key = private_key
-        if kid is None:
-            kid = thumbprint(public_jwk(self.public_key))[:16] if not self.symmetric else secrets.token_hex(8)
-        self.kid = kid
-
-    @staticmethod
-    def _generate(alg: str, rsa_bits: int) -> Any:
-        if alg[:2] in ("RS", "PS"):
-            return rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
-        if alg.startswith("ES"):
-            return ec.generate_private_key(_CURVES[alg])
-        if alg == "EdDSA":
-            return ed25519.Ed25519PrivateKey.generate()
-        return secrets.token_bytes(int(alg[2:]) // 8)
-
-    @property
-    def symmetric(self) -> bool:
-        return self.alg.startswith("HS")
-
-    @property
-    def public_key(self) -> Any:
-        """The ``cryptography`` public key (the secret itself for HS*)."""
-        return self.private_key if self.symmetric else self.private_key.public_key()
-
-    def public_jwk(self, **extra: Any) -> dict[str, Any]:
-        """The JWK a key server publishes for this key."""
-        if self.symmetric:
-            jwk: dict[str, Any] = {"kty": "oct", "k": b64url(self.private_key)}
-        else:
-            jwk = dict(public_jwk(self.public_key))
-        jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig"})
-        jwk.update(extra)
-        return {k: v for k, v in jwk.items() if v is not None}
-
-    def public_pem(self) -> str:
-        """The public key as SubjectPublicKeyInfo PEM."""
-        if self.symmetric:
-            raise ValueError("a shared secret has no PEM form")
-        pem: bytes = self.public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return pem.decode()
-
-    def private_pem(self) -> str:
-        if self.symmetric:
-            raise ValueError("a shared secret has no PEM form")
-        pem: bytes = self.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        return pem.decode()
-
-    def sign(self, signing_input: bytes) -> bytes:
-        """The raw JWS signature of *signing_input* (RFC 7518 §3)."""
-        alg = self.alg
-        if alg == "EdDSA":
-            return self.private_key.sign(signing_input)  # type: ignore[no-any-return]
-        digest = _HASHES[alg[2:]]()
-        if alg.startswith("HS"):
-            mac = hmac.HMAC(self.private_key, digest)
-            mac.update(signing_input)
-            return mac.finalize()
-        if alg.startswith("RS"):
-            return self.private_key.sign(signing_input, padding.PKCS1v15(), digest)  # type: ignore[no-any-return]
-        if alg.startswith("PS"):
-            pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
-            return self.private_key.sign(signing_input, pss, digest)  # type: ignore[no-any-return]
-        r, s = decode_dss_signature(self.private_key.sign(signing_input, ec.ECDSA(digest)))
-        size = _COORDINATE_SIZE[alg]
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-
-    def __repr__(self) -> str:
-        return f"SigningKey(alg={self.alg!r}, kid={self.kid!r})"
-
-
 class LocalIssuer:
     """An identity provider living in the test process.
 
     ::
 
-        issuer = LocalIssuer()                      # one RS256 key
+        issuer = LocalIssuer()                      # one new RS256 key
         token = issuer.token(scope="read", sub="alice")
         verifier = issuer.verifier()                # static keys, no network
         assert verifier.verify(token).has_scopes("read")
 
+        key = SigningKey("ES256", kid="test-key")   # a key made once, reused
+        issuer = LocalIssuer("https://idp.example.test/", keys=[key])
+
     ``issuer`` defaults to a loopback URL so that verifiers accept it over
     plain http; the network-facing parts (``mock_transport``, ``serve``)
     publish the discovery document and JWKS at the usual paths.
+
+    :param algorithm: the algorithm of a new signing key (default RS256),
+        with *kid* (default: its RFC 7638 thumbprint).
+    :param keys: instead of a new key, these :class:`SigningKey` objects,
+        all published, the first one signing (newest first, as
+        :attr:`keys` lists them).
     """
 
     def __init__(
@@ -167,8 +69,9 @@ class LocalIssuer:
         issuer: str = "http://127.0.0.1/issuer",
         *,
         audience: str = "https://api.example.test",
-        algorithm: str = "RS256",
+        algorithm: str | None = None,
         kid: str | None = None,
+        keys: Iterable[SigningKey] | None = None,
         clock: Callable[[], float] = time.time,
         token_lifetime: int = 300,
     ) -> None:
@@ -177,8 +80,22 @@ class LocalIssuer:
         self.clock = clock
         self.token_lifetime = token_lifetime
         self._lock = threading.Lock()
-        self._keys: list[SigningKey] = [SigningKey(algorithm, kid=kid)]
+        self._keys = self._initial_keys(algorithm, kid, keys)
         self._extra_jwks: list[dict[str, Any]] = []
+
+    @staticmethod
+    def _initial_keys(algorithm: str | None, kid: str | None, keys: Iterable[SigningKey] | None) -> list[SigningKey]:
+        if keys is None:
+            return [SigningKey(algorithm or "RS256", kid=kid)]
+        if algorithm is not None or kid is not None:
+            raise TypeError("LocalIssuer: pass either keys or algorithm/kid, not both")
+        given = list(keys)
+        if not given:
+            raise ValueError("LocalIssuer: keys must hold at least one SigningKey (the first signs)")
+        for key in given:
+            if not isinstance(key, SigningKey):
+                raise TypeError(f"LocalIssuer: keys must be SigningKey objects, got {type(key).__name__}")
+        return given
 
     # -- keys --------------------------------------------------------------
 
@@ -199,10 +116,20 @@ class LocalIssuer:
             self._keys.append(key)
         return key
 
-    def rotate(self, alg: str | None = None, *, kid: str | None = None, retire_old: bool = False) -> SigningKey:
-        """Make a new key the signing key; keep publishing the old ones
-        unless *retire_old*."""
-        key = SigningKey(alg or self.signing_key.alg, kid=kid)
+    def rotate(
+        self,
+        alg: str | None = None,
+        *,
+        kid: str | None = None,
+        key: SigningKey | None = None,
+        retire_old: bool = False,
+    ) -> SigningKey:
+        """Make a new key (or *key*) the signing key; keep publishing the old
+        ones unless *retire_old*."""
+        if key is None:
+            key = SigningKey(alg or self.signing_key.alg, kid=kid)
+        elif alg is not None or kid is not None:
+            raise TypeError("rotate: pass either key or alg/kid, not both")
         with self._lock:
             self._keys = [key] if retire_old else [key, *self._keys]
         return key
@@ -319,30 +246,26 @@ class LocalIssuer:
 
     # -- network -------------------------------------------------------------
 
-    def key_server(self, **options: Any) -> Any:
-        """A :class:`~jwt_guard.testing.KeyServer` publishing this issuer."""
-        from jwt_guard.testing._keyserver import KeyServer
-
+    def key_server(self, **options: Any) -> KeyServer:
+        """A :class:`~jwt_guard.testing.KeyServer` publishing this issuer
+        (*options* are its keyword arguments)."""
         return KeyServer(self, **options)
 
-    def mock_transport(self, server: Any = None) -> Any:
-        """An ``httpx.MockTransport`` serving discovery and JWKS (sync and async)."""
-        from jwt_guard.testing._network import mock_transport
-
+    def mock_transport(self, server: KeyServer | None = None) -> httpx.MockTransport:
+        """An ``httpx.MockTransport`` serving discovery and JWKS (sync and
+        async), through *server* or a new :meth:`key_server`."""
         return mock_transport(server if server is not None else self.key_server())
 
-    def serve(self, **options: Any) -> Any:
-        """A :class:`~jwt_guard.testing.LocalServer` on 127.0.0.1 (a context manager)."""
-        from jwt_guard.testing._network import LocalServer
-
+    def serve(self, **options: Any) -> LocalServer:
+        """A :class:`~jwt_guard.testing.LocalServer` on 127.0.0.1 (a context
+        manager; *options* are its keyword arguments)."""
         return LocalServer(self, **options)
 
     # -- verifiers -----------------------------------------------------------
 
-    def verifier(self, **options: Any) -> Any:
-        """A :class:`~jwt_guard.Verifier` for this issuer with static keys."""
-        from jwt_guard import Verifier
-
+    def verifier(self, **options: Any) -> Verifier:
+        """A :class:`~jwt_guard.Verifier` for this issuer with static keys
+        (*options* are its keyword arguments and override the defaults)."""
         options.setdefault("issuer", self.issuer)
         options.setdefault("audience", self.audience)
         if "keys" not in options and "jwks_uri" not in options and "transport" not in options:

@@ -1,7 +1,12 @@
-"""The HTTP face of a :class:`LocalIssuer`: discovery, JWKS, a token endpoint,
-switchable faults and a request log. Transport-agnostic: both
-:func:`mock_transport` (in-process ``httpx.MockTransport``) and
-:class:`LocalServer` (a real server on 127.0.0.1) answer through it.
+"""The HTTP face of an issuer: discovery, JWKS, a token endpoint, switchable
+faults and a request log. Transport-agnostic: both :func:`mock_transport`
+(in-process ``httpx.MockTransport``) and :class:`LocalServer` (a real server
+on 127.0.0.1) answer through it.
+
+The issuer is described by :class:`PublishedIssuer`, which
+:class:`~jwt_guard.testing.LocalIssuer` satisfies: this module never imports
+the issuer, so the issuer can offer ``key_server()`` and friends with their
+real types.
 """
 
 from __future__ import annotations
@@ -11,15 +16,40 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-from jwt_guard.testing._issuer import LocalIssuer
+__all__ = ["FAULTS", "KeyServer", "PublishedIssuer", "Recorded", "Reply"]
 
-__all__ = ["FAULTS", "KeyServer", "Recorded", "Reply"]
+
+class PublishedIssuer(Protocol):
+    """What a :class:`KeyServer` publishes: an issuer's URL, its documents and
+    its tokens. :class:`~jwt_guard.testing.LocalIssuer` is one."""
+
+    #: The issuer URL (``iss``); :class:`LocalServer` rewrites its address.
+    issuer: str
+    #: The audience of tokens requested without one.
+    audience: str
+    #: Lifetime of minted tokens, in seconds.
+    token_lifetime: int
+    #: Epoch seconds (``Last-Modified`` of the JWKS follows it).
+    clock: Callable[[], float]
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWK Set document."""
+        ...
+
+    def discovery(self, *, jwks_uri: str | None = None) -> dict[str, Any]:
+        """The OpenID Connect discovery document."""
+        ...
+
+    def token(self, **claims: Any) -> str:
+        """A signed access token (``scope``, ``sub``, ``aud`` and any claim)."""
+        ...
+
 
 #: Faults a key server can be switched to (``KeyServer.set_fault``).
 FAULTS = (
@@ -90,7 +120,8 @@ def _json_reply(document: Any, status: int = 200, headers: Mapping[str, str] | N
 class KeyServer:
     """Serves an issuer's documents, with faults and counters for tests.
 
-    :param issuer: the :class:`LocalIssuer` whose keys are published.
+    :param issuer: the issuer whose documents are published (a
+        :class:`~jwt_guard.testing.LocalIssuer`).
     :param max_age: ``Cache-Control: max-age`` on the JWKS (``None``: no header).
     :param jwks_path: where the JWKS lives.
     :param token_endpoint: serve ``POST /oauth/token`` (client_credentials).
@@ -107,7 +138,7 @@ class KeyServer:
 
     def __init__(
         self,
-        issuer: LocalIssuer,
+        issuer: PublishedIssuer,
         *,
         max_age: int | None = 600,
         jwks_path: str = "/.well-known/jwks.json",

@@ -17,8 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from jwt_guard.testing._issuer import LocalIssuer
-from jwt_guard.testing._keyserver import KeyServer, Reply
+from jwt_guard.testing._keyserver import KeyServer, PublishedIssuer, Reply
 
 __all__ = ["LocalServer", "mock_transport"]
 
@@ -158,7 +157,7 @@ class LocalServer:
 
     def __init__(
         self,
-        issuer: LocalIssuer,
+        issuer: PublishedIssuer,
         *,
         host: str = "127.0.0.1",
         port: int = 0,

@@ -50,7 +50,8 @@ import pytest
 
 if TYPE_CHECKING:
     from jwt_guard._verifier import Verifier
-    from jwt_guard.testing._issuer import LocalIssuer, SigningKey
+    from jwt_guard.testing._issuer import LocalIssuer
+    from jwt_guard.testing._signing import SigningKey
 
 __all__ = ["AUDIENCE", "ISSUER", "auth_header", "jwt_issuer", "jwt_verifier", "make_token"]
 
@@ -66,7 +67,7 @@ AUDIENCE = "https://api.jwt-guard.test"
 
 @pytest.fixture(scope="session")
 def _jwt_guard_signing_key() -> SigningKey:
-    from jwt_guard.testing._issuer import SigningKey
+    from jwt_guard.testing._signing import SigningKey
 
     return SigningKey("RS256", kid="jwt-guard-test-key")
 
@@ -77,10 +78,7 @@ def jwt_issuer(_jwt_guard_signing_key: SigningKey) -> LocalIssuer:
     ``https://api.jwt-guard.test``) signing with the session's RS256 key."""
     from jwt_guard.testing._issuer import LocalIssuer
 
-    # EdDSA keys are cheap to generate; the RS256 session key replaces it.
-    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm="EdDSA")
-    issuer._keys = [_jwt_guard_signing_key]
-    return issuer
+    return LocalIssuer(ISSUER, audience=AUDIENCE, keys=[_jwt_guard_signing_key])
 
 
 @pytest.fixture
@@ -106,10 +104,8 @@ def jwt_verifier(jwt_issuer: LocalIssuer) -> Iterator[Verifier]:
     fetches the issuer's keys through an ``httpx.MockTransport``, for
     ``verify`` and ``verify_async`` alike. Closed after the test."""
     from jwt_guard._verifier import Verifier
-    from jwt_guard.testing._keyserver import KeyServer
-    from jwt_guard.testing._network import mock_transport
 
-    transport = mock_transport(KeyServer(jwt_issuer))
+    transport = jwt_issuer.mock_transport()
     verifier = Verifier(
         issuer=jwt_issuer.issuer,
         audience=jwt_issuer.audience,

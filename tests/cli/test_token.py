@@ -15,8 +15,7 @@ AUDIENCE = "https://api.example.test"
 
 
 def _server(**options: object) -> LocalServer:
-    issuer = LocalIssuer("http://127.0.0.1/dev", audience=AUDIENCE, algorithm="EdDSA")
-    issuer._keys = [signing_key("ES256")]
+    issuer = LocalIssuer("http://127.0.0.1/dev", audience=AUDIENCE, keys=[signing_key("ES256")])
     return LocalServer(issuer, keys=KeyServer(issuer, **options))
 
 

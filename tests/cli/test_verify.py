@@ -19,8 +19,7 @@ AUDIENCE = "https://api.example.test"
 @pytest.fixture
 def issuer() -> LocalIssuer:
     """An RS256 issuer on the real clock (the command line reads the real time)."""
-    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm="EdDSA")  # EdDSA: cheap to generate
-    issuer._keys = [signing_key("RS256")]
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[signing_key("RS256")])
     return issuer
 
 
@@ -67,8 +66,7 @@ def test_key_file_may_be_json(run, issuer, tmp_path, form):
 
 def test_shared_secret_file_with_hs256(run, tmp_path):
     key = SigningKey("HS256", kid="shared")
-    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm="HS256")
-    issuer._keys = [key]
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[key])
     path = tmp_path / "secret"
     path.write_bytes(key.private_key + b"\n")  # a trailing newline is not part of the secret
     result = run("verify", issuer.token(scope="read"), *base(str(path), "--algorithm", "HS256"))
@@ -215,8 +213,7 @@ def test_garbage_key_file_exits_2(run, issuer, tmp_path):
 @pytest.fixture
 def served() -> Iterator[LocalServer]:
     """A real key server on 127.0.0.1 (plain http is accepted on loopback)."""
-    issuer = LocalIssuer("http://127.0.0.1/issuer", audience=AUDIENCE, algorithm="EdDSA")
-    issuer._keys = [signing_key("ES256")]
+    issuer = LocalIssuer("http://127.0.0.1/issuer", audience=AUDIENCE, keys=[signing_key("ES256")])
     with LocalServer(issuer) as server:
         yield server
 

@@ -40,8 +40,7 @@ def paths(server: KeyServer) -> list[str]:
 
 
 def issuer_at(url: str, clock: FakeClock) -> LocalIssuer:
-    issuer = LocalIssuer(url, audience=AUDIENCE, algorithm="EdDSA", clock=clock)
-    issuer._keys = [signing_key("ES256")]
+    issuer = LocalIssuer(url, audience=AUDIENCE, clock=clock, keys=[signing_key("ES256")])
     return issuer
 
 

@@ -616,10 +616,8 @@ def routing_transport(servers: dict[str, KeyServer]) -> httpx.MockTransport:
 
 
 async def test_multi_issuer_keeps_separate_sets(shell, build, clock):
-    one = LocalIssuer("https://one.example.test/", audience=AUDIENCE, algorithm="EdDSA", clock=clock)
-    two = LocalIssuer("https://two.example.test/", audience=AUDIENCE, algorithm="EdDSA", clock=clock)
-    one._keys = [signing_key("RS256", "one")]
-    two._keys = [signing_key("ES256", "two")]
+    one = LocalIssuer("https://one.example.test/", audience=AUDIENCE, clock=clock, keys=[signing_key("RS256", "one")])
+    two = LocalIssuer("https://two.example.test/", audience=AUDIENCE, clock=clock, keys=[signing_key("ES256", "two")])
     servers = {"one.example.test": KeyServer(one), "two.example.test": KeyServer(two)}
     transport = routing_transport(servers)
     verifier = build(issuer=[one.issuer, two.issuer], transport=transport, async_transport=transport)
@@ -630,8 +628,9 @@ async def test_multi_issuer_keeps_separate_sets(shell, build, clock):
     with pytest.raises(UnknownKey):
         await shell.verify(verifier, two.token(iss=one.issuer))
     assert [server.jwks_requests for server in servers.values()] == [2, 1]
-    stranger = LocalIssuer("https://three.example.test/", audience=AUDIENCE, algorithm="EdDSA", clock=clock)
-    stranger._keys = [signing_key("RS256", "three")]
+    stranger = LocalIssuer(
+        "https://three.example.test/", audience=AUDIENCE, clock=clock, keys=[signing_key("RS256", "three")]
+    )
     with pytest.raises(InvalidIssuer):
         await shell.verify(verifier, stranger.token())
     assert sum(len(server.requests) for server in servers.values()) == 5
@@ -807,11 +806,14 @@ async def test_prefetch_warms_discovery_and_keys(shell, build, issuer, key_serve
 
 async def test_prefetch_warms_every_issuer(shell, build, clock):
     issuers = [
-        LocalIssuer(f"https://idp{index}.example.test/", audience=AUDIENCE, algorithm="EdDSA", clock=clock)
+        LocalIssuer(
+            f"https://idp{index}.example.test/",
+            audience=AUDIENCE,
+            clock=clock,
+            keys=[signing_key("ES256", f"idp{index}")],
+        )
         for index in range(3)
     ]
-    for index, each in enumerate(issuers):
-        each._keys = [signing_key("ES256", f"idp{index}")]
     servers = {f"idp{index}.example.test": KeyServer(each) for index, each in enumerate(issuers)}
     transport = routing_transport(servers)
     verifier = build(issuer=[each.issuer for each in issuers], transport=transport, async_transport=transport)

@@ -16,7 +16,7 @@ from jose.exceptions import JOSEError
 
 from jwt_guard._jose import EdDSAKey, PSSKey, bind_key, verify_signature
 from jwt_guard.testing import SigningKey
-from jwt_guard.testing._issuer import ALGORITHMS
+from jwt_guard.testing._signing import ALGORITHMS
 from tests.conftest import signing_key
 
 ALL_ALGORITHMS = list(ALGORITHMS)

@@ -35,8 +35,7 @@ def fast(**overrides: Any) -> KeySetOptions:
 
 
 def local_issuer(clock: FakeClock, path: str = "/issuer", alg: str = "RS256") -> LocalIssuer:
-    issuer = LocalIssuer(f"http://127.0.0.1{path}", audience=AUDIENCE, algorithm="EdDSA", clock=clock)
-    issuer._keys = [signing_key(alg)]
+    issuer = LocalIssuer(f"http://127.0.0.1{path}", audience=AUDIENCE, clock=clock, keys=[signing_key(alg)])
     return issuer
 
 
@@ -164,8 +163,7 @@ async def test_multi_issuer_over_two_servers(shell, build, clock, server, issuer
         verifier = build(issuer=[server.issuer_url, other.issuer_url])
         await bounded(shell, verifier, issuer.token())
         await bounded(shell, verifier, other_issuer.token())
-        stranger = LocalIssuer("http://127.0.0.1:1/nobody", audience=AUDIENCE, algorithm="EdDSA", clock=clock)
-        stranger._keys = [signing_key("EdDSA")]
+        stranger = LocalIssuer("http://127.0.0.1:1/nobody", audience=AUDIENCE, clock=clock, keys=[signing_key("EdDSA")])
         with pytest.raises(InvalidIssuer):
             await bounded(shell, verifier, stranger.token())
         assert counts(server) == (1, 1)

@@ -118,8 +118,10 @@ class Provider:
 
     def _transport(self, options: dict[str, Any]) -> Any:
         issuers = options["issuer"]
-        issuer = LocalIssuer(issuers if isinstance(issuers, str) else issuers[0], algorithm="EdDSA")
-        issuer._keys = [signing_key(self.recipe.header["alg"], self.recipe.header["kid"])]
+        issuer = LocalIssuer(
+            issuers if isinstance(issuers, str) else issuers[0],
+            keys=[signing_key(self.recipe.header["alg"], self.recipe.header["kid"])],
+        )
         jwks_uri = options.get("jwks_uri")
         server = KeyServer(issuer, jwks_path=urlsplit(jwks_uri).path) if jwks_uri else KeyServer(issuer)
         self.servers.append(server)

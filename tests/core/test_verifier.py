@@ -557,8 +557,9 @@ async def test_validators_do_not_run_for_invalid_tokens(verify, issuer, make_ver
 @pytest.fixture
 def two_issuers(clock):
     first = make_issuer("RS256", clock=clock)
-    second = LocalIssuer("https://tenant-b.example.test/", audience=AUDIENCE, algorithm="RS256", clock=clock)
-    second._keys = [signing_key("ES256", "tenant-b")]
+    second = LocalIssuer(
+        "https://tenant-b.example.test/", audience=AUDIENCE, clock=clock, keys=[signing_key("ES256", "tenant-b")]
+    )
     keys = {"keys": [first.signing_key.public_jwk(), second.signing_key.public_jwk()]}
     verifier = Verifier(issuer=[first.issuer, second.issuer], audience=AUDIENCE, keys=keys, clock=clock)
     return first, second, verifier

@@ -205,9 +205,11 @@ class _Scenario:
         self.cell = cell
         self.clock = FakeClock(1_800_000_000)
         self.issuer = LocalIssuer(
-            "http://127.0.0.1/issuer", audience="https://api.example.test", algorithm="EdDSA", clock=self.clock
+            "http://127.0.0.1/issuer",
+            audience="https://api.example.test",
+            clock=self.clock,
+            keys=[_session_key("fault-matrix-old")],
         )
-        self.issuer._keys = [_session_key("fault-matrix-old")]
         self.server = LocalServer(self.issuer, hang_limit=10.0)
         self.events: list[Event] = []
         options = KeySetOptions(**{**OPTIONS, **dict(cell.fault.options)})
@@ -295,8 +297,7 @@ async def _play(scenario: _Scenario, result: CellResult) -> None:
         problems.append("priming with a healthy server failed three times")
         return
     if cell.state == "cached":
-        rotated = _session_key("fault-matrix-new")
-        issuer._keys = [rotated, *issuer._keys]  # published from the next fetch on
+        issuer.rotate(key=_session_key("fault-matrix-new"))  # published from the next fetch on
     before = len(scenario.events)
     scenario.apply_fault()
     if cell.state == "expired":

@@ -61,9 +61,13 @@ class _Workload:
         self.clock = clock
         self.cache_size = cache_size
         self.issuer = LocalIssuer(
-            "https://issuer.memory.test/", audience="https://api.memory.test", algorithm="EdDSA", clock=clock
+            "https://issuer.memory.test/", audience="https://api.memory.test", clock=clock, keys=self.signing_keys()
         )
         self.verifier = self.build()
+
+    def signing_keys(self) -> list[SigningKey]:
+        """The issuer's keys, the first one signing (EdDSA: cheap to make)."""
+        return [SigningKey("EdDSA")]
 
     def build(self) -> Verifier:
         raise NotImplementedError
@@ -176,7 +180,9 @@ class _ValidHS256(_Workload):
     def __init__(self, clock: FakeClock, cache_size: int = CACHE_SIZE) -> None:
         self.secret = SigningKey("HS256", kid="memory-hs256")
         super().__init__(clock, cache_size)
-        self.issuer._keys = [self.secret]
+
+    def signing_keys(self) -> list[SigningKey]:
+        return [self.secret]
 
     def build(self) -> Verifier:
         return Verifier(

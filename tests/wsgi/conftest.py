@@ -170,7 +170,6 @@ def serve(app: Any) -> Iterator[str]:
 @pytest.fixture
 def idp() -> Iterator[tuple[LocalIssuer, LocalServer]]:
     """A local issuer (real clock) published by a real key server on 127.0.0.1."""
-    issuer = LocalIssuer(audience="https://api.example.test")
-    issuer._keys = [signing_key("RS256", "e2e-key")]
+    issuer = LocalIssuer(audience="https://api.example.test", keys=[signing_key("RS256", "e2e-key")])
     with LocalServer(issuer) as server:
         yield issuer, server

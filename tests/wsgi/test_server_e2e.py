@@ -315,8 +315,7 @@ def test_key_server_outage_changes_nothing(outage: Callable[[LocalServer], None]
     checked, so it gets 503 (retry later) rather than a 401 that might be
     false: an outage is not the client's fault."""
     clock = FakeClock()
-    issuer = LocalIssuer(audience="https://api.example.test", clock=clock)
-    issuer._keys = [signing_key("RS256", "e2e-key")]
+    issuer = LocalIssuer(audience="https://api.example.test", clock=clock, keys=[signing_key("RS256", "e2e-key")])
     with LocalServer(issuer) as server:
         verifier = Verifier(issuer=server.issuer_url, audience=issuer.audience, clock=clock, result_cache_size=0)
         app = JWTGuardMiddleware(flask_app().wsgi_app, verifier=verifier)

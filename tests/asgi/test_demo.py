@@ -23,7 +23,7 @@ STARTUP_TIMEOUT = 60.0
 def demo() -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     """The demo process and the lines it printed up to "Press Ctrl-C"."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "from jwt_guard._demo import run_demo; raise SystemExit(run_demo())"],
+        [sys.executable, "-c", "from jwt_guard.cli._demo import run_demo; raise SystemExit(run_demo())"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

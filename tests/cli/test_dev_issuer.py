@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from jwt_guard import Verifier
-from jwt_guard.cli import DEV_AUDIENCE, _Streams, serve_dev_issuer
+from jwt_guard.cli._common import DEV_AUDIENCE, Streams
+from jwt_guard.cli._dev_issuer import Address, dev_issuer_address, serve_dev_issuer
 from tests.cli.conftest import TIMEOUT, console_script, run_process
 
 
@@ -26,7 +27,7 @@ class Running:
     def __init__(self, **options: Any) -> None:
         self.stop = threading.Event()
         self.ready = threading.Event()
-        self.streams = _Streams(io.StringIO(), io.StringIO(), io.StringIO())
+        self.streams = Streams(io.StringIO(), io.StringIO(), io.StringIO())
         self.server: Any = None
         self.code: int | None = None
         defaults = {"issuer_url": None, "port": 0, "audience": DEV_AUDIENCE, "algorithm": "ES256", "lifetime": 600}
@@ -158,6 +159,10 @@ def test_prints_urls_and_a_loud_notice_and_stops_cleanly(dev_issuer):
         pytest.param(["--issuer", "http://[::1]:9100/"], "must name 127.0.0.1", id="ipv6"),
         pytest.param(["--issuer", "http://127.0.0.1:9100/", "--port", "9200"], "names port 9100", id="port-clash"),
         pytest.param(["--issuer", "http://127.0.0.1:0/?x=1"], "must not carry a query", id="query"),
+        pytest.param(["--issuer", "http://127.0.0.1:0/#top"], "must not carry a query, fragment", id="fragment"),
+        pytest.param(["--issuer", "http://dev:pw@127.0.0.1:0/"], "or credentials", id="credentials"),
+        pytest.param(["--issuer", "ftp://127.0.0.1/"], "plain http URL", id="scheme"),
+        pytest.param(["--issuer", "127.0.0.1:9100"], "plain http URL", id="no-scheme"),
         pytest.param(["--issuer", "http://127.0.0.1:99999/"], "not a valid URL", id="bad-port-in-url"),
         pytest.param(["--port", "70000"], "between 0 and 65535", id="port-range"),
         pytest.param(["--port", "http"], "not a port number", id="port-text"),
@@ -171,6 +176,26 @@ def test_usage_errors_exit_2(run, args, message):
     assert result.code == 2
     assert message in result.err
     assert result.out == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "port", "expected"),
+    [
+        pytest.param(None, None, Address("127.0.0.1", "127.0.0.1", 9000, ""), id="defaults"),
+        pytest.param(None, 0, Address("127.0.0.1", "127.0.0.1", 0, ""), id="any-port"),
+        pytest.param(
+            "http://localhost/realms/dev/",
+            None,
+            Address("localhost", "127.0.0.1", 9000, "/realms/dev/"),
+            id="localhost",
+        ),
+        pytest.param("http://127.0.0.2:9100", None, Address("127.0.0.2", "127.0.0.2", 9100, ""), id="other-127"),
+        pytest.param("http://127.0.0.1:9100/", 9100, Address("127.0.0.1", "127.0.0.1", 9100, "/"), id="same-port"),
+    ],
+)
+def test_address_from_issuer_and_port(url, port, expected):
+    """A localhost issuer listens on 127.0.0.1 but keeps its name in the issuer URL."""
+    assert dev_issuer_address(url, port) == expected
 
 
 def test_port_in_use_exits_1(run):

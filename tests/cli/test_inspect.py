@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jwt_guard.cli import CommandError, format_span, format_time, inspect_token, main
+from jwt_guard.cli import main
+from jwt_guard.cli._common import CommandError
+from jwt_guard.cli._inspect import inspect_token
 from jwt_guard.testing import LocalIssuer, b64url, encode_segments
 
 NOW = 1_800_000_000
@@ -166,43 +168,6 @@ def test_never_a_traceback_for_any_segments(parts):
         inspect_token(".".join(b64url(part) for part in parts), NOW)
     except CommandError as error:
         assert "\n" not in error.message
-
-
-@pytest.mark.parametrize(
-    ("seconds", "expected"),
-    [
-        pytest.param(0, "0 seconds", id="zero"),
-        pytest.param(1, "1 second", id="one-second"),
-        pytest.param(59, "59 seconds", id="seconds"),
-        pytest.param(61, "1 minute 1 second", id="minute-second"),
-        pytest.param(3600, "1 hour", id="hour"),
-        pytest.param(3660, "1 hour 1 minute", id="hour-minute"),
-        pytest.param(3601, "1 hour", id="hour-drops-seconds"),
-        pytest.param(2 * 86400 + 3 * 3600 + 5, "2 days 3 hours", id="days-hours"),
-        pytest.param(-90, "1 minute 30 seconds", id="negative-is-absolute"),
-    ],
-)
-def test_format_span(seconds, expected):
-    assert format_span(seconds) == expected
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "expected"),
-    [
-        pytest.param("exp", NOW + 300, "2027-01-15 08:05:00 UTC  (expires in 5 minutes)", id="exp-future"),
-        pytest.param("exp", NOW - 300, "(expired 5 minutes ago)", id="exp-past"),
-        pytest.param("exp", NOW, "(expired 0 seconds ago)", id="exp-now"),
-        pytest.param("nbf", NOW + 60, "(not valid for another 1 minute)", id="nbf-future"),
-        pytest.param("nbf", NOW - 60, "(valid since 1 minute ago)", id="nbf-past"),
-        pytest.param("iat", NOW - 3600, "(1 hour ago)", id="iat-past"),
-        pytest.param("iat", NOW + 5, "(in 5 seconds (in the future))", id="iat-future"),
-        pytest.param("exp", "soon", 'not a NumericDate: "soon"', id="string"),
-        pytest.param("exp", True, "not a NumericDate: true", id="bool"),
-        pytest.param("exp", 1e300, "out of range", id="huge"),
-    ],
-)
-def test_format_time(name, value, expected):
-    assert expected in format_time(name, value, NOW)
 
 
 def test_real_clock_is_used(run):

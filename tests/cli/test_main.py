@@ -9,7 +9,8 @@ import sys
 import pytest
 
 import jwt_guard
-import jwt_guard._demo
+import jwt_guard.cli._demo
+import jwt_guard.cli._inspect
 from jwt_guard.cli import build_parser
 from tests.cli.conftest import ENTRY_POINTS, TIMEOUT, run_process
 
@@ -100,6 +101,18 @@ def test_entry_points_in_a_subprocess(entry, argv, stdin, code, stream, expected
     assert "Traceback" not in result.err
 
 
+def test_python_m_jwt_guard_cli_is_the_same_command():
+    completed = subprocess.run(
+        [sys.executable, "-m", "jwt_guard.cli", "token", "--issuer", "https://idp.example.test/"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("jwt-guard token: error: ")
+
+
 def test_verify_exit_1_in_a_subprocess(tmp_path):
     from jwt_guard.testing import LocalIssuer
 
@@ -143,7 +156,7 @@ def test_demo_hands_over_to_run_demo(run, monkeypatch):
         calls.append((host, port))
         return 0
 
-    monkeypatch.setattr(jwt_guard._demo, "run_demo", fake_run_demo)
+    monkeypatch.setattr(jwt_guard.cli._demo, "run_demo", fake_run_demo)
     assert run("demo").code == 0
     assert run("demo", "--port", "8123").code == 0
     assert calls == [("127.0.0.1", 0), ("127.0.0.1", 8123)]
@@ -160,7 +173,7 @@ def test_demo_failures(run, monkeypatch, raised, code, message):
     def fake_run_demo(*, host: str, port: int) -> int:
         raise raised
 
-    monkeypatch.setattr(jwt_guard._demo, "run_demo", fake_run_demo)
+    monkeypatch.setattr(jwt_guard.cli._demo, "run_demo", fake_run_demo)
     result = run("demo")
     assert result.code == code
     assert message in result.err
@@ -170,5 +183,5 @@ def test_keyboard_interrupt_elsewhere_exits_130(run, monkeypatch):
     def interrupted(*args: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("jwt_guard.cli._cmd_inspect", interrupted)
+    monkeypatch.setattr(jwt_guard.cli._inspect, "run", interrupted)
     assert run("inspect", "x").code == 130

@@ -57,6 +57,7 @@ def test_options_reach_the_token_endpoint(run, server):
         pytest.param("https://idp.example.test/", "only talks to a local development issuer", id="remote"),
         pytest.param("ftp://127.0.0.1/", "only talks to a local development issuer", id="scheme"),
         pytest.param("http://127.0.0.1:99999/", "not a valid URL", id="bad-port"),
+        pytest.param("http://dev:pw@127.0.0.1:9000/", "only talks to a local development issuer", id="credentials"),
     ],
 )
 def test_refuses_non_loopback_issuers(run, issuer, message):

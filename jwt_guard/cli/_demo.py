@@ -1,5 +1,8 @@
-"""The ``jwt-guard demo`` command: a local development issuer and a protected
-API on 127.0.0.1, with a token and curl lines to try.
+"""``jwt-guard demo``: a local development issuer and a protected API on
+127.0.0.1, with a token and curl lines to try.
+
+The web framework (Starlette) and server (uvicorn) are imported when the
+demo runs, never when the command line starts.
 
 .. warning::
    The demo issuer mints tokens for anyone who asks and keeps its private key
@@ -8,27 +11,39 @@ API on 127.0.0.1, with a token and curl lines to try.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import ipaddress
 import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import TextIO
 
-__all__ = ["run_demo"]
+from jwt_guard._config import is_loopback_host
+from jwt_guard.cli._common import EXIT_OK, CommandError, Streams, formatter, port_type
+
+__all__ = ["add_parser", "run", "run_demo"]
 
 AUDIENCE = "https://api.jwt-guard.demo"
 SCOPE = "read:messages"
 TOKEN_LIFETIME = 3600
+#: ``demo`` picks a free port unless told otherwise: it must start anywhere.
+DEMO_PORT = 0
 
+_EPILOG = """\
+Starts a small protected API together with a local development issuer, both
+on 127.0.0.1, and prints the commands to try it (no outside network needed).
+It runs until Ctrl-C. Needs the demo extra: pip install 'jwt-guard[demo]'.
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+examples:
+  jwt-guard demo
+  jwt-guard demo --port 8080
+  jwt-guard demo --port 0          # any free port (printed)
+
+exit codes:
+  0  stopped with Ctrl-C
+  1  the port is taken
+  2  usage error, or a missing dependency
+"""
 
 
 def _banner(issuer_url: str, token_url: str, api: str, token: str, unscoped: str) -> str:
@@ -82,7 +97,7 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = Non
     from jwt_guard.testing import LocalIssuer, LocalServer
 
     out = out if out is not None else sys.stdout
-    if not _loopback(host):
+    if not is_loopback_host(host):
         print(f"jwt-guard demo: warning: serving the demo API on {host}, beyond this machine", file=sys.stderr)
 
     issuer = LocalIssuer(audience=AUDIENCE, token_lifetime=TOKEN_LIFETIME)
@@ -154,3 +169,28 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = Non
         return 0
     finally:
         keys.stop()
+
+
+def run(args: argparse.Namespace, streams: Streams) -> int:
+    """Run ``jwt-guard demo`` with parsed *args* until Ctrl-C."""
+    try:
+        return run_demo(host="127.0.0.1", port=args.port)
+    except ModuleNotFoundError as exc:
+        raise CommandError(f"the demo needs {exc.name}: pip install 'jwt-guard[demo]'") from None
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``demo`` on the ``jwt-guard`` subcommand parsers."""
+    parser = commands.add_parser(
+        "demo",
+        help="run a protected demo API with a local issuer",
+        description="Run a protected API and a local development issuer on 127.0.0.1.",
+        epilog=_EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument(
+        "--port", type=port_type, default=DEMO_PORT, metavar="N", help="port on 127.0.0.1 (default: a free port)"
+    )
+    parser.set_defaults(handler=run)

@@ -1,0 +1,278 @@
+"""``jwt-guard verify``: run the real :class:`~jwt_guard.Verifier` on a token."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from jwt_guard._config import DEFAULT_ALGORITHMS, HMAC_ALGORITHMS
+from jwt_guard.cli._common import (
+    DEV_AUDIENCE,
+    DEV_ISSUER_PORT,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    CommandError,
+    Streams,
+    format_time,
+    formatter,
+    read_input,
+    seconds_type,
+    split_words,
+    strip_bearer,
+    to_json,
+)
+from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, KeySetUnavailable
+
+if TYPE_CHECKING:
+    from jwt_guard._access_token import AccessToken
+
+__all__ = ["add_parser", "run"]
+
+_EPILOG = f"""\
+Runs the same Verifier your API uses: signature with keys from the issuer's
+discovery document (or --jwks-uri, or --key), algorithm allowlist, issuer,
+audience, expiry, and the scopes of --require-scope. On failure it prints the
+RFC 6750 error code and description an API would answer with.
+
+Keys come from exactly one place: the issuer's OpenID Connect discovery
+document (default), --jwks-uri, or --key (a PEM public key or certificate, a
+JWKS/JWK JSON file, or for HS256/384/512 a file holding the shared secret).
+Plain http issuer and JWKS URLs are accepted on loopback hosts only.
+
+examples:
+  jwt-guard verify "$TOKEN" --issuer https://tenant.eu.auth0.com/ --audience https://api.example.com \\
+      --scope-claim permissions --require-scope read:messages
+  jwt-guard verify - --issuer http://127.0.0.1:{DEV_ISSUER_PORT} --audience {DEV_AUDIENCE} < token.txt
+  jwt-guard verify "$TOKEN" --issuer https://idp.example.com/ --audience api --key public.pem
+  jwt-guard verify "$TOKEN" --issuer https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example \\
+      --no-audience --json
+
+exit codes:
+  0  valid (and every --require-scope granted)
+  1  invalid token, or valid but missing a required scope
+  2  usage error or invalid configuration
+  3  signing keys could not be obtained (the API would answer 503)
+"""
+
+
+def _load_cli_keys(path: str, algorithms: Sequence[str]) -> Any:
+    from jwt_guard._env import load_key_file
+
+    if algorithms and all(alg in HMAC_ALGORITHMS for alg in algorithms):
+        try:
+            with open(path, "rb") as handle:
+                secret = handle.read()
+        except OSError as exc:
+            raise CommandError(f"--key: cannot read {path!r}: {exc.strerror}") from None
+        stripped = secret.strip()
+        if stripped.startswith(b"{"):
+            return load_key_file(path, what="--key")
+        return secret.rstrip(b"\r\n")
+    return load_key_file(path, what="--key")
+
+
+def _verify_options(args: argparse.Namespace) -> dict[str, Any]:
+    issuers = split_words(args.issuer)
+    options: dict[str, Any] = {
+        "issuer": issuers[0] if len(issuers) == 1 else issuers,
+        "result_cache_size": 0,
+    }
+    if args.no_audience:
+        options["audience"] = None
+    else:
+        audiences = split_words(args.audience)
+        options["audience"] = audiences[0] if len(audiences) == 1 else audiences
+    algorithms = split_words(args.algorithm)
+    if algorithms:
+        options["algorithms"] = algorithms
+    if args.jwks_uri:
+        options["jwks_uri"] = args.jwks_uri
+    if args.key:
+        options["keys"] = _load_cli_keys(args.key, algorithms)
+    scope_claims = split_words(args.scope_claim)
+    if scope_claims:
+        options["scope_claims"] = scope_claims
+    if args.leeway is not None:
+        options["leeway"] = args.leeway
+    if args.timeout is not None:
+        from jwt_guard._config import KeySetOptions
+
+        options["key_set"] = KeySetOptions(timeout=args.timeout, connect_timeout=min(args.timeout, 2.0))
+    return options
+
+
+def _describe(token: AccessToken, now: float) -> list[tuple[str, str]]:
+    rows = [
+        ("subject", token.subject or "-"),
+        ("issuer", token.issuer),
+        ("audience", " ".join(token.audience) or "-"),
+        ("client", token.client_id or "-"),
+        ("scopes", " ".join(sorted(token.scopes)) or "-"),
+    ]
+    exp = token.claims.get("exp")
+    if exp is not None:
+        rows.append(("expires", format_time("exp", exp, now)))
+    if token.token_id:
+        rows.append(("token id", token.token_id))
+    return [(name, value.encode("ascii", "backslashreplace").decode()) for name, value in rows]
+
+
+@contextlib.contextmanager
+def _library_logging(verbose: bool, streams: Streams) -> Iterator[None]:
+    # The verdict already says why keys failed; the library's log lines
+    # (fetch failures, retries) are shown only on request.
+    logger = logging.getLogger("jwt_guard")
+    handler: logging.Handler
+    if verbose:
+        handler = logging.StreamHandler(streams.stderr)
+        handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    else:
+        handler = logging.NullHandler()
+    level = logger.level
+    logger.addHandler(handler)
+    if verbose:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _error_document(error: JWTGuardError) -> dict[str, Any]:
+    from jwt_guard._challenge import render
+
+    challenge = render(error)
+    document: dict[str, Any] = {"valid": False, "status": challenge.status_code}
+    document.update(json.loads(challenge.body))
+    document["reason"] = type(error).__name__
+    authenticate = challenge.header("www-authenticate")
+    if authenticate is not None:
+        document["www_authenticate"] = authenticate
+    retry_after = challenge.header("retry-after")
+    if retry_after is not None:
+        document["retry_after"] = int(retry_after)
+    return document
+
+
+def run(args: argparse.Namespace, streams: Streams) -> int:
+    """Run ``jwt-guard verify`` with parsed *args*; return the exit code."""
+    from jwt_guard._guard import check_scopes
+    from jwt_guard._verifier import Verifier
+
+    raw = strip_bearer(read_input(args.token, streams))
+    required = split_words(args.require_scope)
+    try:
+        options = _verify_options(args)
+        verifier = Verifier(**options)
+    except ConfigurationError as exc:
+        raise CommandError(exc.description) from None
+    try:
+        with _library_logging(args.verbose, streams):
+            token = verifier.verify(raw)
+        check_scopes(token, required)
+    except (AuthError, KeySetUnavailable) as error:
+        document = _error_document(error)
+        if args.json:
+            streams.out(to_json(document))
+        else:
+            streams.err(f"INVALID: {document['error']}: {document['error_description']} ({document['reason']})")
+            if "www_authenticate" in document:
+                streams.err(
+                    f"  an API would answer {document['status']} with WWW-Authenticate: {document['www_authenticate']}"
+                )
+            else:
+                streams.err(f"  an API would answer {document['status']} with Retry-After: {document['retry_after']}")
+        return EXIT_UNAVAILABLE if isinstance(error, KeySetUnavailable) else EXIT_INVALID
+    finally:
+        verifier.close()
+    now = time.time()
+    if args.json:
+        streams.out(
+            to_json(
+                {
+                    "valid": True,
+                    "subject": token.subject,
+                    "issuer": token.issuer,
+                    "audience": list(token.audience),
+                    "client_id": token.client_id,
+                    "scopes": sorted(token.scopes),
+                    "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+                    "header": dict(token.header),
+                    "claims": dict(token.claims),
+                }
+            )
+        )
+        return EXIT_OK
+    checked = (
+        "signature, issuer, audience and expiry" if options["audience"] is not None else "signature, issuer and expiry"
+    )
+    streams.out(f"VALID: the {checked} check out" + (f"; scopes {' '.join(required)} granted." if required else "."))
+    for name, value in _describe(token, now):
+        streams.out(f"  {name:<9} {value}")
+    streams.out()
+    streams.out("claims:")
+    streams.out(to_json(dict(token.claims)))
+    return EXIT_OK
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``verify`` on the ``jwt-guard`` subcommand parsers."""
+    parser = commands.add_parser(
+        "verify",
+        help="verify a token with the real Verifier",
+        description="Verify a JWT access token exactly as a jwt_guard-protected API would.",
+        epilog=_EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+    parser.add_argument(
+        "--issuer",
+        action="append",
+        required=True,
+        metavar="URL",
+        help="accepted issuer (iss); repeat for several",
+    )
+    audience = parser.add_mutually_exclusive_group(required=True)
+    audience.add_argument(
+        "--audience", action="append", metavar="AUD", help="this API's audience (aud); repeat for several"
+    )
+    audience.add_argument(
+        "--no-audience",
+        action="store_true",
+        help="skip the audience check explicitly (Amazon Cognito access tokens have no aud)",
+    )
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument("--jwks-uri", metavar="URL", help="fetch keys here instead of using discovery")
+    keys.add_argument("--key", metavar="FILE", help="static keys: PEM, JWKS/JWK JSON, or an HS* secret file")
+    parser.add_argument(
+        "--algorithm",
+        action="append",
+        metavar="ALG",
+        help=f"allowed algorithm; repeat for several (default: {', '.join(DEFAULT_ALGORITHMS)})",
+    )
+    parser.add_argument(
+        "--require-scope",
+        action="append",
+        metavar="SCOPE",
+        help="a scope the token must grant; repeat, or separate with spaces",
+    )
+    parser.add_argument(
+        "--scope-claim",
+        action="append",
+        metavar="CLAIM",
+        help="claim holding scopes, dotted paths allowed (default: scope scp)",
+    )
+    parser.add_argument("--leeway", type=seconds_type, metavar="SECONDS", help="clock skew tolerated (default 60)")
+    parser.add_argument("--timeout", type=seconds_type, metavar="SECONDS", help="timeout of each key fetch (default 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document (valid or not) on stdout")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log key fetches and failures (discovery, JWKS) to stderr"
+    )
+    parser.set_defaults(handler=run)

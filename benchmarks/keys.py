@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jwt_guard import KeySetOptions, UnknownKey, Verifier
+from jwt_guard import KeyCacheOptions, UnknownKey, Verifier
 from jwt_guard.testing import FakeClock, LocalIssuer, LocalServer, b64url
 
 AUDIENCE = "https://api.bench.test"
@@ -72,12 +72,12 @@ class Bench:
 
     def verifier(self, **settings: Any) -> Verifier:
         options = dict(OPTIONS)
-        options.update(settings.pop("key_set", {}))
+        options.update(settings.pop("key_cache", {}))
         return Verifier(
             issuer=self.server.issuer_url,
             audience=AUDIENCE,
             clock=self.clock,
-            key_set=KeySetOptions(**options),
+            key_cache=KeyCacheOptions(**options),
             **settings,
         )
 
@@ -333,7 +333,7 @@ def expiry_round(healthy: Bench, hanging: Bench, shell: str, window: float) -> t
                     await asyncio.sleep(0)  # let refresh tasks run, as a server's loop would
                 index += 1
             tasks = [
-                task for verifier in verifiers for remote in verifier._unique_remotes() for task in remote.aio._tasks
+                task for verifier in verifiers for remote in verifier._remote_sources() for task in remote.aio.tasks
             ]
             await asyncio.wait_for(asyncio.gather(*tasks), 10)
         finally:

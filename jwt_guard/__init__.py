@@ -7,7 +7,7 @@ the local test issuer in :mod:`jwt_guard.testing`.
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge, render
-from jwt_guard._config import DEFAULT_ALGORITHMS, KeySetOptions
+from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
 from jwt_guard._events import Event, EventKind
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
@@ -54,7 +54,7 @@ __all__ = [
     "InvalidToken",
     "InvalidTokenType",
     "JWTGuardError",
-    "KeySetOptions",
+    "KeyCacheOptions",
     "KeySetUnavailable",
     "MalformedToken",
     "MissingClaim",

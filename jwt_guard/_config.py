@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "DEFAULT_ALGORITHMS",
+    "DEFAULT_LEEWAY",
+    "DEFAULT_MAX_TOKEN_SIZE",
+    "DEFAULT_RESULT_CACHE_SIZE",
+    "DEFAULT_RESULT_CACHE_TTL",
+    "DEFAULT_SCOPE_CLAIMS",
     "HMAC_ALGORITHMS",
-    "KeySetOptions",
+    "KeyCacheOptions",
     "Settings",
     "check_url",
     "is_loopback_host",
@@ -56,6 +61,9 @@ DEFAULT_ALGORITHMS: tuple[str, ...] = (
 #: expired token alive for long.
 DEFAULT_LEEWAY = 60.0
 DEFAULT_MAX_TOKEN_SIZE = 8 * 1024
+DEFAULT_SCOPE_CLAIMS: tuple[str, ...] = ("scope", "scp")
+DEFAULT_RESULT_CACHE_SIZE = 1024
+DEFAULT_RESULT_CACHE_TTL = 300.0
 
 _REALM_OK = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
@@ -118,8 +126,8 @@ def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
 
 
 @dataclass(frozen=True)
-class KeySetOptions:
-    """How remote key sets (JWKS) and discovery documents are cached.
+class KeyCacheOptions:
+    """How remote key sets (JWKS) and discovery documents are fetched and cached.
 
     The defaults suit every major identity provider; each field exists so an
     operator can tighten or loosen one rule without touching the others.
@@ -221,24 +229,25 @@ def parse_scope_claims(value: Iterable[str]) -> tuple[ScopeClaim, ...]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every verifier setting, validated once."""
+    """Every verifier setting, validated once. The defaults live here and in
+    the ``DEFAULT_*`` constants, nowhere else."""
 
     issuers: tuple[str, ...]
     audiences: tuple[str, ...] | None
-    algorithms: frozenset[str]
-    leeway: float
-    max_token_size: int
-    max_token_age: float | None
-    required_claims: tuple[str, ...]
-    require_exp: bool
-    strict_typ: bool
-    scope_claims: tuple[ScopeClaim, ...]
-    validators: tuple[Validator, ...]
-    result_cache_size: int
-    result_cache_ttl: float
-    jwks_uri: str | None
-    allow_insecure_http: bool
-    key_set: KeySetOptions
+    algorithms: frozenset[str] = frozenset(DEFAULT_ALGORITHMS)
+    leeway: float = DEFAULT_LEEWAY
+    max_token_size: int = DEFAULT_MAX_TOKEN_SIZE
+    max_token_age: float | None = None
+    required_claims: tuple[str, ...] = ()
+    require_exp: bool = True
+    strict_typ: bool = False
+    scope_claims: tuple[ScopeClaim, ...] = ()
+    validators: tuple[Validator, ...] = ()
+    result_cache_size: int = DEFAULT_RESULT_CACHE_SIZE
+    result_cache_ttl: float = DEFAULT_RESULT_CACHE_TTL
+    jwks_uri: str | None = None
+    allow_insecure_http: bool = False
+    key_cache: KeyCacheOptions = field(default_factory=KeyCacheOptions)
     clock: Callable[[], float] = field(default=time.time)
     on_event: EventHook | None = None
 
@@ -261,23 +270,23 @@ def build_settings(
     *,
     issuer: str | Sequence[str],
     audience: str | Sequence[str] | None,
-    jwks_uri: str | None,
-    has_static_keys: bool,
-    algorithms: Iterable[str],
-    leeway: float,
-    max_token_size: int,
-    max_token_age: float | None,
-    required_claims: Iterable[str],
-    require_exp: bool,
-    strict_typ: bool,
-    scope_claims: Iterable[str],
-    validators: Iterable[Validator],
-    result_cache_size: int,
-    result_cache_ttl: float,
-    allow_insecure_http: bool,
-    key_set: KeySetOptions | None,
-    clock: Callable[[], float] | None,
-    on_event: EventHook | None,
+    jwks_uri: str | None = None,
+    has_static_keys: bool = False,
+    algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+    leeway: float = DEFAULT_LEEWAY,
+    max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
+    max_token_age: float | None = None,
+    required_claims: Iterable[str] = (),
+    require_exp: bool = True,
+    strict_typ: bool = False,
+    scope_claims: Iterable[str] = DEFAULT_SCOPE_CLAIMS,
+    validators: Iterable[Validator] = (),
+    result_cache_size: int = DEFAULT_RESULT_CACHE_SIZE,
+    result_cache_ttl: float = DEFAULT_RESULT_CACHE_TTL,
+    allow_insecure_http: bool = False,
+    key_cache: KeyCacheOptions | None = None,
+    clock: Callable[[], float] | None = None,
+    on_event: EventHook | None = None,
 ) -> Settings:
     issuers = _str_tuple("issuer", issuer)
     if not has_static_keys and jwks_uri is None:
@@ -328,8 +337,8 @@ def build_settings(
         if has_static_keys:
             raise ConfigurationError("pass either keys or jwks_uri, not both")
         check_url(jwks_uri, "jwks_uri", allow_http=allow_insecure_http)
-    if key_set is not None and not isinstance(key_set, KeySetOptions):
-        raise ConfigurationError(f"key_set must be a KeySetOptions, got {type(key_set).__name__}")
+    if key_cache is not None and not isinstance(key_cache, KeyCacheOptions):
+        raise ConfigurationError(f"key_cache must be a KeyCacheOptions, got {type(key_cache).__name__}")
     if clock is not None and not callable(clock):
         raise ConfigurationError("clock must be a callable returning epoch seconds")
     if on_event is not None and not callable(on_event):
@@ -350,7 +359,7 @@ def build_settings(
         result_cache_ttl=result_cache_ttl,
         jwks_uri=jwks_uri,
         allow_insecure_http=bool(allow_insecure_http),
-        key_set=key_set if key_set is not None else KeySetOptions(),
+        key_cache=key_cache if key_cache is not None else KeyCacheOptions(),
         clock=clock if clock is not None else time.time,
         on_event=on_event,
     )

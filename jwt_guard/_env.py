@@ -27,10 +27,8 @@ from typing import Any
 from jwt_guard._config import (
     ASYMMETRIC_ALGORITHMS,
     DEFAULT_ALGORITHMS,
-    DEFAULT_LEEWAY,
-    DEFAULT_MAX_TOKEN_SIZE,
     HMAC_ALGORITHMS,
-    KeySetOptions,
+    KeyCacheOptions,
     build_settings,
 )
 from jwt_guard.errors import ConfigurationError
@@ -70,41 +68,21 @@ ENV_VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable("RESULT_CACHE_SIZE", "result_cache_size", "int", "verified tokens remembered (0 disables)"),
     EnvVariable("RESULT_CACHE_TTL", "result_cache_ttl", "seconds", "longest reuse of a verified result"),
     EnvVariable("ALLOW_INSECURE_HTTP", "allow_insecure_http", "bool", "accept plain-http URLs off loopback"),
-    EnvVariable("JWKS_TTL", "key_set.ttl", "seconds", "key-set freshness without Cache-Control"),
-    EnvVariable("JWKS_MIN_TTL", "key_set.min_ttl", "seconds", "lower bound on a server-given freshness"),
-    EnvVariable("JWKS_MAX_TTL", "key_set.max_ttl", "seconds", "upper bound on a server-given freshness"),
-    EnvVariable("JWKS_MAX_STALE", "key_set.max_stale", "seconds", "serve the last good keys this long in an outage"),
+    EnvVariable("JWKS_TTL", "key_cache.ttl", "seconds", "key-set freshness without Cache-Control"),
+    EnvVariable("JWKS_MIN_TTL", "key_cache.min_ttl", "seconds", "lower bound on a server-given freshness"),
+    EnvVariable("JWKS_MAX_TTL", "key_cache.max_ttl", "seconds", "upper bound on a server-given freshness"),
+    EnvVariable("JWKS_MAX_STALE", "key_cache.max_stale", "seconds", "serve the last good keys this long in an outage"),
     EnvVariable(
-        "JWKS_UNKNOWN_KID_COOLDOWN", "key_set.unknown_kid_cooldown", "seconds", "at most one unknown-kid refetch per"
+        "JWKS_UNKNOWN_KID_COOLDOWN", "key_cache.unknown_kid_cooldown", "seconds", "at most one unknown-kid refetch per"
     ),
-    EnvVariable("JWKS_TIMEOUT", "key_set.timeout", "seconds", "timeout of one key fetch"),
-    EnvVariable("JWKS_CONNECT_TIMEOUT", "key_set.connect_timeout", "seconds", "connect timeout of one key fetch"),
+    EnvVariable("JWKS_TIMEOUT", "key_cache.timeout", "seconds", "timeout of one key fetch"),
+    EnvVariable("JWKS_CONNECT_TIMEOUT", "key_cache.connect_timeout", "seconds", "connect timeout of one key fetch"),
 )
 _BY_NAME = {variable.name: variable for variable in ENV_VARIABLES}
 
-# build_settings arguments that pass every check, so that one option at a time
-# can be validated with the Verifier's own rules.
-_NEUTRAL: dict[str, Any] = {
-    "issuer": "https://issuer.invalid/",
-    "audience": None,
-    "jwks_uri": None,
-    "has_static_keys": False,
-    "algorithms": DEFAULT_ALGORITHMS,
-    "leeway": DEFAULT_LEEWAY,
-    "max_token_size": DEFAULT_MAX_TOKEN_SIZE,
-    "max_token_age": None,
-    "required_claims": (),
-    "require_exp": True,
-    "strict_typ": False,
-    "scope_claims": ("scope", "scp"),
-    "validators": (),
-    "result_cache_size": 1024,
-    "result_cache_ttl": 300.0,
-    "allow_insecure_http": False,
-    "key_set": None,
-    "clock": None,
-    "on_event": None,
-}
+# With these, build_settings validates one option alone (every other one at
+# its default), so that a mistake is reported with the variable's name.
+_NEUTRAL: dict[str, Any] = {"issuer": "https://issuer.invalid/", "audience": None}
 
 
 def _fail(variable: str, message: str) -> ConfigurationError:
@@ -298,29 +276,29 @@ def options_from_env(
             _check(name(short), **{option: value})
             options[option] = value
 
-    key_set = _key_set_options(prefix, raw)
-    if key_set is not None:
-        options["key_set"] = key_set
+    key_cache = _key_cache_options(prefix, raw)
+    if key_cache is not None:
+        options["key_cache"] = key_cache
     return options
 
 
-def _key_set_options(prefix: str, raw: Mapping[str, str]) -> KeySetOptions | None:
+def _key_cache_options(prefix: str, raw: Mapping[str, str]) -> KeyCacheOptions | None:
     given: dict[str, Any] = {}
     for variable in ENV_VARIABLES:
-        if variable.option.startswith("key_set.") and variable.name in raw:
-            field = variable.option.removeprefix("key_set.")
+        if variable.option.startswith("key_cache.") and variable.name in raw:
+            field = variable.option.removeprefix("key_cache.")
             given[field] = _number(prefix + variable.name, raw[variable.name])
     if not given:
         return None
-    names = {variable.option.removeprefix("key_set."): prefix + variable.name for variable in ENV_VARIABLES}
+    names = {variable.option.removeprefix("key_cache."): prefix + variable.name for variable in ENV_VARIABLES}
     # Check each value alone first, so that the message names one variable.
     for field, value in given.items():
         try:
-            KeySetOptions(**{field: value})
+            KeyCacheOptions(**{field: value})
         except ConfigurationError as exc:
             raise _fail(names[field], exc.description) from None
     try:
-        return KeySetOptions(**given)
+        return KeyCacheOptions(**given)
     except ConfigurationError as exc:
         involved = ", ".join(names[field] for field in given)
         raise ConfigurationError(f"{involved}: {exc.description}") from None

@@ -6,7 +6,7 @@ requests it needs and *receives* their replies (the shape httpx uses for its
 auth flows). :mod:`jwt_guard._fetch` drives it with ``httpx.Client`` under a
 thread lock, or with ``httpx.AsyncClient`` under asyncio.
 
-The rules (defaults in :class:`~jwt_guard.KeySetOptions`):
+The rules (defaults in :class:`~jwt_guard.KeyCacheOptions`):
 
 * A fetched set is fresh for ``Cache-Control: max-age`` (else ``Expires``,
   else 10 min), clamped to [1 min, 24 h] and shortened by a little jitter.
@@ -31,32 +31,28 @@ from __future__ import annotations
 import enum
 import math
 import random
-import re
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cachetools import LRUCache
 
-from jwt_guard._config import KeySetOptions, url_allowed
+from jwt_guard._config import KeyCacheOptions, url_allowed
 from jwt_guard._events import EventKind, Reporter, logger
+from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, Skipped, keyset_from_jwks
 from jwt_guard._token import decode_json_object
+from jwt_guard._wire import Failure, Reply, Request
 from jwt_guard.errors import KeySetUnavailable
 
 __all__ = [
-    "Failure",
     "Fetched",
     "KeySetState",
     "NotModified",
+    "Outcome",
     "Plan",
-    "Reply",
-    "Request",
     "discovery_urls",
-    "freshness_lifetime",
 ]
 
 
@@ -67,35 +63,6 @@ class Plan(enum.Enum):
     USE_AND_REFRESH = "use_and_refresh"  # use it, and start one background refresh
     FETCH = "fetch"  # nothing usable: fetch (or join the fetch under way) and wait
     FAIL = "fail"  # nothing usable and backing off: answer 503 at once
-
-
-@dataclass(frozen=True)
-class Request:
-    """An HTTP GET the policy needs."""
-
-    url: str
-    headers: tuple[tuple[str, str], ...]
-    purpose: str  # "discovery" or "jwks"
-
-
-@dataclass(frozen=True)
-class Response:
-    """A complete reply, body already size-limited by the shell."""
-
-    status: int
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A fetch that produced nothing usable; ``reason`` is a stable code."""
-
-    reason: str
-    description: str
-
-
-Reply = Response | Failure
 
 
 @dataclass(frozen=True)
@@ -130,67 +97,6 @@ def discovery_urls(issuer: str) -> tuple[str, ...]:
     return (oidc, rfc8414) if rfc8414 != oidc else (oidc,)
 
 
-_DELTA_SECONDS = re.compile(r"[0-9]+")
-# RFC 9111 §1.2.2: a delta-seconds too large to represent counts as 2**31.
-_DELTA_MAX = 2**31
-
-
-def _delta_seconds(value: str) -> int | None:
-    """RFC 9111 §1.2.2 ``delta-seconds`` (ASCII digits only), else None."""
-    value = value.strip()
-    if not value.isascii() or not _DELTA_SECONDS.fullmatch(value):
-        return None
-    return _DELTA_MAX if len(value) > 10 else min(int(value), _DELTA_MAX)
-
-
-def _cache_control_max_age(value: str) -> float | None:
-    max_age: float | None = None
-    for directive in value.split(","):
-        name, _, arg = directive.strip().partition("=")
-        name = name.strip().lower()
-        if name in ("no-store", "no-cache"):
-            return 0.0
-        if name == "max-age":
-            # RFC 9111 §4.2.1: invalid freshness information means stale.
-            seconds = _delta_seconds(arg.strip().strip('"'))
-            max_age = 0.0 if seconds is None else float(seconds)
-    return max_age
-
-
-def _http_date(value: str) -> float:
-    """Epoch seconds of an HTTP-date; raises ValueError/TypeError if invalid."""
-    parsed = parsedate_to_datetime(value)
-    if parsed.tzinfo is None:  # "-0000" zones parse naive; HTTP dates are UTC
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
-
-
-def freshness_lifetime(headers: Mapping[str, str], options: KeySetOptions, now: float) -> float:
-    """Seconds a reply stays fresh (RFC 9111 §4.2.1), clamped by *options*.
-
-    Never raises, whatever the header values.
-    """
-    lifetime: float | None = None
-    cache_control = headers.get("cache-control")
-    if cache_control:
-        lifetime = _cache_control_max_age(cache_control)
-        if lifetime is not None:
-            age = _delta_seconds(headers.get("age", "0"))
-            if age is not None:
-                lifetime -= age
-    if lifetime is None and headers.get("expires"):
-        try:
-            expires = _http_date(headers["expires"])
-            date_header = headers.get("date")
-            date = _http_date(date_header) if date_header else now
-            lifetime = expires - date
-        except (TypeError, ValueError, OverflowError, IndexError):
-            lifetime = 0.0  # RFC 9111 §5.3: an invalid Expires means "already expired"
-    if lifetime is None:
-        lifetime = options.ttl
-    return min(options.max_ttl, max(options.min_ttl, lifetime))
-
-
 @dataclass
 class _Current:
     keyset: KeySet | None = None
@@ -204,7 +110,7 @@ class KeySetState:
     label: str  # issuer (or jwks_uri) for logs and events
     issuer: str | None  # expected discovery ``issuer``; None with an explicit jwks_uri
     jwks_uri: str | None
-    options: KeySetOptions
+    options: KeyCacheOptions
     algorithms: frozenset[str]
     allow_insecure_http: bool
     reporter: Reporter
@@ -359,7 +265,7 @@ class KeySetState:
         # other 304 is no evidence that the cached keys are still current.
         conditional = len(headers) > 1
         assert jwks_uri is not None
-        reply = yield Request(jwks_uri, tuple(headers), "jwks")
+        reply = yield Request(jwks_uri, tuple(headers), "jwks", allow_http=self.allow_insecure_http)
         if isinstance(reply, Failure):
             return reply
         now = clock()
@@ -391,7 +297,7 @@ class KeySetState:
     def _discover(self, issuer: str) -> Generator[Request, Reply, str | Failure]:
         failure = Failure("discovery_failed", "discovery failed")
         for url in discovery_urls(issuer):
-            reply = yield Request(url, (_ACCEPT_JSON,), "discovery")
+            reply = yield Request(url, (_ACCEPT_JSON,), "discovery", allow_http=self.allow_insecure_http)
             if isinstance(reply, Failure):
                 return reply
             if 400 <= reply.status < 500:

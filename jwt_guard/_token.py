@@ -139,7 +139,7 @@ def decode_json_object(
 class ParsedToken:
     """A structurally valid compact JWS whose signature is not yet checked."""
 
-    __slots__ = ("alg", "header", "kid", "payload_segment", "raw", "signature", "signing_input")
+    __slots__ = ("_claims", "alg", "header", "kid", "payload_segment", "raw", "signature", "signing_input")
 
     def __init__(
         self,
@@ -158,9 +158,17 @@ class ParsedToken:
         self.signing_input = signing_input
         self.payload_segment = payload_segment
         self.signature = signature
+        self._claims: dict[str, Any] | None = None
 
     def claims(self) -> dict[str, Any]:
-        """Decode the payload as a JSON object (the JWT claims set)."""
+        """The payload decoded as a JSON object (the JWT claims set); decoded
+        once, on first use."""
+        claims = self._claims
+        if claims is None:
+            claims = self._claims = self._decode_claims()
+        return claims
+
+    def _decode_claims(self) -> dict[str, Any]:
         try:
             data = _decode_segment(self.payload_segment)
         except (ValueError, binascii.Error):

@@ -1,30 +1,40 @@
-"""The :class:`Verifier`: token → key → signature → claims → AccessToken."""
+"""The :class:`Verifier`: token → key → signature → claims → AccessToken.
+
+:meth:`Verifier.verify` and :meth:`Verifier.verify_async` drive one
+verification *flow* (:meth:`Verifier._flow`): a generator that parses the
+token, finds its key and checks it, and yields an effect whenever it needs
+I/O (a key-set fetch to wait for, a background refresh to start). The sync
+face runs effects with threads, the async face with asyncio; no decision is
+written twice.
+"""
 
 from __future__ import annotations
 
-import os
-import threading
-import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from cachetools import LRUCache
-
 from jwt_guard._access_token import AccessToken
+from jwt_guard._cache import ResultCache
 from jwt_guard._claims import ClaimRules
 from jwt_guard._config import (
     DEFAULT_ALGORITHMS,
     DEFAULT_LEEWAY,
     DEFAULT_MAX_TOKEN_SIZE,
-    KeySetOptions,
+    DEFAULT_RESULT_CACHE_SIZE,
+    DEFAULT_RESULT_CACHE_TTL,
+    DEFAULT_SCOPE_CLAIMS,
+    KeyCacheOptions,
+    Settings,
     Validator,
     build_settings,
 )
 from jwt_guard._events import EventKind, Reporter, logger
-from jwt_guard._fetch import HTTPClients, RemoteKeys
+from jwt_guard._fetch import attach_shells
+from jwt_guard._http import HTTPClients
 from jwt_guard._jose import verify_signature
 from jwt_guard._keys import BoundKey, KeySet, keyset_from_jwks, keyset_from_pem, keyset_from_secret
+from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
 from jwt_guard._policy import KeySetState
 from jwt_guard._token import ParsedToken, parse
 from jwt_guard.errors import (
@@ -33,7 +43,6 @@ from jwt_guard.errors import (
     InvalidSignature,
     InvalidToken,
     JWTGuardError,
-    UnknownKey,
 )
 
 if TYPE_CHECKING:
@@ -46,15 +55,6 @@ __all__ = ["StaticKeySource", "Verifier"]
 #: What ``keys=`` accepts: a JWKS (or single JWK) mapping, PEM text (one or
 #: more keys or certificates), a list of PEM texts, or a shared secret.
 StaticKeySource = Mapping[str, Any] | str | bytes | Sequence[str | bytes]
-
-
-class _Entry:
-    __slots__ = ("not_after", "not_before", "token")
-
-    def __init__(self, token: AccessToken, not_before: float, not_after: float) -> None:
-        self.token = token
-        self.not_before = not_before
-        self.not_after = not_after
 
 
 def _static_keyset(keys: StaticKeySource, algorithms: frozenset[str]) -> KeySet:
@@ -120,7 +120,7 @@ class Verifier:
         :class:`~jwt_guard.InvalidToken` subclass to refuse the token.
     :param result_cache_size: verified tokens remembered (0 disables).
     :param result_cache_ttl: longest time a verified result is reused.
-    :param key_set: :class:`KeySetOptions` for fetched keys.
+    :param key_cache: :class:`KeyCacheOptions`: how fetched keys are cached and fetched.
     :param allow_insecure_http: accept plain-http issuer/JWKS URLs on
         non-loopback hosts (e.g. inside a private network). Off by default.
     :param clock: returns the current time as epoch seconds (tests).
@@ -144,16 +144,16 @@ class Verifier:
         keys: StaticKeySource | None = None,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
         leeway: float = DEFAULT_LEEWAY,
-        scope_claims: Iterable[str] = ("scope", "scp"),
+        scope_claims: Iterable[str] = DEFAULT_SCOPE_CLAIMS,
         max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
         max_token_age: float | None = None,
         required_claims: Iterable[str] = (),
         require_exp: bool = True,
         strict_typ: bool = False,
         validators: Iterable[Validator] = (),
-        result_cache_size: int = 1024,
-        result_cache_ttl: float = 300.0,
-        key_set: KeySetOptions | None = None,
+        result_cache_size: int = DEFAULT_RESULT_CACHE_SIZE,
+        result_cache_ttl: float = DEFAULT_RESULT_CACHE_TTL,
+        key_cache: KeyCacheOptions | None = None,
         allow_insecure_http: bool = False,
         clock: Callable[[], float] | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -177,7 +177,7 @@ class Verifier:
             result_cache_size=result_cache_size,
             result_cache_ttl=result_cache_ttl,
             allow_insecure_http=allow_insecure_http,
-            key_set=key_set,
+            key_cache=key_cache,
             clock=clock,
             on_event=on_event,
         )
@@ -190,34 +190,27 @@ class Verifier:
         self._reporter = Reporter(settings.on_event)
         self._max_size = settings.max_token_size
         self._algorithms = settings.algorithms
-        self._cache: LRUCache[str | bytes, _Entry] | None = (
-            LRUCache(maxsize=settings.result_cache_size) if settings.result_cache_size else None
+        self._cache = (
+            ResultCache(settings.result_cache_size, settings.result_cache_ttl, settings.clock, settings.max_token_size)
+            if settings.result_cache_size
+            else None
         )
-        self._cache_ttl = settings.result_cache_ttl
-        self._cache_lock = threading.Lock()
-        _LIVE.add(self)
-        # Bumped by clear_cache(): a verification that read its keys before a
-        # key-set change must not cache its result after the change.
-        self._cache_epoch = 0
-
-        self._static = KeySet((), frozenset())  # replaced below for static keys
-        self._remotes: dict[str, RemoteKeys] = {}
         self._clients: HTTPClients | None = None
+        #: The key source of each issuer; with one source for all, also ``_single``.
+        self._sources: dict[str, KeySource]
         if keys is not None:
             # Algorithms cannot mix HS* with asymmetric ones, so every key of
             # a non-empty static set fits the allowlist's kind.
-            self._static = _static_keyset(keys, settings.algorithms)
+            self._sources = dict.fromkeys(settings.issuers, StaticKeys(_static_keyset(keys, settings.algorithms)))
         else:
-            self._clients = HTTPClients(settings, transport, async_transport)
+            self._clients = HTTPClients(settings.key_cache, transport, async_transport)
             if settings.jwks_uri is not None:
                 shared = self._remote(settings.jwks_uri, None, settings.jwks_uri)
-                self._remotes = dict.fromkeys(settings.issuers, shared)
+                self._sources = dict.fromkeys(settings.issuers, shared)
             else:
-                self._remotes = {iss: self._remote(iss, iss, None) for iss in settings.issuers}
-        self._single: RemoteKeys | None = (
-            next(iter(self._remotes.values())) if len(set(map(id, self._remotes.values()))) == 1 else None
-        )
-        self._multi_issuer = len(settings.issuers) > 1
+                self._sources = {iss: self._remote(iss, iss, None) for iss in settings.issuers}
+        distinct = {id(source): source for source in self._sources.values()}
+        self._single: KeySource | None = next(iter(distinct.values())) if len(settings.issuers) == 1 else None
 
     def _remote(self, label: str, issuer: str | None, jwks_uri: str | None) -> RemoteKeys:
         settings = self._settings
@@ -225,13 +218,14 @@ class Verifier:
             label=label,
             issuer=issuer,
             jwks_uri=jwks_uri,
-            options=settings.key_set,
+            options=settings.key_cache,
             algorithms=settings.algorithms,
             allow_insecure_http=settings.allow_insecure_http,
             reporter=self._reporter,
         )
         assert self._clients is not None
-        return RemoteKeys(state, settings, self._clients, on_change=self.clear_cache, reporter=self._reporter)
+        source = RemoteKeys(state, clock=settings.clock, reporter=self._reporter, on_change=self.clear_cache)
+        return attach_shells(source, self._clients)
 
     @classmethod
     def from_env(
@@ -247,6 +241,8 @@ class Verifier:
         The library never reads the environment unless this is called. A bad
         value raises :class:`~jwt_guard.ConfigurationError` naming the variable.
         """
+        import os
+
         from jwt_guard._env import options_from_env
 
         options = options_from_env(prefix, os.environ if environ is None else environ, provided=overrides.keys())
@@ -270,6 +266,11 @@ class Verifier:
         """The algorithm allowlist."""
         return self._algorithms
 
+    @property
+    def settings(self) -> Settings:
+        """The validated configuration (read-only)."""
+        return self._settings
+
     def verify(self, token: str | bytes) -> AccessToken:
         """Verify *token* and return its :class:`AccessToken`.
 
@@ -279,22 +280,11 @@ class Verifier:
         key set is cached (cold start, or an unknown ``kid`` refetch).
         """
         try:
-            cached = self._cache_get(token)
+            cached = self._cached(token)
             if cached is not None:
                 return cached
-            parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
-            remote, claims = self._route(parsed)
-            epoch = self._cache_epoch
-            keyset = self._static if remote is None else remote.sync.keyset()
-            key = keyset.find(parsed.kid, parsed.alg)
-            if key is None:
-                kid = self._refetch_kid(parsed, keyset, remote, claims)
-                if kid is not None and remote is not None:
-                    fresh = remote.sync.refetch_for_kid(kid)
-                    key = fresh.find(kid, parsed.alg) if fresh is not None else None
-                if key is None:
-                    raise self._no_key(parsed, keyset, remote if kid is not None else None)
-            return self._finish(parsed, key, claims, epoch)
+            result: AccessToken = run_sync(self._flow(token))
+            return result
         except JWTGuardError as error:
             self._rejected(error)
             raise
@@ -302,22 +292,11 @@ class Verifier:
     async def verify_async(self, token: str | bytes) -> AccessToken:
         """Like :meth:`verify`, fetching keys with ``httpx.AsyncClient``."""
         try:
-            cached = self._cache_get(token)
+            cached = self._cached(token)
             if cached is not None:
                 return cached
-            parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
-            remote, claims = self._route(parsed)
-            epoch = self._cache_epoch
-            keyset = self._static if remote is None else await remote.aio.keyset()
-            key = keyset.find(parsed.kid, parsed.alg)
-            if key is None:
-                kid = self._refetch_kid(parsed, keyset, remote, claims)
-                if kid is not None and remote is not None:
-                    fresh = await remote.aio.refetch_for_kid(kid)
-                    key = fresh.find(kid, parsed.alg) if fresh is not None else None
-                if key is None:
-                    raise self._no_key(parsed, keyset, remote if kid is not None else None)
-            return self._finish(parsed, key, claims, epoch)
+            result: AccessToken = await run_async(self._flow(token))
+            return result
         except JWTGuardError as error:
             self._rejected(error)
             raise
@@ -327,20 +306,18 @@ class Verifier:
 
         Raises :class:`~jwt_guard.KeySetUnavailable` if any cannot be had.
         """
-        for remote in self._unique_remotes():
-            remote.sync.keyset()
+        for source in self._remote_sources():
+            run_sync(source.keyset_flow())
 
     async def prefetch_async(self) -> None:
         """Async :meth:`prefetch`."""
-        for remote in self._unique_remotes():
-            await remote.aio.keyset()
+        for source in self._remote_sources():
+            await run_async(source.keyset_flow())
 
     def clear_cache(self) -> None:
         """Forget every cached verification result."""
         if self._cache is not None:
-            with self._cache_lock:
-                self._cache_epoch += 1
-                self._cache.clear()
+            self._cache.clear()
 
     def close(self) -> None:
         """Close the pooled HTTP client used by :meth:`verify`."""
@@ -367,99 +344,52 @@ class Verifier:
         await self.aclose()
 
     def __repr__(self) -> str:
-        source = "remote keys" if self._remotes else "static keys"
+        source = "remote keys" if self._clients is not None else "static keys"
         return f"Verifier(issuers={list(self._settings.issuers)!r}, audiences={self._settings.audiences!r}, {source})"
 
-    # -- shared steps (pure; no I/O) -------------------------------------
+    # -- the verification flow -------------------------------------------
 
-    def _unique_remotes(self) -> list[RemoteKeys]:
-        return list({id(remote): remote for remote in self._remotes.values()}.values())
-
-    def _cache_get(self, token: str | bytes) -> AccessToken | None:
+    def _cached(self, token: str | bytes) -> AccessToken | None:
         cache = self._cache
-        # Entries are keyed by the parsed text, never longer than the size
-        # cap: anything else cannot hit, and hashing it (under the lock, at
-        # O(length)) would make an oversized token cost far more than the
-        # single length check that refuses it.
-        if cache is None or token.__class__ is not str or len(token) > self._max_size:
+        if cache is None:
             return None
-        with self._cache_lock:
-            entry = cache.get(token)
-        if entry is None:
-            return None
-        now = self._clock()
-        if entry.not_before <= now < entry.not_after:
-            if self._validators:
-                self._validate(entry.token)
-            return entry.token
-        with self._cache_lock:
-            cache.pop(token, None)
-        return None
+        hit = cache.get(token)
+        if hit is not None and self._validators:
+            self._validate(hit)
+        return hit
 
-    def _route(self, parsed: ParsedToken) -> tuple[RemoteKeys | None, dict[str, Any] | None]:
-        """Pick the key source; with several issuers, by the unverified ``iss``.
+    def _flow(self, token: str | bytes) -> Generator[Effect, Any, AccessToken]:
+        parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
+        source = self._single or self._source_for(parsed)
+        epoch = self._cache.epoch if self._cache is not None else 0
+        key = source.find(parsed.kid, parsed.alg)
+        if key is None:
+            key = yield from source.acquire(parsed.kid, parsed.alg, lambda: self._rules.check_issuer(parsed.claims()))
+        return self._finish(parsed, key, epoch)
 
-        The unverified ``iss`` only selects among configured issuers: an
-        unknown issuer is refused here, before any key fetch.
-        """
-        if not self._multi_issuer:
-            return self._single, None
-        claims = parsed.claims()
-        issuer = self._rules.check_issuer(claims)
-        if not self._remotes:
-            return None, claims
-        return self._remotes[issuer], claims
+    def _source_for(self, parsed: ParsedToken) -> KeySource:
+        """With several issuers, the key source of the token's (unverified)
+        ``iss``: it only selects among configured issuers, and an unknown
+        issuer is refused here, before any key lookup or fetch."""
+        return self._sources[self._rules.check_issuer(parsed.claims())]
 
-    def _refetch_kid(
-        self,
-        parsed: ParsedToken,
-        keyset: KeySet,
-        remote: RemoteKeys | None,
-        claims: dict[str, Any] | None,
-    ) -> str | None:
-        """The ``kid`` to refetch for, if any: only an unknown ``kid`` of an
-        allowed ``alg`` (checked by :func:`parse`) from a configured issuer."""
-        kid = parsed.kid
-        if remote is None or kid is None or keyset.has_kid(kid):
-            return None
-        self._rules.check_issuer(claims if claims is not None else parsed.claims())
-        return kid
-
-    def _no_key(self, parsed: ParsedToken, keyset: KeySet, refetched: RemoteKeys | None) -> JWTGuardError:
-        if refetched is not None and refetched.failing():
-            # The key server is failing: the unknown kid may well be a key
-            # rotated in meanwhile. Not the client's fault: 503, not 401.
-            return refetched.unavailable()
-        if parsed.kid is not None and keyset.has_kid(parsed.kid):
-            return UnknownKey("the key named by the token does not allow its algorithm")
-        if parsed.kid is None:
-            return UnknownKey("the token names no key (kid) and no single key fits")
-        return UnknownKey()
-
-    def _finish(self, parsed: ParsedToken, key: BoundKey, claims: dict[str, Any] | None, epoch: int) -> AccessToken:
+    def _finish(self, parsed: ParsedToken, key: BoundKey, epoch: int) -> AccessToken:
         if not verify_signature(key.key, parsed.signing_input, parsed.signature):
             raise InvalidSignature()
-        if claims is None:
-            claims = parsed.claims()
+        claims = parsed.claims()
         rules = self._rules
         rules.check_type(parsed.header)
-        now = self._clock()
-        not_before, not_after = rules.check(claims, now)
+        not_before, not_after = rules.check(claims, self._clock())
         token = rules.build(claims, parsed.header, parsed.raw)
         if self._validators:
             self._validate(token)
-        cache = self._cache
-        if cache is not None:
-            entry = _Entry(token, not_before, min(not_after, now + self._cache_ttl))
-            with self._cache_lock:
-                if self._cache_epoch == epoch:  # keys unchanged since they were read
-                    cache[parsed.raw] = entry
+        if self._cache is not None:
+            self._cache.put(parsed.raw, token, not_before, not_after, epoch)
         return token
 
-    def _after_fork(self) -> None:
-        # A thread of the parent may have held the lock at fork time; the
-        # child has no such thread and would wait forever.
-        self._cache_lock = threading.Lock()
+    def _remote_sources(self) -> list[RemoteKeys]:
+        distinct = {id(source): source for source in self._sources.values()}
+        return [source for source in distinct.values() if isinstance(source, RemoteKeys)]
 
     def _validate(self, token: AccessToken) -> None:
         for validator in self._validators:
@@ -471,15 +401,3 @@ class Verifier:
             logger.debug("jwt_guard: token rejected: %s", type(error).__name__)
             if self._reporter.enabled:
                 self._reporter.emit(EventKind.TOKEN_REJECTED, None, type(error).__name__)
-
-
-_LIVE: weakref.WeakSet[Verifier] = weakref.WeakSet()
-
-
-def _reinit_after_fork() -> None:
-    for verifier in list(_LIVE):
-        verifier._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -101,9 +101,9 @@ def _verify_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.leeway is not None:
         options["leeway"] = args.leeway
     if args.timeout is not None:
-        from jwt_guard._config import KeySetOptions
+        from jwt_guard._config import KeyCacheOptions
 
-        options["key_set"] = KeySetOptions(timeout=args.timeout, connect_timeout=min(args.timeout, 2.0))
+        options["key_cache"] = KeyCacheOptions(timeout=args.timeout, connect_timeout=min(args.timeout, 2.0))
     return options
 
 

@@ -44,7 +44,7 @@ class Shell:
     async def settle(self, verifier: Verifier) -> None:
         """Wait for background refreshes this shell started to finish."""
         if self.is_async:
-            tasks = [task for remote in verifier._unique_remotes() for task in remote.aio._tasks]
+            tasks = [task for remote in verifier._remote_sources() for task in remote.aio.tasks]
             if tasks:
                 await asyncio.wait_for(asyncio.gather(*tasks), HANG_LIMIT)
             return

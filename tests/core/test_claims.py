@@ -8,7 +8,7 @@ import pytest
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._claims import MAX_NUMERIC_DATE, ClaimRules, extract_scopes
-from jwt_guard._config import DEFAULT_ALGORITHMS, build_settings, parse_scope_claims
+from jwt_guard._config import build_settings, parse_scope_claims
 from jwt_guard.errors import (
     ExpiredToken,
     InvalidAudience,
@@ -29,23 +29,9 @@ def rules(**options) -> ClaimRules:
     settings = {
         "issuer": ISS,
         "audience": AUD,
-        "jwks_uri": None,
         "has_static_keys": True,
-        "algorithms": DEFAULT_ALGORITHMS,
         "leeway": LEEWAY,
-        "max_token_size": 8192,
-        "max_token_age": None,
-        "required_claims": (),
-        "require_exp": True,
-        "strict_typ": False,
-        "scope_claims": ("scope", "scp"),
-        "validators": (),
         "result_cache_size": 0,
-        "result_cache_ttl": 300.0,
-        "allow_insecure_http": False,
-        "key_set": None,
-        "clock": None,
-        "on_event": None,
     }
     settings.update(options)
     return ClaimRules(build_settings(**settings))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jwt_guard import ConfigurationError, KeySetOptions, Verifier
+from jwt_guard import ConfigurationError, KeyCacheOptions, Verifier
 from jwt_guard._config import DEFAULT_ALGORITHMS, DEFAULT_LEEWAY, check_url, is_loopback_host
 from jwt_guard.testing import b64url
 from tests.conftest import AUDIENCE, ISSUER, signing_key
@@ -236,7 +236,7 @@ def test_good_numbers(build, options):
         pytest.param({"required_claims": None}, "required_claims", id="required-none"),
         pytest.param({"scope_claims": None}, "scope_claims", id="scope-claims-none"),
         pytest.param({"validators": None}, "validators", id="validators-none"),
-        pytest.param({"key_set": {"ttl": 60}}, "key_set", id="key-set-dict"),
+        pytest.param({"key_cache": {"ttl": 60}}, "key_cache", id="key-set-dict"),
         pytest.param({"validators": lambda token: True}, "validators", id="validators-single-callable"),
     ],
 )
@@ -386,7 +386,7 @@ def test_check_url_names_the_setting():
     assert check_url("https://x/", "discovery_url", allow_http=False) == "https://x/"
 
 
-# -- KeySetOptions ----------------------------------------------------------------------------------
+# -- KeyCacheOptions ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -423,7 +423,7 @@ def test_check_url_names_the_setting():
 )
 def test_bad_key_set_options(options):
     with pytest.raises(ConfigurationError):
-        KeySetOptions(**options)
+        KeyCacheOptions(**options)
 
 
 @pytest.mark.parametrize(
@@ -439,12 +439,12 @@ def test_bad_key_set_options(options):
     ],
 )
 def test_good_key_set_options(build, options):
-    key_set = KeySetOptions(**options)
-    assert isinstance(build(key_set=key_set), Verifier)
+    key_set = KeyCacheOptions(**options)
+    assert isinstance(build(key_cache=key_set), Verifier)
 
 
 def test_key_set_options_are_frozen():
-    options = KeySetOptions()
+    options = KeyCacheOptions()
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.ttl = 1
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from jwt_guard import Event, EventKind, KeySetOptions, KeySetUnavailable, Verifier
+from jwt_guard import Event, EventKind, KeyCacheOptions, KeySetUnavailable, Verifier
 from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, mock_transport
 from tests.conftest import AUDIENCE, signing_key
 from tests.core.conftest import Shell
@@ -29,7 +29,7 @@ def build(clock: FakeClock, shell: Shell) -> Callable[..., Verifier]:
         settings.setdefault("issuer", server.issuer.issuer)
         settings.setdefault("audience", server.issuer.audience)
         settings.setdefault("clock", clock)
-        settings.setdefault("key_set", KeySetOptions(jitter=0))
+        settings.setdefault("key_cache", KeyCacheOptions(jitter=0))
         return shell.track(Verifier(transport=transport, async_transport=transport, **settings))
 
     return make
@@ -90,8 +90,8 @@ async def test_discovery_fails_when_both_forms_answer_4xx(shell, build, issuer, 
         pytest.param("status", 503, "discovery answered HTTP 503", id="503"),
         pytest.param("invalid_json", 500, "the discovery document is not a JSON object", id="invalid-json"),
         pytest.param("not_jwks", 500, "the discovery document is not a JSON object", id="json-array"),
-        pytest.param("refuse", 500, "the key server could not be reached", id="refused"),
-        pytest.param("hang", 500, "the key server did not answer in time", id="timeout"),
+        pytest.param("refuse", 500, "the server could not be reached", id="refused"),
+        pytest.param("hang", 500, "the server did not answer in time", id="timeout"),
     ],
 )
 async def test_other_discovery_failures_do_not_fall_back(shell, build, issuer, fault, status, description):
@@ -145,7 +145,7 @@ async def test_discovered_jwks_uri_rules(shell, build, issuer, jwks_uri, allow_h
 
 async def test_discovery_is_cached_for_its_ttl_then_refetched(shell, build, issuer, clock):
     server = KeyServer(issuer)
-    verifier = build(server, key_set=KeySetOptions(jitter=0, discovery_ttl=3600))
+    verifier = build(server, key_cache=KeyCacheOptions(jitter=0, discovery_ttl=3600))
     await shell.verify(verifier, issuer.token())
     clock.advance(481)  # a key refresh: discovery still cached
     await shell.verify(verifier, issuer.token())
@@ -180,7 +180,7 @@ async def test_default_discovery_ttl_outlives_many_key_refreshes(shell, build, i
 async def test_discovery_failure_keeps_a_known_jwks_uri_working(shell, build, issuer, clock, fault, caplog):
     events: list[Event] = []
     server = KeyServer(issuer)
-    verifier = build(server, key_set=KeySetOptions(jitter=0, discovery_ttl=600), on_event=events.append)
+    verifier = build(server, key_cache=KeyCacheOptions(jitter=0, discovery_ttl=600), on_event=events.append)
     await shell.verify(verifier, issuer.token())
     server.set_fault(fault, target="discovery")
     old_key = issuer.signing_key
@@ -197,7 +197,7 @@ async def test_discovery_failure_keeps_a_known_jwks_uri_working(shell, build, is
 
 async def test_rediscovered_jwks_uri_is_followed(shell, build, issuer, clock):
     server = KeyServer(issuer)
-    verifier = build(server, key_set=KeySetOptions(jitter=0, discovery_ttl=600))
+    verifier = build(server, key_cache=KeyCacheOptions(jitter=0, discovery_ttl=600))
     await shell.verify(verifier, issuer.token())
     server.advertised_jwks_uri = "https://issuer.example.test" + server.moved_path
     clock.advance(700)

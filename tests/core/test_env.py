@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from jwt_guard import ConfigurationError, KeySetOptions, Verifier
+from jwt_guard import ConfigurationError, KeyCacheOptions, Verifier
 from jwt_guard._env import ENV_VARIABLES, load_key_file, options_from_env
 from tests.conftest import AUDIENCE, ISSUER
 
@@ -114,7 +114,7 @@ def test_key_set_options():
         "JWT_GUARD_",
         env(JWKS_TTL="300", JWKS_MAX_STALE="0", JWKS_UNKNOWN_KID_COOLDOWN="10", JWKS_TIMEOUT="2.5"),
     )
-    assert options["key_set"] == KeySetOptions(ttl=300, max_stale=0, unknown_kid_cooldown=10, timeout=2.5)
+    assert options["key_cache"] == KeyCacheOptions(ttl=300, max_stale=0, unknown_kid_cooldown=10, timeout=2.5)
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ PACKAGE_ALL = [
     "InvalidToken",
     "InvalidTokenType",
     "JWTGuardError",
-    "KeySetOptions",
+    "KeyCacheOptions",
     "KeySetUnavailable",
     "MalformedToken",
     "MissingClaim",

@@ -26,7 +26,7 @@ from jwt_guard import (
     EventKind,
     InvalidIssuer,
     InvalidSignature,
-    KeySetOptions,
+    KeyCacheOptions,
     KeySetUnavailable,
     UnknownKey,
     UnsupportedAlgorithm,
@@ -41,9 +41,9 @@ pytestmark = pytest.mark.anyio
 ALL_EVENT_KINDS = {value for name, value in vars(EventKind).items() if name.isupper()}
 
 
-def options(**overrides: Any) -> KeySetOptions:
+def options(**overrides: Any) -> KeyCacheOptions:
     """Jitter-free key-set options, so lifetimes are exact (600 s → refresh at 480 s)."""
-    return KeySetOptions(jitter=0, **overrides)
+    return KeyCacheOptions(jitter=0, **overrides)
 
 
 class Gate:
@@ -103,7 +103,7 @@ def build(issuer: LocalIssuer, clock: FakeClock, key_server: KeyServer, shell: S
         settings.setdefault("issuer", issuer.issuer)
         settings.setdefault("audience", issuer.audience)
         settings.setdefault("clock", clock)
-        settings.setdefault("key_set", options())
+        settings.setdefault("key_cache", options())
         return shell.track(Verifier(**settings))
 
     return make
@@ -251,7 +251,7 @@ async def test_outage_within_stale_window_serves_last_good_set(shell, build, iss
 
 
 async def test_beyond_stale_window_answers_503_with_retry_after(shell, build, issuer, clock, key_server):
-    verifier = build(key_set=options(max_stale=3600))
+    verifier = build(key_cache=options(max_stale=3600))
     await shell.verify(verifier, issuer.token())
     key_server.set_fault("status", status=500)
     clock.advance(600 + 3600)
@@ -267,7 +267,7 @@ async def test_beyond_stale_window_answers_503_with_retry_after(shell, build, is
 
 
 async def test_max_stale_zero_fails_closed_at_expiry(shell, build, issuer, clock, key_server):
-    verifier = build(key_set=options(max_stale=0))
+    verifier = build(key_cache=options(max_stale=0))
     await shell.verify(verifier, issuer.token())
     key_server.set_fault("status", status=500)
     clock.advance(600)
@@ -342,7 +342,7 @@ async def test_kid_published_during_an_in_flight_refresh_is_still_picked_up(shel
 
 
 async def test_unknown_kid_flood_refetches_once_per_cooldown(shell, build, issuer, clock, key_server):
-    verifier = build(key_set=options(unknown_kid_cooldown=30))
+    verifier = build(key_cache=options(unknown_kid_cooldown=30))
     await shell.verify(verifier, issuer.token())
     for _ in range(100):
         with pytest.raises(UnknownKey):
@@ -403,7 +403,7 @@ async def test_requests_with_the_kid_being_refetched_wait_for_that_refetch(shell
             await asyncio.sleep(0)  # each joiner runs until it awaits the shared fetch
     else:
         await wait_until(
-            lambda: all(joiner.done() or joiner.waiting_in("fetch_and_wait") for joiner in joiners),
+            lambda: all(joiner.done() or joiner.waiting_in("wait") for joiner in joiners),
             "the joiners to wait on the refetch",
         )
     assert not any(joiner.done() for joiner in joiners)
@@ -416,7 +416,7 @@ async def test_requests_with_the_kid_being_refetched_wait_for_that_refetch(shell
 
 
 async def test_absent_kid_is_remembered(shell, build, issuer, clock, key_server):
-    verifier = build(key_set=options(unknown_kid_cooldown=30, absent_kid_ttl=300))
+    verifier = build(key_cache=options(unknown_kid_cooldown=30, absent_kid_ttl=300))
     await shell.verify(verifier, issuer.token())
     ghost = issuer.token(headers={"kid": "ghost"})
     with pytest.raises(UnknownKey):
@@ -440,7 +440,7 @@ async def test_failed_refetch_does_not_mark_the_kid_absent(shell, build, issuer,
     """An unknown kid met while the key server fails is answered 503 (the kid
     may be a new key: not the client's fault), and stays eligible for the
     next refetch."""
-    verifier = build(key_set=options(unknown_kid_cooldown=30))
+    verifier = build(key_cache=options(unknown_kid_cooldown=30))
     await shell.verify(verifier, issuer.token())
     issuer.rotate("ES256")
     key_server.set_fault("status", status=503)
@@ -603,7 +603,7 @@ async def test_hostile_cache_headers_never_escape(shell, build, issuer, clock, k
     transport = httpx.MockTransport(handler)
     verifier = build(transport=transport, async_transport=transport)
     await shell.verify(verifier, issuer.token())
-    lifetime = verifier._unique_remotes()[0].state.expires_at - clock.now
+    lifetime = verifier._remote_sources()[0].state.expires_at - clock.now
     assert 60 <= lifetime <= 86400
 
 
@@ -729,7 +729,7 @@ def test_refresh_cut_short_by_loop_shutdown_is_not_a_failure(issuer, clock, key_
     events: list[Event] = []
     gate = Gate(key_server)
     verifier = remote_verifier(
-        transport=gate.transport, async_transport=gate.async_transport, on_event=events.append, key_set=options()
+        transport=gate.transport, async_transport=gate.async_transport, on_event=events.append, key_cache=options()
     )
 
     async def start_refresh_and_leave() -> None:
@@ -741,7 +741,7 @@ def test_refresh_cut_short_by_loop_shutdown_is_not_a_failure(issuer, clock, key_
 
     async def verify_and_settle() -> None:
         await verifier.verify_async(issuer.token())
-        tasks = [task for remote in verifier._unique_remotes() for task in remote.aio._tasks]
+        tasks = [task for remote in verifier._remote_sources() for task in remote.aio.tasks]
         await asyncio.wait_for(asyncio.gather(*tasks), HANG_LIMIT)
         await verifier.aclose()
 
@@ -756,11 +756,11 @@ def test_refresh_cut_short_by_loop_shutdown_is_not_a_failure(issuer, clock, key_
 
 async def test_refresh_task_cancelled_before_it_ran_releases_the_refresh(issuer, clock, key_server, remote_verifier):
     events: list[Event] = []
-    verifier = remote_verifier(key_set=options(), on_event=events.append)
+    verifier = remote_verifier(key_cache=options(), on_event=events.append)
     await verifier.verify_async(issuer.token())
     clock.advance(481)
     await verifier.verify_async(issuer.token())  # spawns the refresh task; it has not run yet
-    remote = verifier._unique_remotes()[0]
+    remote = verifier._remote_sources()[0]
     task = remote.aio._task
     assert task is not None and remote.state.refreshing
     task.cancel()  # as a loop that ends first would
@@ -768,7 +768,7 @@ async def test_refresh_task_cancelled_before_it_ran_releases_the_refresh(issuer,
         await task
     assert not remote.state.refreshing
     await verifier.verify_async(issuer.token())  # so the next request starts one again
-    await asyncio.wait_for(asyncio.gather(*remote.aio._tasks), HANG_LIMIT)
+    await asyncio.wait_for(asyncio.gather(*remote.aio.tasks), HANG_LIMIT)
     assert key_server.jwks_requests == 2
     assert EventKind.FETCH_FAILED not in kinds(events)
 
@@ -867,12 +867,12 @@ async def test_aclose_and_async_context_manager_close_both_clients(issuer, clock
 def test_child_after_fork_can_fetch_while_the_parent_held_the_locks(issuer, key_server, remote_verifier):
     """Locks held by a parent thread at fork time (the key set's and the
     verified-token cache's) are rebuilt in the child."""
-    verifier = remote_verifier(key_set=options(timeout=1, connect_timeout=1))
-    remote = verifier._unique_remotes()[0]
+    verifier = remote_verifier(key_cache=options(timeout=1, connect_timeout=1))
+    remote = verifier._remote_sources()[0]
     held, release = threading.Event(), threading.Event()
 
     def hold_locks() -> None:
-        with remote.lock, remote.sync._fetch_lock, verifier._cache_lock:
+        with remote.lock, remote.sync._fetch_lock, verifier._cache._lock:
             held.set()
             release.wait(HANG_LIMIT)
 

@@ -19,21 +19,27 @@ CORE_MODULES = [
     "__init__",
     "errors",
     "_access_token",
+    "_cache",
     "_challenge",
     "_claims",
     "_config",
     "_env",
     "_events",
     "_fetch",
+    "_forks",
+    "_freshness",
     "_guard",
+    "_http",
     "_jose",
     "_keys",
+    "_keysource",
     "_policy",
     "_token",
     "_verifier",
+    "_wire",
 ]
 # Modules allowed to import an I/O or JOSE library at run time (DESIGN.md).
-ALLOWED = {"jose": {"_jose"}, "httpx": {"_fetch"}}
+ALLOWED = {"jose": {"_jose"}, "httpx": {"_http"}}
 
 
 def loaded_after(code: str) -> set[str]:

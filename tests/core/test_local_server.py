@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from jwt_guard import Event, EventKind, InvalidIssuer, KeySetOptions, KeySetUnavailable, UnknownKey, Verifier
+from jwt_guard import Event, EventKind, InvalidIssuer, KeyCacheOptions, KeySetUnavailable, UnknownKey, Verifier
 from jwt_guard.testing import FakeClock, LocalIssuer, LocalServer
 from tests.conftest import AUDIENCE, signing_key
 from tests.core.conftest import HANG_LIMIT, Shell
@@ -27,11 +27,11 @@ from tests.core.conftest import HANG_LIMIT, Shell
 pytestmark = pytest.mark.anyio
 
 
-def fast(**overrides: Any) -> KeySetOptions:
+def fast(**overrides: Any) -> KeyCacheOptions:
     """Short network limits so that each fault ends within about a second."""
     settings: dict[str, Any] = {"jitter": 0, "timeout": 0.5, "connect_timeout": 0.5, "discovery_ttl": 60}
     settings.update(overrides)
-    return KeySetOptions(**settings)
+    return KeyCacheOptions(**settings)
 
 
 def local_issuer(clock: FakeClock, path: str = "/issuer", alg: str = "RS256") -> LocalIssuer:
@@ -58,7 +58,7 @@ def build(server: LocalServer, clock: FakeClock, shell: Shell) -> Callable[..., 
         settings.setdefault("issuer", server.issuer_url)
         settings.setdefault("audience", AUDIENCE)
         settings.setdefault("clock", clock)
-        settings.setdefault("key_set", fast())
+        settings.setdefault("key_cache", fast())
         return shell.track(Verifier(**settings))
 
     return make
@@ -94,7 +94,7 @@ async def test_cold_start_and_fresh_reuse(shell, build, issuer, server):
 @pytest.mark.parametrize("advance", [pytest.param(481, id="refresh-ahead"), pytest.param(700, id="expired")])
 async def test_background_refresh_with_etag_and_304(shell, build, issuer, clock, server, advance):
     events: list[Event] = []
-    verifier = build(on_event=events.append, key_set=fast(discovery_ttl=86400))
+    verifier = build(on_event=events.append, key_cache=fast(discovery_ttl=86400))
     await bounded(shell, verifier, issuer.token())
     clock.advance(advance)
     for _ in range(5):
@@ -125,7 +125,7 @@ async def test_stopped_server_within_stale_window_keeps_serving(shell, build, is
 
 
 async def test_stopped_server_beyond_stale_window_is_unavailable(shell, build, issuer, clock, server):
-    verifier = build(key_set=fast(max_stale=3600))
+    verifier = build(key_cache=fast(max_stale=3600))
     await bounded(shell, verifier, issuer.token())
     server.stop()
     clock.advance(600 + 3600)
@@ -178,7 +178,7 @@ async def test_prefetch_over_http(shell, build, server):
 
 
 def test_50_threads_cold_over_http_cause_one_fetch(issuer, server, clock):
-    with Verifier(issuer=server.issuer_url, audience=AUDIENCE, clock=clock, key_set=fast()) as verifier:
+    with Verifier(issuer=server.issuer_url, audience=AUDIENCE, clock=clock, key_cache=fast()) as verifier:
         tokens = [issuer.token() for _ in range(50)]
         start = threading.Barrier(50)
         results: list[object] = []
@@ -200,7 +200,7 @@ def test_50_threads_cold_over_http_cause_one_fetch(issuer, server, clock):
 
 
 async def test_500_tasks_cold_over_http_cause_one_fetch(issuer, server, clock):
-    async with Verifier(issuer=server.issuer_url, audience=AUDIENCE, clock=clock, key_set=fast()) as verifier:
+    async with Verifier(issuer=server.issuer_url, audience=AUDIENCE, clock=clock, key_cache=fast()) as verifier:
         tokens = [issuer.token() for _ in range(50)] * 10
         results = await asyncio.wait_for(
             asyncio.gather(*(verifier.verify_async(token) for token in tokens)), HANG_LIMIT
@@ -212,7 +212,7 @@ async def test_500_tasks_cold_over_http_cause_one_fetch(issuer, server, clock):
 def test_async_use_from_several_event_loops_leaves_no_socket_open(issuer, server, clock):
     """Each ``asyncio.run`` gets its own AsyncClient; the one left behind by a
     finished loop, and the last one after a plain ``close()``, hold no socket."""
-    verifier = Verifier(issuer=server.issuer_url, audience=AUDIENCE, clock=clock, key_set=fast())
+    verifier = Verifier(issuer=server.issuer_url, audience=AUDIENCE, clock=clock, key_cache=fast())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         try:
@@ -304,7 +304,7 @@ async def test_fault_with_a_cached_set_keeps_verifying(shell, build, issuer, clo
 )
 async def test_redirects_when_enabled(shell, build, issuer, server, fault, outcome):
     events: list[Event] = []
-    verifier = build(on_event=events.append, key_set=fast(max_redirects=3))
+    verifier = build(on_event=events.append, key_cache=fast(max_redirects=3))
     server.keys.set_fault(fault)
     if outcome is None:
         await bounded(shell, verifier, issuer.token())

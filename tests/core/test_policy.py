@@ -12,22 +12,13 @@ from typing import Any
 
 import pytest
 
-from jwt_guard import EventKind, KeySetOptions
+from jwt_guard import EventKind, KeyCacheOptions
 from jwt_guard._config import DEFAULT_ALGORITHMS
 from jwt_guard._events import Event, Reporter
+from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, keyset_from_jwks
-from jwt_guard._policy import (
-    Failure,
-    Fetched,
-    KeySetState,
-    NotModified,
-    Plan,
-    Reply,
-    Request,
-    Response,
-    discovery_urls,
-    freshness_lifetime,
-)
+from jwt_guard._policy import Fetched, KeySetState, NotModified, Plan, discovery_urls
+from jwt_guard._wire import Failure, Reply, Request, Response
 from jwt_guard.testing import SigningKey
 from tests.conftest import signing_key
 
@@ -68,7 +59,7 @@ def make_state(
         label=issuer or jwks_uri or "?",
         issuer=issuer,
         jwks_uri=jwks_uri,
-        options=KeySetOptions(**options),
+        options=KeyCacheOptions(**options),
         algorithms=ALGS,
         allow_insecure_http=allow_insecure_http,
         reporter=Reporter(events.append if events is not None else None),
@@ -259,11 +250,11 @@ DATE = formatdate(T0, usegmt=True)
     ],
 )
 def test_freshness_lifetime(headers, expected):
-    assert freshness_lifetime(headers, KeySetOptions(), T0) == pytest.approx(expected)
+    assert freshness_lifetime(headers, KeyCacheOptions(), T0) == pytest.approx(expected)
 
 
 def test_freshness_lifetime_uses_configured_bounds():
-    options = KeySetOptions(ttl=120, min_ttl=5, max_ttl=900)
+    options = KeyCacheOptions(ttl=120, min_ttl=5, max_ttl=900)
     assert freshness_lifetime({}, options, T0) == 120
     assert freshness_lifetime({"cache-control": "max-age=1"}, options, T0) == 5
     assert freshness_lifetime({"cache-control": "max-age=86400"}, options, T0) == 900
@@ -537,7 +528,7 @@ def test_apply_failure_keeps_the_good_set_and_reports(caplog):
 def test_cold_failure_logs_an_error(caplog):
     state = make_state()
     with caplog.at_level(logging.ERROR, logger="jwt_guard"):
-        state.apply(Failure("connect", "the key server could not be reached"), T0)
+        state.apply(Failure("connect", "the server could not be reached"), T0)
     assert "could not obtain keys" in caplog.text
     assert "connect" in caplog.text
 

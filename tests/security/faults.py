@@ -41,7 +41,7 @@ from jwt_guard import (
     Event,
     EventKind,
     JWTGuardError,
-    KeySetOptions,
+    KeyCacheOptions,
     KeySetUnavailable,
     UnknownKey,
     Verifier,
@@ -61,7 +61,7 @@ _SHORT = (("timeout", 0.5), ("connect_timeout", 0.5))
 #: freshness (max-age 600) and the discovery TTL, well inside the stale window.
 EXPIRE_BY = 900.0
 #: ... and for ``stale-exhausted``: past freshness plus the 6 h stale window.
-EXHAUST_BY = 600.0 + KeySetOptions().max_stale + 100.0
+EXHAUST_BY = 600.0 + KeyCacheOptions().max_stale + 100.0
 #: Bound on any one request, only to detect hangs (never a performance check).
 HANG_SLACK = 5.0
 
@@ -87,7 +87,7 @@ class Fault:
     reason: str
     status: int = 500
     delay: float = 0.5
-    #: KeySetOptions overrides for this fault.
+    #: KeyCacheOptions overrides for this fault.
     options: tuple[tuple[str, Any], ...] = ()
 
 
@@ -212,7 +212,7 @@ class _Scenario:
         )
         self.server = LocalServer(self.issuer, hang_limit=10.0)
         self.events: list[Event] = []
-        options = KeySetOptions(**{**OPTIONS, **dict(cell.fault.options)})
+        options = KeyCacheOptions(**{**OPTIONS, **dict(cell.fault.options)})
         self.bound = options.connect_timeout + 2 * options.timeout + HANG_SLACK
         self.options = options
         self.verifier: Verifier | None = None
@@ -223,7 +223,7 @@ class _Scenario:
             issuer=self.server.issuer_url,
             audience=self.issuer.audience,
             clock=self.clock,
-            key_set=self.options,
+            key_cache=self.options,
             on_event=self.events.append,
         )
         return self.verifier

@@ -21,7 +21,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from jwt_guard import JWTGuardError, KeySetOptions, Verifier
+from jwt_guard import JWTGuardError, KeyCacheOptions, Verifier
 from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, SigningKey, b64url, mock_transport
 
 __all__ = ["WORKLOADS", "Growth", "measure"]
@@ -142,7 +142,7 @@ class _UnknownKids(_Workload):
             clock=self.clock,
             transport=transport,
             async_transport=transport,
-            key_set=KeySetOptions(unknown_kid_cooldown=0, max_absent_kids=ABSENT_KIDS),
+            key_cache=KeyCacheOptions(unknown_kid_cooldown=0, max_absent_kids=ABSENT_KIDS),
         )
 
     def tokens(self) -> Iterator[str]:
@@ -157,7 +157,7 @@ class _UnknownKids(_Workload):
 
     def sizes(self) -> dict[str, tuple[int, int]]:
         sizes = super().sizes()
-        remote = next(iter(self.verifier._remotes.values()))
+        remote = self.verifier._remote_sources()[0]
         sizes["absent kids"] = (len(remote.state.absent_kids), ABSENT_KIDS)
         return sizes
 

@@ -36,7 +36,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 
-from jwt_guard import KeySetOptions, Verifier
+from jwt_guard import KeyCacheOptions, Verifier
 from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, mock_transport
 from tests.security.test_adapters import ADAPTERS, BUILDERS, Answer, Calls, call_asgi
 from tests.strategies import authorization_values, mutated_tokens, token68s
@@ -70,7 +70,7 @@ class World:
                 clock=self.clock,
                 transport=transport,
                 async_transport=transport,
-                key_set=KeySetOptions(unknown_kid_cooldown=0),
+                key_cache=KeyCacheOptions(unknown_kid_cooldown=0),
             ),
         }
         self.calls = Calls()

@@ -203,7 +203,7 @@ def test_input_that_cannot_be_cached_skips_the_cache(kit, token):
     text within the size cap can be a cache hit, so nothing else is looked up."""
     verifier = kit.verifier()
     recorder = _RecordingCache()
-    verifier._cache = recorder
+    verifier._cache._entries = recorder
     with pytest.raises(JWTGuardError):
         verifier.verify(token)
     assert recorder.looked_up == []

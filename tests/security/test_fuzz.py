@@ -33,7 +33,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from jwt_guard import AccessToken, InvalidRequest, InvalidToken, KeySetOptions, Verifier
+from jwt_guard import AccessToken, InvalidRequest, InvalidToken, KeyCacheOptions, Verifier
 from jwt_guard._guard import parse_authorization
 from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, mock_transport
 from tests.security.attacks import AttackKit, corpus
@@ -64,9 +64,9 @@ class World:
         servers = {"tenant-a.fuzz.test": KeyServer(self.a), "tenant-b.fuzz.test": KeyServer(self.b)}
         transports = {host: mock_transport(server) for host, server in servers.items()}
         self.transport = httpx.MockTransport(lambda request: transports[request.url.host].handler(request))
-        options = KeySetOptions(unknown_kid_cooldown=0)
-        self.remote = self._verifier(issuer=TENANT_A, key_set=options)
-        self.remote_multi = self._verifier(issuer=[TENANT_A, TENANT_B], key_set=options)
+        options = KeyCacheOptions(unknown_kid_cooldown=0)
+        self.remote = self._verifier(issuer=TENANT_A, key_cache=options)
+        self.remote_multi = self._verifier(issuer=[TENANT_A, TENANT_B], key_cache=options)
         keys = {"keys": self.a.jwks()["keys"] + self.b.jwks()["keys"]}
         self.static_multi = Verifier(issuer=[TENANT_A, TENANT_B], audience=AUDIENCE, keys=keys, clock=self.clock)
         self.verifiers = {

@@ -20,7 +20,7 @@ import pytest
 from flask import Flask, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from jwt_guard import KeySetOptions, Verifier
+from jwt_guard import KeyCacheOptions, Verifier
 from jwt_guard.testing import FakeClock, LocalIssuer, LocalServer, SigningKey
 from jwt_guard.wsgi import JWTGuardMiddleware, get_access_token, require_scopes
 from tests.conftest import signing_key
@@ -78,7 +78,11 @@ def live(idp, refusing_port) -> Iterator[dict[str, Any]]:
     with ExitStack() as stack:
         verifier = stack.enter_context(Verifier(issuer=server.issuer_url, audience=issuer.audience))
         dead = stack.enter_context(
-            Verifier(issuer=f"http://127.0.0.1:{refusing_port}/issuer", audience=issuer.audience)
+            Verifier(
+                issuer=server.issuer_url,
+                audience=issuer.audience,
+                jwks_uri=f"http://127.0.0.1:{refusing_port}/jwks.json",
+            )
         )
         app = flask_app().wsgi_app
         dispatcher = DispatcherMiddleware(
@@ -328,7 +332,7 @@ def test_key_server_outage_changes_nothing(outage: Callable[[LocalServer], None]
             assert answers() == expected
             outage(server)
             assert answers() == expected
-            clock.advance(KeySetOptions().ttl + 60)  # past expiry, well within max_stale
+            clock.advance(KeyCacheOptions().ttl + 60)  # past expiry, well within max_stale
             assert answers() == [*expected[:-1], 503]
 
 

@@ -33,6 +33,7 @@ PACKAGE_ALL = [
     "MissingClaim",
     "MissingToken",
     "NotYetValid",
+    "ProtectedResource",
     "TokenRevoked",
     "TokenTooLarge",
     "UnknownKey",

@@ -5,6 +5,7 @@ server, for jwt_guard's own tests and for applications' test suites.
    Never use these in production: they mint tokens for anyone who asks.
 """
 
+from jwt_guard.testing._authserver import AuthorizationServer
 from jwt_guard.testing._clock import FakeClock
 from jwt_guard.testing._issuer import LocalIssuer, SigningKey, b64url, encode_segments
 from jwt_guard.testing._keyserver import FAULTS, KeyServer, Recorded
@@ -12,6 +13,7 @@ from jwt_guard.testing._network import LocalServer, mock_transport
 
 __all__ = [
     "FAULTS",
+    "AuthorizationServer",
     "FakeClock",
     "KeyServer",
     "LocalIssuer",

@@ -45,6 +45,7 @@ PACKAGE_ALL = [
 
 TESTING_ALL = [
     "FAULTS",
+    "AuthorizationServer",
     "FakeClock",
     "KeyServer",
     "LocalIssuer",

@@ -14,7 +14,7 @@ and an audience check that cannot be switched off::
     verifier = Verifier(issuer="https://idp.example.com/", audience=resource.resource)
     server = MCPServer("notes", token_verifier=TokenVerifier(verifier, resource=resource),
                        auth=auth_settings(resource))
-    app = server.streamable_http_app()
+    app = server.streamable_http_app(host="api.example.com")
     app.add_middleware(ServiceUnavailableMiddleware)   # 503, not 500, during a key-server outage
 
 The SDK then serves the protected resource metadata (RFC 9728) and answers

@@ -159,6 +159,10 @@ def auth_settings(resource: ProtectedResource, *, required_scopes: Sequence[str]
     :class:`TokenVerifier` reports as issued for another resource.
     *required_scopes* (default: ``resource.scopes_supported``) are required
     on every MCP request and advertised as ``scopes_supported``.
+
+    The SDK's document has ``resource``, ``authorization_servers``,
+    ``scopes_supported`` and ``bearer_methods_supported``; it has no setting
+    for ``resource_name`` or the other optional members.
     """
     scopes = list(required_scopes) if required_scopes is not None else list(resource.scopes_supported or ()) or None
     return AuthSettings(
@@ -166,7 +170,6 @@ def auth_settings(resource: ProtectedResource, *, required_scopes: Sequence[str]
         resource_server_url=resource.resource,  # type: ignore[arg-type]
         required_scopes=scopes,
         validate_token_resource=True,
-        service_documentation_url=resource.resource_documentation,  # type: ignore[arg-type]
     )
 
 

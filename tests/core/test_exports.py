@@ -33,6 +33,7 @@ PACKAGE_ALL = [
     "MissingClaim",
     "MissingToken",
     "NotYetValid",
+    "ProtectedResource",
     "TokenRevoked",
     "TokenTooLarge",
     "UnknownKey",
@@ -44,6 +45,7 @@ PACKAGE_ALL = [
 
 TESTING_ALL = [
     "FAULTS",
+    "AuthorizationServer",
     "FakeClock",
     "KeyServer",
     "LocalIssuer",

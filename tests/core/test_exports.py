@@ -33,6 +33,8 @@ PACKAGE_ALL = [
     "MissingClaim",
     "MissingToken",
     "NotYetValid",
+    "StoreUnavailable",
+    "TemporarilyUnavailable",
     "TokenRevoked",
     "TokenTooLarge",
     "UnknownKey",

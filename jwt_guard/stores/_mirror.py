@@ -23,26 +23,17 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from jwt_guard._events import logger
 from jwt_guard.stores._index import IndexFull
-from jwt_guard.stores._redis_format import (
-    MAX_FIELD_BYTES,
-    READ_SCRIPT,
-    Decoded,
-    Keys,
-    decode_entry,
-    decode_fields,
-    parse_seq,
-)
+from jwt_guard.stores._redis_format import READ_SCRIPT, Decoded, Keys, decode_entry, decode_packed, parse_seq, read_args
 
-__all__ = ["MirrorReader", "MirrorSink", "Row", "decode_read_reply", "error_reason"]
+__all__ = ["MirrorReader", "MirrorSink", "Row", "decode_read_reply", "error_reason", "scan_done"]
 
 Row = Decoded
 
-_SCAN_COUNT = 1000
 _READ_COUNT = 1000
 _MIN_BACKOFF = 0.05
 _MAX_BACKOFF = 1.0
@@ -77,26 +68,24 @@ def error_reason(error: BaseException) -> str:
     return "error"
 
 
-def decode_read_reply(reply: object, skipped: Counter[str]) -> list[Row]:
-    """Rows from the read script's answer; what cannot be used is counted in *skipped*."""
+def decode_read_reply(reply: object, skipped: Counter[str]) -> tuple[object, list[Row]]:
+    """(next SCAN cursor, rows) from the read script's answer; what cannot be used
+    is counted in *skipped*. A malformed answer ends the scan."""
     rows: list[Row] = []
-    if not isinstance(reply, list):
+    if not isinstance(reply, list) or not reply:
         skipped["bad_reply"] += 1
-        return rows
-    for item in reply:
-        if isinstance(item, list) and len(item) == 4:
-            decoded = decode_fields(*item)
-            if isinstance(decoded, tuple):
-                rows.append(decoded)
-            else:
-                skipped[decoded] += 1
-        elif item == b"none":
-            continue  # expired between SCAN and the read: not garbage
-        elif item == b"large":
-            skipped["too_large"] += 1
+        return b"0", rows
+    for item in reply[1:]:
+        decoded = decode_packed(item)
+        if isinstance(decoded, tuple):
+            rows.append(decoded)
         else:
-            skipped["wrong_type"] += 1
-    return rows
+            skipped[decoded] += 1
+    return reply[0], rows
+
+
+def scan_done(cursor: object) -> bool:
+    return cursor in (0, b"0", "0")
 
 
 def _stream_entries(reply: object) -> Iterable[tuple[Any, Any]]:
@@ -111,7 +100,14 @@ class MirrorReader:
     """Resync, then follow the log, until stopped; never raises out of its thread."""
 
     def __init__(
-        self, sink: MirrorSink, client: Any, keys: Keys, *, block: float, errors: tuple[type[BaseException], ...]
+        self,
+        sink: MirrorSink,
+        client: Any,
+        keys: Keys,
+        *,
+        block: float,
+        errors: tuple[type[BaseException], ...],
+        unblock: Callable[[int], object],
     ):
         self.pid = os.getpid()
         self._sink = sink
@@ -120,6 +116,8 @@ class MirrorReader:
         self._block_ms = max(1, round(block * 1000))
         self._errors = errors
         self._read = client.register_script(READ_SCRIPT)
+        self._unblock = unblock
+        self._connection_id: int | None = None
         self._stop = threading.Event()
         self._last_id: bytes = b"0-0"
         self._next_seq = 1
@@ -134,13 +132,17 @@ class MirrorReader:
 
     def stop(self, timeout: float) -> None:
         self._stop.set()
-        # Closing the sockets ends a blocked XREAD at once.
-        with contextlib.suppress(*self._errors):
-            self._client.connection_pool.disconnect()
+        connection_id = self._connection_id
+        if connection_id is not None and self._thread.is_alive():
+            # CLIENT UNBLOCK ends a blocked XREAD at once, from another
+            # connection; closing the reader's socket under it is not safe.
+            with contextlib.suppress(*self._errors):
+                self._unblock(connection_id)
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        with contextlib.suppress(*self._errors):
-            self._client.close()
+        if not self._thread.is_alive():
+            with contextlib.suppress(*self._errors):
+                self._client.close()
 
     # -- the thread ----------------------------------------------------------------------
 
@@ -172,6 +174,7 @@ class MirrorReader:
     def _resync(self) -> None:
         started = time.monotonic()
         client = self._client
+        self._connection_id = client.client_id()
         with client.pipeline(transaction=True) as pipe:
             pipe.get(self._keys.seq)
             pipe.xrevrange(self._keys.log, count=1)
@@ -183,14 +186,12 @@ class MirrorReader:
             seq = 0
         last_id = last[0][0] if last else b"0-0"
         records = 0
-        cursor: Any = 0
+        cursor: object = 0
         while not self._stop.is_set():
-            cursor, names = client.scan(cursor, match=self._keys.pattern, count=_SCAN_COUNT)
-            if names:
-                rows = decode_read_reply(self._read(keys=names, args=[MAX_FIELD_BYTES], client=client), skipped)
-                self._sink._mirror_apply(rows)
-                records += len(rows)
-            if not cursor or cursor == b"0":
+            cursor, rows = decode_read_reply(self._read(args=read_args(cursor, self._keys), client=client), skipped)
+            self._sink._mirror_apply(rows)
+            records += len(rows)
+            if scan_done(cursor):
                 break
         if self._stop.is_set():
             return

@@ -16,14 +16,13 @@ from jwt_guard._events import Event, EventKind, logger
 from jwt_guard.errors import ConfigurationError, StoreUnavailable
 from jwt_guard.stores._base import BackendError, Store, StoreFailure
 from jwt_guard.stores._index import IndexFull
-from jwt_guard.stores._mirror import MirrorReader, Row, decode_read_reply, error_reason
+from jwt_guard.stores._mirror import MirrorReader, Row, decode_read_reply, error_reason, scan_done
 from jwt_guard.stores._records import Revocation, seconds_option
-from jwt_guard.stores._redis_format import MAX_FIELD_BYTES, READ_SCRIPT, WRITE_SCRIPT, Keys, write_args
+from jwt_guard.stores._redis_format import READ_SCRIPT, WRITE_SCRIPT, Keys, read_args, write_args
 
 __all__ = ["RedisStore"]
 
 _INSTALL_HINT = "RedisStore needs the redis package: pip install 'jwt-guard[redis]'"
-_SCAN_COUNT = 1000
 
 
 def _import_redis() -> Any:
@@ -221,7 +220,7 @@ class RedisStore(Store):
 
     def _store_record(self, record: Revocation) -> None:
         try:
-            self._write(keys=self._record_keys(record), args=write_args(record), client=self._client)
+            self._write(keys=self._keys.write_keys([record]), args=write_args([record]), client=self._client)
         except self._errors as error:
             raise self._write_failed(error) from None
         self._mirror_record(record)
@@ -229,7 +228,7 @@ class RedisStore(Store):
     async def _store_record_async(self, record: Revocation) -> None:
         state = self._async_client()
         try:
-            await self._bounded(state.write(keys=self._record_keys(record), args=write_args(record)))
+            await self._bounded(state.write(keys=self._keys.write_keys([record]), args=write_args([record])))
         except self._errors as error:
             raise self._write_failed(error) from None
         self._mirror_record(record)
@@ -238,17 +237,12 @@ class RedisStore(Store):
         """Write many records in pipelined batches (bulk loads, tests, benchmarks)."""
         try:
             for start in range(0, len(records), 1000):
-                with self._client.pipeline(transaction=False) as pipe:
-                    for record in records[start : start + 1000]:
-                        self._write(keys=self._record_keys(record), args=write_args(record), client=pipe)
-                    pipe.execute()
+                batch = records[start : start + 1000]
+                self._write(keys=self._keys.write_keys(batch), args=write_args(batch), client=self._client)
         except self._errors as error:
             raise self._write_failed(error) from None
         for record in records:
             self._mirror_record(record)
-
-    def _record_keys(self, record: Revocation) -> list[str]:
-        return [self._keys.record(record), self._keys.log, self._keys.seq]
 
     def _write_failed(self, error: BaseException) -> StoreUnavailable:
         reason = error_reason(error)
@@ -270,14 +264,13 @@ class RedisStore(Store):
         wanted = self._check_issuer_filter(issuer)
         skipped: Counter[str] = Counter()
         rows: list[Row] = []
-        cursor: Any = 0
+        cursor: object = 0
         try:
             while True:
-                cursor, names = self._client.scan(cursor, match=self._keys.pattern, count=_SCAN_COUNT)
-                if names:
-                    reply = self._read(keys=names, args=[MAX_FIELD_BYTES], client=self._client)
-                    rows += decode_read_reply(reply, skipped)
-                if not cursor or cursor == b"0":
+                reply = self._read(args=read_args(cursor, self._keys), client=self._client)
+                cursor, found = decode_read_reply(reply, skipped)
+                rows += found
+                if scan_done(cursor):
                     break
         except self._errors as error:
             raise self._write_failed(error) from None
@@ -288,16 +281,13 @@ class RedisStore(Store):
         state = self._async_client()
         skipped: Counter[str] = Counter()
         rows: list[Row] = []
-        cursor: Any = 0
+        cursor: object = 0
         try:
             while True:
-                cursor, names = await self._bounded(
-                    state.client.scan(cursor, match=self._keys.pattern, count=_SCAN_COUNT)
-                )
-                if names:
-                    reply = await self._bounded(state.read(keys=names, args=[MAX_FIELD_BYTES]))
-                    rows += decode_read_reply(reply, skipped)
-                if not cursor or cursor == b"0":
+                reply = await self._bounded(state.read(args=read_args(cursor, self._keys)))
+                cursor, found = decode_read_reply(reply, skipped)
+                rows += found
+                if scan_done(cursor):
                     break
         except self._errors as error:
             raise self._write_failed(error) from None
@@ -344,7 +334,9 @@ class RedisStore(Store):
             if reader is not None and reader.pid == os.getpid() and reader.alive:
                 return
             client = self._new_client(self._block + self._timeout, "jwt_guard-mirror")
-            self._reader = MirrorReader(self, client, self._keys, block=self._block, errors=self._errors)
+            self._reader = MirrorReader(
+                self, client, self._keys, block=self._block, errors=self._errors, unblock=self._client.client_unblock
+            )
             self._reader.start()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
@@ -409,7 +401,7 @@ class RedisStore(Store):
             raise
 
     def _mirror_contact(self, stamp: float) -> None:
-        if self._synced and not self._overflow:
+        if self._synced and not self._overflow and not self._closed:
             self._trusted_until = stamp + self._grace
             self._inherited_until = 0.0
             self._ready.set()
@@ -446,8 +438,11 @@ class RedisStore(Store):
             self._index.prune(self._clock())
 
     def _mirror_full(self) -> None:
+        first = not self._overflow
         self._overflow = True
         self._trusted_until = self._inherited_until = 0.0
+        if not first:
+            return
         logger.error(
             "jwt_guard: the revocation mirror holds max_records=%d records; it cannot be trusted", self._max_records
         )

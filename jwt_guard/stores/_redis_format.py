@@ -38,66 +38,88 @@ from jwt_guard.stores._records import (
 
 Decoded = tuple[RevocationKind, str, str, int]  # kind, issuer, value, t in ms
 
-__all__ = ["READ_SCRIPT", "WRITE_SCRIPT", "Keys", "decode_entry", "decode_fields", "parse_seq"]
+__all__ = [
+    "READ_SCRIPT",
+    "WRITE_SCRIPT",
+    "Decoded",
+    "Keys",
+    "decode_entry",
+    "decode_fields",
+    "decode_packed",
+    "parse_seq",
+    "read_args",
+    "write_args",
+]
 
 # Entries kept in the log; a reader further behind than this resyncs.
 LOG_LENGTH = 10_000
 # Largest field (bytes) the read script returns; UTF-8 may take 4 bytes a character.
 MAX_FIELD_BYTES = 4 * max(MAX_ISSUER_LENGTH, MAX_VALUE_LENGTH)
 
-# KEYS: record, log, seq. ARGV: kind, issuer, value, t (ms), lapse (ms), log length.
+# KEYS: log, seq, then one record key per record. ARGV: log length, then five
+# per record: kind, issuer, value, t (ms), lapse (ms). Returns how many changed.
 WRITE_SCRIPT = """
-local t = tonumber(ARGV[4])
-local current = redis.call('TYPE', KEYS[1]).ok
-if current == 'hash' then
-  local old = redis.call('HMGET', KEYS[1], 'k', 'iss', 'id', 't')
-  if old[1] == ARGV[1] and old[2] == ARGV[2] and old[3] == ARGV[3] and old[4] then
-    local old_t = tonumber(old[4])
-    if old_t and old_t >= t then
-      return 0
-    end
-  end
-end
-if current ~= 'none' then
-  redis.call('DEL', KEYS[1])
-end
-redis.call('HSET', KEYS[1], 'k', ARGV[1], 'iss', ARGV[2], 'id', ARGV[3], 't', ARGV[4])
-redis.call('PEXPIREAT', KEYS[1], ARGV[5])
-local seq_type = redis.call('TYPE', KEYS[3]).ok
-if seq_type ~= 'none' and (seq_type ~= 'string' or not tonumber(redis.call('GET', KEYS[3]))) then
-  redis.call('DEL', KEYS[3])
-end
-local log_type = redis.call('TYPE', KEYS[2]).ok
-if log_type ~= 'none' and log_type ~= 'stream' then
+local seq_type = redis.call('TYPE', KEYS[2]).ok
+if seq_type ~= 'none' and (seq_type ~= 'string' or not tonumber(redis.call('GET', KEYS[2]))) then
   redis.call('DEL', KEYS[2])
 end
-local seq = redis.call('INCR', KEYS[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*',
-           'seq', seq, 'k', ARGV[1], 'iss', ARGV[2], 'id', ARGV[3], 't', ARGV[4])
-return 1
+local log_type = redis.call('TYPE', KEYS[1]).ok
+if log_type ~= 'none' and log_type ~= 'stream' then
+  redis.call('DEL', KEYS[1])
+end
+local changed = 0
+for i = 3, #KEYS do
+  local key = KEYS[i]
+  local a = 1 + (i - 3) * 5
+  local kind, iss, id, t = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local current = redis.call('TYPE', key).ok
+  local covered = false
+  if current == 'hash' then
+    local old = redis.call('HMGET', key, 'k', 'iss', 'id', 't')
+    -- Only a well-formed record (what readers accept) can cover this one.
+    if old[1] == kind and old[2] == iss and old[3] == id and old[4]
+        and #old[4] <= 16 and string.match(old[4], '^%d+$') then
+      covered = tonumber(old[4]) >= tonumber(t)
+    end
+  end
+  if not covered then
+    if current ~= 'none' then
+      redis.call('DEL', key)
+    end
+    redis.call('HSET', key, 'k', kind, 'iss', iss, 'id', id, 't', t)
+    redis.call('PEXPIREAT', key, ARGV[a + 5])
+    local seq = redis.call('INCR', KEYS[2])
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'seq', seq, 'k', kind, 'iss', iss, 'id', id, 't', t)
+    changed = changed + 1
+  end
+end
+return changed
 """
 
-# KEYS: records found by SCAN. ARGV: largest field in bytes. For each key:
-# its four fields, or a word saying why not (its type, or "large").
+# ARGV: SCAN cursor, MATCH pattern, COUNT, largest field in bytes. Returns the
+# next cursor, then one string per record found: "kind|t|len(iss)|<iss><id>",
+# or "!" and why it cannot be one ("wrongtype", "large", "truncated"). One
+# string per record keeps the reply small and quick to parse; an oversized
+# value never leaves the server.
 READ_SCRIPT = """
-local out = {}
-local limit = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key).ok
-  if kind ~= 'hash' then
-    out[i] = kind
+local found = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local out = {found[1]}
+local limit = tonumber(ARGV[4])
+for _, key in ipairs(found[2]) do
+  local f = redis.pcall('HMGET', key, 'k', 'iss', 'id', 't')
+  if f.err then
+    out[#out + 1] = '!wrongtype'
+  elseif not (f[1] or f[2] or f[3] or f[4]) then
+    -- gone since SCAN saw it (lapsed), or a hash without our fields
+    if redis.call('EXISTS', key) == 1 then
+      out[#out + 1] = '!truncated'
+    end
+  elseif not (f[1] and f[2] and f[3] and f[4]) then
+    out[#out + 1] = '!truncated'
+  elseif #f[1] > limit or #f[2] > limit or #f[3] > limit or #f[4] > limit then
+    out[#out + 1] = '!large'
   else
-    local large = false
-    for _, field in ipairs({'k', 'iss', 'id', 't'}) do
-      if redis.call('HSTRLEN', key, field) > limit then
-        large = true
-      end
-    end
-    if large then
-      out[i] = 'large'
-    else
-      out[i] = redis.call('HMGET', key, 'k', 'iss', 'id', 't')
-    end
+    out[#out + 1] = f[1] .. '|' .. f[4] .. '|' .. #f[2] .. '|' .. f[2] .. f[3]
   end
 end
 return out
@@ -119,6 +141,10 @@ class Keys:
         # SCAN MATCH is a glob: the prefix is matched literally.
         self.pattern = _GLOB_SPECIAL.sub(r"\\\1", prefix) + "rv:*"
 
+    def write_keys(self, records: list[Revocation]) -> list[str]:
+        """KEYS of :data:`WRITE_SCRIPT` for *records*."""
+        return [self.log, self.seq, *(self.record(record) for record in records)]
+
     def record(self, record: Revocation) -> str:
         return f"{self.prefix}rv:{record_id(record.kind, record.issuer, record.value)}"
 
@@ -126,9 +152,17 @@ class Keys:
         return f"{self.prefix}once:{digest.hex()}"
 
 
-def write_args(record: Revocation, log_length: int = LOG_LENGTH) -> list[str | int]:
-    """ARGV of :data:`WRITE_SCRIPT` for *record*."""
-    return [record.kind, record.issuer, record.value, record.at_ms, math.ceil(record.expires_at * 1000), log_length]
+def write_args(records: list[Revocation], log_length: int = LOG_LENGTH) -> list[str | int]:
+    """ARGV of :data:`WRITE_SCRIPT` for *records*."""
+    args: list[str | int] = [log_length]
+    for record in records:
+        args += [record.kind, record.issuer, record.value, record.at_ms, math.ceil(record.expires_at * 1000)]
+    return args
+
+
+def read_args(cursor: object, keys: Keys, count: int = 1000) -> list[object]:
+    """ARGV of :data:`READ_SCRIPT` for one SCAN step from *cursor*."""
+    return [cursor, keys.pattern, count, MAX_FIELD_BYTES]
 
 
 def _text(raw: object, limit: int) -> str | None:
@@ -164,6 +198,22 @@ def decode_fields(kind: object, issuer: object, value: object, at: object) -> De
     if milliseconds is None or milliseconds > MAX_EPOCH_MS:
         return "bad_time"
     return found[0], issuer_text, value_text, milliseconds
+
+
+def decode_packed(item: object) -> Decoded | str:
+    """A record from one string of :data:`READ_SCRIPT`'s answer, or why it was skipped."""
+    if not isinstance(item, bytes):
+        return "bad_reply"
+    if item.startswith(b"!"):
+        return {b"!large": "too_large", b"!truncated": "truncated"}.get(item, "wrong_type")
+    parts = item.split(b"|", 3)
+    if len(parts) != 4:
+        return "truncated"
+    kind, at, length, rest = parts
+    size = parse_seq(length)
+    if size is None or size > len(rest):
+        return "truncated"
+    return decode_fields(kind, rest[:size], rest[size:], at)
 
 
 def decode_entry(fields: object) -> tuple[int | None, Decoded | str]:

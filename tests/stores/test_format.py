@@ -61,7 +61,8 @@ def test_decode_entry(fields, expected):
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [(b"0", 0), (b"42", 42), (b"-1", None), (b"4 2", None), (b"", None), ("42", None), (None, None)]
+    ("raw", "expected"),
+    [(b"0", 0), (b"42", 42), (b"-1", None), (b"4 2", None), (b"", None), ("42", None), (None, None)],
 )
 def test_parse_seq(raw, expected):
     assert parse_seq(raw) == expected

@@ -175,8 +175,20 @@ class Store(abc.ABC):
         return self._index.check(issuer, jti, sub, client_id, iat)
 
     def check_token(self, token: AccessToken) -> RevocationKind | None:
-        """:meth:`check` for a verified :class:`~jwt_guard.AccessToken`."""
-        return self.check(token.issuer, token.token_id, token.subject, token.client_id, token.get("iat"))
+        """:meth:`check` for a verified :class:`~jwt_guard.AccessToken`.
+
+        The client is ``client_id``, else ``azp``, as
+        :attr:`AccessToken.client_id <jwt_guard.AccessToken.client_id>` reads it.
+        """
+        # Raw reads of the verified claims dict (.claims would wrap it in a new
+        # read-only proxy each call): this runs on every request, cache hits
+        # included, and check() ignores values that are not strings.
+        claims = token._claims
+        claim = claims.get
+        client_id = claim("client_id")
+        if type(client_id) is not str or not client_id:
+            client_id = claim("azp")
+        return self.check(claims["iss"], claim("jti"), claim("sub"), client_id, claim("iat"))
 
     def _untrusted(self) -> None:
         """The index may be behind: apply ``store_failure``. Backends refine this."""

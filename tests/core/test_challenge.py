@@ -16,9 +16,9 @@ from jwt_guard.errors import (
     InvalidSignature,
     InvalidToken,
     KeySetUnavailable,
-    StoreUnavailable,
     MalformedToken,
     MissingToken,
+    StoreUnavailable,
 )
 
 # RFC 9110 §5.6.4 quoted-string: DQUOTE *( qdtext / quoted-pair ) DQUOTE

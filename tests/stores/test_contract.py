@@ -183,6 +183,12 @@ def test_check_token_reads_a_verified_access_token():
     assert store.check_token(token) == "client"
     token_without_iat = verifier.verify(issuer.token(sub="bob", client_id="app", iat=None))
     assert store.check_token(token_without_iat) == "client"
+    # The client is client_id, else azp (as AccessToken.client_id reads it).
+    earlier = int(time.time()) - 10
+    by_azp = verifier.verify(issuer.token(sub="carol", client_id=None, azp="app", iat=earlier))
+    assert store.check_token(by_azp) == "client"
+    store.revoke_token("j-1", issuer=issuer.issuer, expires_at=token.expires_at)
+    assert store.check_token(token) == "token"
 
 
 # -- input validation -----------------------------------------------------------------------

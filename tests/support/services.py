@@ -3,6 +3,7 @@
 One rule for every service a test needs (redis-server, Chromium, ...): when
 the binary is missing the test skips with a message that says how to install
 it, unless ``JWT_GUARD_REQUIRE_SERVICES=1`` (set by CI), where it fails.
+Benchmarks use :class:`RedisServer` too (pytest is imported only to skip).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 REQUIRE_SERVICES = "JWT_GUARD_REQUIRE_SERVICES"
 START_TIMEOUT = 20.0
 
@@ -26,6 +25,8 @@ def require_binary(name: str, install: str) -> str:
     found = shutil.which(name)
     if found is not None:
         return found
+    import pytest
+
     message = f"{name} not found: {install}"
     if os.environ.get(REQUIRE_SERVICES) == "1":
         pytest.fail(f"{message} ({REQUIRE_SERVICES}=1)")

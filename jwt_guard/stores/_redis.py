@@ -222,7 +222,7 @@ class RedisStore(Store):
         try:
             self._write(keys=self._keys.write_keys([record]), args=write_args([record]), client=self._client)
         except self._errors as error:
-            raise self._write_failed(error) from None
+            raise self._failed(error, "revoke") from None
         self._mirror_record(record)
 
     async def _store_record_async(self, record: Revocation) -> None:
@@ -230,7 +230,7 @@ class RedisStore(Store):
         try:
             await self._bounded(state.write(keys=self._keys.write_keys([record]), args=write_args([record])))
         except self._errors as error:
-            raise self._write_failed(error) from None
+            raise self._failed(error, "revoke") from None
         self._mirror_record(record)
 
     def _store_records(self, records: list[Revocation]) -> None:
@@ -240,14 +240,15 @@ class RedisStore(Store):
                 batch = records[start : start + 1000]
                 self._write(keys=self._keys.write_keys(batch), args=write_args(batch), client=self._client)
         except self._errors as error:
-            raise self._write_failed(error) from None
+            raise self._failed(error, "revoke") from None
         for record in records:
             self._mirror_record(record)
 
-    def _write_failed(self, error: BaseException) -> StoreUnavailable:
+    def _failed(self, error: BaseException, operation: str) -> StoreUnavailable:
         reason = error_reason(error)
-        logger.warning("jwt_guard: could not store a revocation in Redis (%s)", reason)
-        self._reporter.emit(EventKind.STORE_UNAVAILABLE, reason=reason, operation="revoke")
+        what = "store a revocation in" if operation == "revoke" else "list revocations from"
+        logger.warning("jwt_guard: could not %s Redis (%s)", what, reason)
+        self._reporter.emit(EventKind.STORE_UNAVAILABLE, reason=reason, operation=operation)
         return StoreUnavailable("the revocation store is unavailable", retry_after=self._retry_after)
 
     def _mirror_record(self, record: Revocation) -> None:
@@ -273,7 +274,7 @@ class RedisStore(Store):
                 if scan_done(cursor):
                     break
         except self._errors as error:
-            raise self._write_failed(error) from None
+            raise self._failed(error, "list") from None
         return self._listing(rows, skipped, wanted)
 
     async def revocations_async(self, issuer: str | None = None) -> list[Revocation]:
@@ -290,7 +291,7 @@ class RedisStore(Store):
                 if scan_done(cursor):
                     break
         except self._errors as error:
-            raise self._write_failed(error) from None
+            raise self._failed(error, "list") from None
         return self._listing(rows, skipped, wanted)
 
     def _listing(self, rows: list[Row], skipped: Counter[str], issuer: str | None) -> list[Revocation]:

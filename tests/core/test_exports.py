@@ -34,6 +34,8 @@ PACKAGE_ALL = [
     "MissingToken",
     "NotYetValid",
     "ProtectedResource",
+    "StoreUnavailable",
+    "TemporarilyUnavailable",
     "TokenRevoked",
     "TokenTooLarge",
     "UnknownKey",

@@ -28,7 +28,9 @@ class AccessToken:
     ``repr`` so that logging the object does not leak the credential.
     """
 
-    __slots__ = ("_claims", "_header", "_raw", "_scopes")
+    __slots__ = ("_claims", "_claims_view", "_header", "_raw", "_scopes")
+
+    _claims_view: Mapping[str, Any]
 
     def __init__(
         self,
@@ -47,8 +49,18 @@ class AccessToken:
 
     @property
     def claims(self) -> Mapping[str, Any]:
-        """The verified claims set (read-only)."""
-        return MappingProxyType(self._claims)
+        """The verified claims set (read-only).
+
+        The same view every time: reading it is cheap enough for the request
+        path (a revocation check reads it on every request, cache hits too).
+        """
+        try:
+            return self._claims_view
+        except AttributeError:
+            # Made on first use (not in __init__), so that a token built
+            # without __init__ gets one too.
+            view = self._claims_view = MappingProxyType(self._claims)
+            return view
 
     @property
     def header(self) -> Mapping[str, Any]:

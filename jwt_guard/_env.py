@@ -27,6 +27,7 @@ from typing import Any
 from jwt_guard._config import (
     ASYMMETRIC_ALGORITHMS,
     DEFAULT_ALGORITHMS,
+    DEFAULT_LEEWAY,
     HMAC_ALGORITHMS,
     KeyCacheOptions,
     build_settings,
@@ -77,6 +78,14 @@ ENV_VARIABLES: tuple[EnvVariable, ...] = (
     ),
     EnvVariable("JWKS_TIMEOUT", "key_cache.timeout", "seconds", "timeout of one key fetch"),
     EnvVariable("JWKS_CONNECT_TIMEOUT", "key_cache.connect_timeout", "seconds", "connect timeout of one key fetch"),
+    EnvVariable("REVOCATION_REDIS_URL", "revocation", "url", "refuse tokens revoked in this Redis (a RedisStore)"),
+    EnvVariable("REVOCATION_PREFIX", "revocation.prefix", "str", "key prefix of the revocation records"),
+    EnvVariable(
+        "REVOCATION_STORE_FAILURE", "revocation.store_failure", "str", "closed (503) or open while Redis is out"
+    ),
+    EnvVariable(
+        "REVOCATION_MAX_TOKEN_LIFETIME", "revocation.max_token_lifetime", "seconds", "how long a cutoff is kept"
+    ),
 )
 _BY_NAME = {variable.name: variable for variable in ENV_VARIABLES}
 
@@ -184,6 +193,7 @@ def options_from_env(
     environ: Mapping[str, str],
     *,
     provided: Collection[str] = (),
+    leeway: object = None,
 ) -> dict[str, Any]:
     """Read :class:`~jwt_guard.Verifier` keyword arguments from *environ*.
 
@@ -195,7 +205,8 @@ def options_from_env(
     Raises :class:`~jwt_guard.ConfigurationError` naming the variable at
     fault. Checks that involve several options at once (HS* algorithms
     without a shared secret, ``KEYS_FILE`` together with ``JWKS_URI``) are
-    left to the Verifier, which names the options.
+    left to the Verifier, which names the options. *leeway*, when given in
+    code, is what a revocation store's ``clock_skew`` must cover.
     """
     if not isinstance(prefix, str):
         raise ConfigurationError("the environment prefix must be a string")
@@ -279,7 +290,45 @@ def options_from_env(
     key_cache = _key_cache_options(prefix, raw)
     if key_cache is not None:
         options["key_cache"] = key_cache
+    if any(short.startswith("REVOCATION_") for short in raw):
+        given = leeway if isinstance(leeway, (int, float)) and not isinstance(leeway, bool) else None
+        covered = float(given) if given is not None else float(options.get("leeway", DEFAULT_LEEWAY))
+        options["revocation"] = _revocation_store(prefix, raw, covered)
     return options
+
+
+_REVOCATION = (("prefix", "PREFIX"), ("store_failure", "STORE_FAILURE"), ("max_token_lifetime", "MAX_TOKEN_LIFETIME"))
+
+
+def _revocation_store(prefix: str, raw: Mapping[str, str], leeway: float) -> Any:
+    """A RedisStore from the REVOCATION_* variables; its clock_skew covers *leeway*."""
+    if "REVOCATION_REDIS_URL" not in raw:
+        raise ConfigurationError(f"{prefix}REVOCATION_REDIS_URL is not set (the REVOCATION_* variables need it)")
+    from jwt_guard.stores import RedisStore
+
+    # A jti record must outlive exp + leeway (see Verifier's revocation=).
+    options: dict[str, Any] = {"clock_skew": max(DEFAULT_LEEWAY, leeway) if math.isfinite(leeway) else DEFAULT_LEEWAY}
+    if "REVOCATION_PREFIX" in raw:
+        options["prefix"] = raw["REVOCATION_PREFIX"].strip()
+    if "REVOCATION_STORE_FAILURE" in raw:
+        options["store_failure"] = raw["REVOCATION_STORE_FAILURE"].strip().lower()
+    if "REVOCATION_MAX_TOKEN_LIFETIME" in raw:
+        name = prefix + "REVOCATION_MAX_TOKEN_LIFETIME"
+        options["max_token_lifetime"] = _number(name, raw["REVOCATION_MAX_TOKEN_LIFETIME"])
+    # Check the URL, then each value alone, so that a message names one variable.
+    url = raw["REVOCATION_REDIS_URL"].strip()
+    checks: list[tuple[str, dict[str, Any]]] = [("REDIS_URL", {})] + [
+        (short, {option: options[option]}) for option, short in _REVOCATION if option in options
+    ]
+    for short, given in checks:
+        try:
+            RedisStore(url, **given).close()
+        except ConfigurationError as exc:
+            raise _fail(f"{prefix}REVOCATION_{short}", exc.description) from None
+    try:
+        return RedisStore.from_url(url, **options)
+    except ConfigurationError as exc:
+        raise _fail(prefix + "REVOCATION_REDIS_URL", exc.description) from None
 
 
 def _key_cache_options(prefix: str, raw: Mapping[str, str]) -> KeyCacheOptions | None:

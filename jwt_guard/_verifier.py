@@ -43,14 +43,19 @@ from jwt_guard.errors import (
     InvalidSignature,
     InvalidToken,
     JWTGuardError,
+    TokenRevoked,
 )
 
 if TYPE_CHECKING:
     import httpx
 
     from jwt_guard._events import Event
+    from jwt_guard.stores import Store
 
 __all__ = ["StaticKeySource", "Verifier"]
+
+#: How long :meth:`Verifier.prefetch` waits for a revocation store's first read.
+REVOCATION_READY_TIMEOUT = 30.0
 
 #: What ``keys=`` accepts: a JWKS (or single JWK) mapping, PEM text (one or
 #: more keys or certificates), a list of PEM texts, or a shared secret.
@@ -128,6 +133,13 @@ class Verifier:
     :param async_transport: an ``httpx.AsyncBaseTransport`` likewise.
     :param on_event: called with an :class:`~jwt_guard.Event` for fetches,
         failures, stale serving, unknown-kid refetches and rejections.
+    :param revocation: a :mod:`jwt_guard.stores` store (``MemoryStore``,
+        ``RedisStore``): every verified token, cache hits included, is then
+        checked against its revocation records, in memory. A revoked token
+        raises :class:`~jwt_guard.TokenRevoked`; a store that cannot vouch for
+        its answer follows its ``store_failure`` (``"closed"``:
+        :class:`~jwt_guard.StoreUnavailable`). The store's ``clock_skew`` must
+        be at least ``leeway``. The verifier starts the store; its owner closes it.
 
     .. warning::
        Keys come only from ``keys``, ``jwks_uri`` or the issuer's discovery
@@ -159,6 +171,7 @@ class Verifier:
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         on_event: Callable[[Event], None] | None = None,
+        revocation: Store | None = None,
     ) -> None:
         settings = build_settings(
             issuer=issuer,
@@ -211,6 +224,16 @@ class Verifier:
                 self._sources = {iss: self._remote(iss, iss, None) for iss in settings.issuers}
         distinct = {id(source): source for source in self._sources.values()}
         self._single: KeySource | None = next(iter(distinct.values())) if len(settings.issuers) == 1 else None
+        self._revocation: Store | None = None
+        self._owns_revocation = False
+        #: The revocation check run on every verified token (one call), or None.
+        self._revoked: Callable[[AccessToken], object] | None = None
+        if revocation is not None:
+            from jwt_guard.stores._base import revocation_store
+
+            self._revocation = revocation_store(revocation, leeway=settings.leeway)
+            self._revoked = self._revocation.check_token
+            self._revocation.start()  # returns at once; a mirror begins its first read
 
     def _remote(self, label: str, issuer: str | None, jwks_uri: str | None) -> RemoteKeys:
         settings = self._settings
@@ -245,9 +268,13 @@ class Verifier:
 
         from jwt_guard._env import options_from_env
 
-        options = options_from_env(prefix, os.environ if environ is None else environ, provided=overrides.keys())
+        environ = os.environ if environ is None else environ
+        options = options_from_env(prefix, environ, provided=overrides.keys(), leeway=overrides.get("leeway"))
         options.update(overrides)
-        return cls(**options)
+        verifier = cls(**options)
+        # A store built from the environment belongs to this verifier: close() closes it.
+        verifier._owns_revocation = "revocation" not in overrides and verifier._revocation is not None
+        return verifier
 
     # -- public surface --------------------------------------------------
 
@@ -271,6 +298,11 @@ class Verifier:
         """The validated configuration (read-only)."""
         return self._settings
 
+    @property
+    def revocation(self) -> Store | None:
+        """The revocation store, if one is configured."""
+        return self._revocation
+
     def verify(self, token: str | bytes) -> AccessToken:
         """Verify *token* and return its :class:`AccessToken`.
 
@@ -280,10 +312,12 @@ class Verifier:
         key set is cached (cold start, or an unknown ``kid`` refetch).
         """
         try:
-            cached = self._cached(token)
-            if cached is not None:
-                return cached
-            result: AccessToken = run_sync(self._flow(token))
+            result = self._cached(token)
+            if result is None:
+                result = run_sync(self._flow(token))
+            revoked = self._revoked
+            if revoked is not None and revoked(result) is not None:
+                raise TokenRevoked()
             return result
         except JWTGuardError as error:
             self._rejected(error)
@@ -292,27 +326,44 @@ class Verifier:
     async def verify_async(self, token: str | bytes) -> AccessToken:
         """Like :meth:`verify`, fetching keys with ``httpx.AsyncClient``."""
         try:
-            cached = self._cached(token)
-            if cached is not None:
-                return cached
-            result: AccessToken = await run_async(self._flow(token))
+            result = self._cached(token)
+            if result is None:
+                result = await run_async(self._flow(token))
+            revoked = self._revoked
+            if revoked is not None and revoked(result) is not None:
+                raise TokenRevoked()
             return result
         except JWTGuardError as error:
             self._rejected(error)
             raise
 
     def prefetch(self) -> None:
-        """Fetch discovery documents and key sets now (e.g. at startup).
+        """Fetch discovery documents and key sets now (e.g. at startup); with
+        a revocation store, also wait for its first read (at most
+        :data:`REVOCATION_READY_TIMEOUT` seconds).
 
-        Raises :class:`~jwt_guard.KeySetUnavailable` if any cannot be had.
+        Raises :class:`~jwt_guard.KeySetUnavailable` if any key set cannot be
+        had, and :class:`~jwt_guard.StoreUnavailable` if the store is not
+        current by then and its ``store_failure`` is ``"closed"``.
         """
         for source in self._remote_sources():
             run_sync(source.keyset_flow())
+        store = self._revocation
+        if store is not None and not store.wait_ready(REVOCATION_READY_TIMEOUT):
+            self._store_not_ready(store)
 
     async def prefetch_async(self) -> None:
         """Async :meth:`prefetch`."""
         for source in self._remote_sources():
             await run_async(source.keyset_flow())
+        store = self._revocation
+        if store is not None and not await store.wait_ready_async(REVOCATION_READY_TIMEOUT):
+            self._store_not_ready(store)
+
+    def _store_not_ready(self, store: Store) -> None:
+        # The store's own policy answers: StoreUnavailable when "closed",
+        # a warning and an event when "open".
+        store.check(self._settings.issuers[0], None, None, None, None)
 
     def clear_cache(self) -> None:
         """Forget every cached verification result."""
@@ -320,14 +371,20 @@ class Verifier:
             self._cache.clear()
 
     def close(self) -> None:
-        """Close the pooled HTTP client used by :meth:`verify`."""
+        """Close the pooled HTTP client used by :meth:`verify` (and a
+        revocation store built by :meth:`from_env`)."""
         if self._clients is not None:
             self._clients.close()
+        if self._owns_revocation and self._revocation is not None:
+            self._revocation.close()
 
     async def aclose(self) -> None:
-        """Close the pooled HTTP clients (async and sync)."""
+        """Close the pooled HTTP clients (async and sync), and a revocation
+        store built by :meth:`from_env`."""
         if self._clients is not None:
             await self._clients.aclose()
+        if self._owns_revocation and self._revocation is not None:
+            await self._revocation.aclose()
 
     def __enter__(self) -> Verifier:
         return self

@@ -86,6 +86,9 @@ ENV_VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable(
         "REVOCATION_MAX_TOKEN_LIFETIME", "revocation.max_token_lifetime", "seconds", "how long a cutoff is kept"
     ),
+    EnvVariable(
+        "REVOCATION_FAILURE_GRACE", "revocation.failure_grace", "seconds", "trust the mirror this long without Redis"
+    ),
 )
 _BY_NAME = {variable.name: variable for variable in ENV_VARIABLES}
 
@@ -297,7 +300,12 @@ def options_from_env(
     return options
 
 
-_REVOCATION = (("prefix", "PREFIX"), ("store_failure", "STORE_FAILURE"), ("max_token_lifetime", "MAX_TOKEN_LIFETIME"))
+_REVOCATION = (
+    ("prefix", "PREFIX"),
+    ("store_failure", "STORE_FAILURE"),
+    ("max_token_lifetime", "MAX_TOKEN_LIFETIME"),
+    ("failure_grace", "FAILURE_GRACE"),
+)
 
 
 def _revocation_store(prefix: str, raw: Mapping[str, str], leeway: float) -> Any:
@@ -312,9 +320,9 @@ def _revocation_store(prefix: str, raw: Mapping[str, str], leeway: float) -> Any
         options["prefix"] = raw["REVOCATION_PREFIX"].strip()
     if "REVOCATION_STORE_FAILURE" in raw:
         options["store_failure"] = raw["REVOCATION_STORE_FAILURE"].strip().lower()
-    if "REVOCATION_MAX_TOKEN_LIFETIME" in raw:
-        name = prefix + "REVOCATION_MAX_TOKEN_LIFETIME"
-        options["max_token_lifetime"] = _number(name, raw["REVOCATION_MAX_TOKEN_LIFETIME"])
+    for short in ("MAX_TOKEN_LIFETIME", "FAILURE_GRACE"):
+        if "REVOCATION_" + short in raw:
+            options[short.lower()] = _number(f"{prefix}REVOCATION_{short}", raw["REVOCATION_" + short])
     # Check the URL, then each value alone, so that a message names one variable.
     url = raw["REVOCATION_REDIS_URL"].strip()
     checks: list[tuple[str, dict[str, Any]]] = [("REDIS_URL", {})] + [

@@ -355,6 +355,11 @@ class RedisStore(Store):
         return self._trusted_until >= time.monotonic()
 
     @property
+    def failure_grace(self) -> float:
+        """Seconds the mirror stays trusted without hearing from Redis."""
+        return self._grace
+
+    @property
     def ready(self) -> bool:
         """Whether the mirror is current now (the request path answers without failing)."""
         return self._trusted_until >= time.monotonic()

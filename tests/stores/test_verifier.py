@@ -313,6 +313,7 @@ def test_from_env_builds_a_redis_store_the_verifier_owns(redis_server, issuer):
         "JWT_GUARD_REVOCATION_PREFIX": "envtest:",
         "JWT_GUARD_REVOCATION_STORE_FAILURE": "open",
         "JWT_GUARD_REVOCATION_MAX_TOKEN_LIFETIME": "3600",
+        "JWT_GUARD_REVOCATION_FAILURE_GRACE": "2.5",
         "JWT_GUARD_LEEWAY": "90",
     }
     verifier = Verifier.from_env(environ=environ, keys=issuer.jwks())
@@ -320,6 +321,7 @@ def test_from_env_builds_a_redis_store_the_verifier_owns(redis_server, issuer):
     assert isinstance(store, RedisStore)
     assert (store.store_failure, store.max_token_lifetime, store.clock_skew) == ("open", 3600.0, 90.0)
     assert "envtest:" in repr(store)
+    assert store.failure_grace == 2.5
     assert store.wait_ready(30)
     verifier.close()
     assert not store.ready  # built from the environment: closed with the verifier
@@ -361,6 +363,11 @@ def test_from_env_builds_a_redis_store_the_verifier_owns(redis_server, issuer):
             {"JWT_GUARD_REVOCATION_REDIS_URL": "redis://127.0.0.1:1/0", "JWT_GUARD_REVOCATION_MAX_TOKEN_LIFETIME": "x"},
             "JWT_GUARD_REVOCATION_MAX_TOKEN_LIFETIME: must be a number",
             id="lifetime-not-a-number",
+        ),
+        pytest.param(
+            {"JWT_GUARD_REVOCATION_REDIS_URL": "redis://127.0.0.1:1/0", "JWT_GUARD_REVOCATION_FAILURE_GRACE": "0"},
+            "JWT_GUARD_REVOCATION_FAILURE_GRACE: failure_grace must be a positive",
+            id="zero-grace",
         ),
         pytest.param(
             {"JWT_GUARD_REVOCATION_URL": "redis://x"}, "did you mean JWT_GUARD_REVOCATION_REDIS_URL", id="typo"

@@ -46,6 +46,18 @@ class AccessToken:
         self._header = header if isinstance(header, dict) else dict(header)
         self._scopes = scopes
         self._raw = raw
+        # Made here, not on first use: raising and catching AttributeError
+        # would cost more than the view itself.
+        self._claims_view = MappingProxyType(self._claims)
+
+    # Pickling and copying carry the values, not the view (a mappingproxy
+    # cannot be pickled); the copy makes its own.
+    def __getstate__(self) -> tuple[dict[str, Any], dict[str, Any], frozenset[str], str]:
+        return (self._claims, self._header, self._scopes, self._raw)
+
+    def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any], frozenset[str], str]) -> None:
+        self._claims, self._header, self._scopes, self._raw = state
+        self._claims_view = MappingProxyType(self._claims)
 
     @property
     def claims(self) -> Mapping[str, Any]:
@@ -56,9 +68,7 @@ class AccessToken:
         """
         try:
             return self._claims_view
-        except AttributeError:
-            # Made on first use (not in __init__), so that a token built
-            # without __init__ gets one too.
+        except AttributeError:  # a token built without __init__
             view = self._claims_view = MappingProxyType(self._claims)
             return view
 

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -32,7 +32,8 @@ class Fleet:
 
     The verifier of each worker is configured through ``JWT_GUARD_*``
     variables: *issuer*'s keys (a JWKS file, no network), a
-    :class:`~jwt_guard.stores.RedisStore` on *redis_url*, and *environ*.
+    :class:`~jwt_guard.stores.RedisStore` on *redis_url*, and *environ*;
+    *uvicorn_args* are added to uvicorn's command line.
     Standard error (uvicorn's and jwt_guard's log lines) goes to ``log_path``.
     """
 
@@ -44,12 +45,14 @@ class Fleet:
         redis_url: str,
         workers: int = 4,
         environ: Mapping[str, str] | None = None,
+        uvicorn_args: Sequence[str] = (),
     ) -> None:
         self.directory = directory
         self.issuer = issuer
         self.redis_url = redis_url
         self.workers = workers
         self.environ = dict(environ or {})
+        self.uvicorn_args = list(uvicorn_args)
         self.port = free_port()
         self.log_path = directory / "uvicorn.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -75,7 +78,7 @@ class Fleet:
         env.update(self.environ)
         command = [sys.executable, "-m", "uvicorn", "--factory", "revocation_app:create_app"]
         command += ["--app-dir", str(ROOT / "examples"), "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--workers", str(self.workers), "--log-level", "warning", "--no-access-log"]
+        command += ["--workers", str(self.workers), "--log-level", "warning", "--no-access-log", *self.uvicorn_args]
         with self.log_path.open("wb") as log:
             # Its own process group: stop() reaches the workers too, and nothing else.
             self.process = subprocess.Popen(

@@ -1,6 +1,6 @@
 """What revocation costs on the request path, and how fast it spreads.
 
-Run: ``python benchmarks/revocation.py [--quick] [--skip-http] [options]``
+Run: ``python benchmarks/revocation.py [--quick] [--parts 1234] [options]``
 (``--help`` lists them). Needs ``redis-server`` for every part but the
 MemoryStore rows of (1); (3) uses ``wrk`` when installed.
 
@@ -308,7 +308,7 @@ def main() -> int:
     parser.add_argument(
         "--fleet-pace", type=float, default=0.001, help="seconds between a watcher's requests in (4) (0.001; 0: none)"
     )
-    parser.add_argument("--skip-http", action="store_true", help="run (1) and (2) only")
+    parser.add_argument("--parts", default="1234", help="which parts to run, e.g. 12 or 4 (default 1234)")
     parser.add_argument("--no-wrk", action="store_true", help="use the httpx load generator even if wrk exists")
     parser.add_argument(
         "--no-pin", dest="pin", action="store_false", help="do not pin servers and load to two CPUs in (3)"
@@ -340,12 +340,16 @@ def main() -> int:
             redis_url = server.url
         except BaseException as exc:  # the skip raised when redis-server is missing
             print(f"redis-server unavailable ({exc}); RedisStore parts skipped")
+    lines: list[str] = []
     try:
-        lines = part_one(args, redis_url)
+        if "1" in args.parts:
+            lines += part_one(args, redis_url)
         if redis_url is not None:
-            lines += part_two(args, redis_url)
-            if not args.skip_http:
+            if "2" in args.parts:
+                lines += part_two(args, redis_url)
+            if "3" in args.parts:
                 lines += _revocation_http.http_throughput(args, redis_url, RECORDS)
+            if "4" in args.parts:
                 lines += _revocation_http.fleet_propagation(args, redis_url)
     finally:
         if server is not None:

@@ -378,3 +378,75 @@ def test_from_env_names_the_variable_at_fault(issuer, environ, message):
     base = {"JWT_GUARD_ISSUER": issuer.issuer, "JWT_GUARD_AUDIENCE": issuer.audience}
     with pytest.raises(ConfigurationError, match=message):
         Verifier.from_env(environ={**base, **environ}, keys=issuer.jwks())
+
+
+# -- through the adapters ---------------------------------------------------------------------
+
+
+def test_wsgi_answers_401_for_a_revoked_token_and_503_while_the_store_cannot_vouch(
+    make_redis_store, dead_redis_url, issuer
+):
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    from jwt_guard.wsgi import JWTGuardMiddleware
+
+    def app(environ, start_response):
+        return Response(environ["jwt_guard.token"].subject)(environ, start_response)
+
+    store = MemoryStore()
+    client = Client(JWTGuardMiddleware(app, verifier=issuer.verifier(revocation=store)))
+    raw = issuer.token(sub="alice", jti="j-1")
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert client.get("/", headers=headers).get_data(as_text=True) == "alice"
+    store.revoke_token("j-1", issuer=issuer.issuer, expires_at=time.time() + 300)
+    refused = client.get("/", headers=headers)
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    assert refused.json == {"error": "invalid_token", "error_description": "the access token has been revoked"}
+
+    unreachable = make_redis_store(dead_redis_url, ready=False, retry_after=3)
+    client = Client(JWTGuardMiddleware(app, verifier=issuer.verifier(revocation=unreachable)))
+    unavailable = client.get("/", headers=headers)
+    assert unavailable.status_code == 503
+    assert unavailable.headers["Retry-After"] == "3"
+    assert "WWW-Authenticate" not in unavailable.headers
+
+
+async def test_asgi_answers_401_for_a_revoked_token_and_503_while_the_store_cannot_vouch(
+    make_redis_store, dead_redis_url, issuer
+):
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from jwt_guard.asgi import JWTGuardMiddleware, get_access_token
+
+    async def me(request: Request) -> PlainTextResponse:
+        token = get_access_token(request)
+        assert token is not None
+        return PlainTextResponse(token.subject)
+
+    def app(verifier: Verifier) -> JWTGuardMiddleware:
+        return JWTGuardMiddleware(Starlette(routes=[Route("/", me)]), verifier=verifier)
+
+    store = MemoryStore()
+    raw = issuer.token(sub="alice", jti="j-1")
+    headers = {"Authorization": f"Bearer {raw}"}
+    transport = httpx.ASGITransport(app=app(issuer.verifier(revocation=store)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        assert (await client.get("/", headers=headers)).text == "alice"
+        store.revoke_token("j-1", issuer=issuer.issuer, expires_at=time.time() + 300)
+        refused = await client.get("/", headers=headers)
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+    unreachable = make_redis_store(dead_redis_url, ready=False, retry_after=3)
+    transport = httpx.ASGITransport(app=app(issuer.verifier(revocation=unreachable)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        unavailable = await client.get("/", headers=headers)
+    assert unavailable.status_code == 503
+    assert unavailable.headers["retry-after"] == "3"
+    assert "www-authenticate" not in unavailable.headers

@@ -32,6 +32,8 @@ from jwt_guard._config import (
 from jwt_guard._events import EventKind, Reporter, logger
 from jwt_guard._fetch import attach_shells
 from jwt_guard._http import HTTPClients
+from jwt_guard._introspection import Introspection
+from jwt_guard._introspector import Introspector, looks_like_jws
 from jwt_guard._jose import verify_signature
 from jwt_guard._keys import BoundKey, KeySet, keyset_from_jwks, keyset_from_pem, keyset_from_secret
 from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
@@ -128,6 +130,10 @@ class Verifier:
     :param async_transport: an ``httpx.AsyncBaseTransport`` likewise.
     :param on_event: called with an :class:`~jwt_guard.Event` for fetches,
         failures, stale serving, unknown-kid refetches and rejections.
+    :param introspection: :class:`~jwt_guard.Introspection`: verify opaque
+        tokens (anything that is not three base64url segments) at the
+        authorization server's introspection endpoint (RFC 7662). JWTs are
+        still verified locally.
 
     .. warning::
        Keys come only from ``keys``, ``jwks_uri`` or the issuer's discovery
@@ -159,6 +165,7 @@ class Verifier:
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         on_event: Callable[[Event], None] | None = None,
+        introspection: Introspection | None = None,
     ) -> None:
         settings = build_settings(
             issuer=issuer,
@@ -211,6 +218,18 @@ class Verifier:
                 self._sources = {iss: self._remote(iss, iss, None) for iss in settings.issuers}
         distinct = {id(source): source for source in self._sources.values()}
         self._single: KeySource | None = next(iter(distinct.values())) if len(settings.issuers) == 1 else None
+        self._introspector: Introspector | None = None
+        if introspection is not None:
+            if not isinstance(introspection, Introspection):
+                raise ConfigurationError(f"introspection must be an Introspection, not {type(introspection).__name__}")
+            self._introspector = Introspector(
+                introspection,
+                settings,
+                sources=self._sources,
+                reporter=self._reporter,
+                transport=transport,
+                async_transport=async_transport,
+            )
 
     def _remote(self, label: str, issuer: str | None, jwks_uri: str | None) -> RemoteKeys:
         settings = self._settings
@@ -308,26 +327,36 @@ class Verifier:
         """
         for source in self._remote_sources():
             run_sync(source.keyset_flow())
+        if self._introspector is not None:
+            run_sync(self._introspector.endpoint_flow())
 
     async def prefetch_async(self) -> None:
         """Async :meth:`prefetch`."""
         for source in self._remote_sources():
             await run_async(source.keyset_flow())
+        if self._introspector is not None:
+            await run_async(self._introspector.endpoint_flow())
 
     def clear_cache(self) -> None:
-        """Forget every cached verification result."""
+        """Forget every cached verification result (introspection answers too)."""
         if self._cache is not None:
             self._cache.clear()
+        if self._introspector is not None:
+            self._introspector.clear()
 
     def close(self) -> None:
         """Close the pooled HTTP client used by :meth:`verify`."""
         if self._clients is not None:
             self._clients.close()
+        if self._introspector is not None:
+            self._introspector.close()
 
     async def aclose(self) -> None:
         """Close the pooled HTTP clients (async and sync)."""
         if self._clients is not None:
             await self._clients.aclose()
+        if self._introspector is not None:
+            await self._introspector.aclose()
 
     def __enter__(self) -> Verifier:
         return self
@@ -350,15 +379,24 @@ class Verifier:
     # -- the verification flow -------------------------------------------
 
     def _cached(self, token: str | bytes) -> AccessToken | None:
-        cache = self._cache
-        if cache is None:
+        introspector = self._introspector
+        if introspector is not None and type(token) is str and token.count(".") != 2:
+            # Not a JWT: the introspection cache (a JWT never gets there).
+            hit = introspector.cached(token)
+        elif self._cache is None:
             return None
-        hit = cache.get(token)
+        else:
+            hit = self._cache.get(token)
         if hit is not None and self._validators:
             self._validate(hit)
         return hit
 
     def _flow(self, token: str | bytes) -> Generator[Effect, Any, AccessToken]:
+        if self._introspector is not None and not looks_like_jws(token):
+            result: AccessToken = yield from self._introspector.flow(token)
+            if self._validators:
+                self._validate(result)
+            return result
         parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
         source = self._single or self._source_for(parsed)
         epoch = self._cache.epoch if self._cache is not None else 0

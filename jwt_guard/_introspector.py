@@ -155,7 +155,9 @@ class Introspector:
         key_options = settings.key_cache
         self.clients = _Clients(key_options, transport, async_transport)
         # A joiner waits for the leader's exchanges: discovery may take two.
-        self._flights: SingleFlight[Any] = SingleFlight(self.clients, wait_limit=2 * key_options.timeout + 1.0)
+        self._flights: SingleFlight[Any] = SingleFlight(
+            self.clients, wait_limit=2 * key_options.timeout + 1.0, clock=settings.clock
+        )
         self.cache = AnswerCache(options.cache_size, options.cache_bytes)
         self._lock = threading.Lock()
         self._rate = RateLimit(options.rate, options.burst)

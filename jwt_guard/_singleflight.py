@@ -8,9 +8,9 @@ requests carrying one new token make one introspection call. Threads join by
 waiting on an event (bounded); asyncio tasks await the leader's task through
 ``asyncio.shield``, so a cancelled request never cancels the shared call.
 
-A finished flight lingers for :data:`LINGER` seconds, answering late
-joiners, so that a request arriving between the end of the call and the
-moment its answer is cached does not make a second call.
+A finished flight lingers for :data:`LINGER` seconds (of the verifier's
+clock), answering late joiners, so that a request arriving between the end
+of the call and the moment its answer is cached does not make a second call.
 
 Whether a new call may start at all (rate limit, backoff) is decided by the
 *admit* callable, under the same lock that creates the flight, once for both
@@ -20,8 +20,8 @@ faces.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
-import time
 from collections.abc import Callable, Generator, Hashable
 from typing import Generic, TypeVar
 
@@ -47,7 +47,7 @@ class _Flight(Generic[T]):
     def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self.loop = loop
         self.done = threading.Event()
-        self.done_at = -1.0
+        self.done_at = math.nan
         self.outcome: T | Failure = _INCOMPLETE
         self.task: asyncio.Task[None] | None = None
 
@@ -56,8 +56,9 @@ class SingleFlight(Generic[T]):
     """Shared exchanges through *clients*; a waiting thread gives up after
     *wait_limit* seconds."""
 
-    def __init__(self, clients: HTTPClients, *, wait_limit: float) -> None:
+    def __init__(self, clients: HTTPClients, *, wait_limit: float, clock: Callable[[], float]) -> None:
         self._clients = clients
+        self._clock = clock
         self._wait_limit = wait_limit
         self._lock = threading.Lock()
         self._sync: dict[Hashable, _Flight[T]] = {}
@@ -73,16 +74,16 @@ class SingleFlight(Generic[T]):
         admit: Callable[[], Failure | None],
         loop: asyncio.AbstractEventLoop | None,
     ) -> tuple[_Flight[T], bool] | Failure:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             # Oldest first: drop finished flights whose linger is over.
             while table:
                 oldest = next(iter(table.values()))
-                if oldest.done_at < 0 or now - oldest.done_at < LINGER:
+                if not now - oldest.done_at >= LINGER:  # under way (NaN), or lingering
                     break
                 table.pop(next(iter(table)))
             flight = table.get(key)
-            if flight is not None and flight.loop is loop and (flight.done_at < 0 or now - flight.done_at < LINGER):
+            if flight is not None and flight.loop is loop and not now - flight.done_at >= LINGER:
                 return flight, False
             refusal = admit()
             if refusal is not None:
@@ -119,7 +120,7 @@ class SingleFlight(Generic[T]):
             outcome = stop.value
         finally:
             flight.outcome = finish(outcome)
-            flight.done_at = time.monotonic()
+            flight.done_at = self._clock()
             flight.done.set()
         return flight.outcome
 
@@ -162,14 +163,14 @@ class SingleFlight(Generic[T]):
             outcome = stop.value
         finally:
             flight.outcome = finish(outcome)
-            flight.done_at = time.monotonic()
+            flight.done_at = self._clock()
             flight.done.set()
 
     def clear(self) -> None:
         """Forget finished flights: they answer nobody from now on."""
         with self._lock:
             for table in (self._sync, self._async):
-                for key in [key for key, flight in table.items() if flight.done_at >= 0]:
+                for key in [key for key, flight in table.items() if flight.done.is_set()]:
                     del table[key]
 
     def after_fork(self) -> None:

@@ -83,7 +83,7 @@ class LocalIssuer:
         self._lock = threading.Lock()
         self._keys = self._initial_keys(algorithm, kid, keys)
         self._extra_jwks: list[dict[str, Any]] = []
-        self._opaque = OpaqueTokens(clock)
+        self._opaque = OpaqueTokens(lambda: self.clock())  # follows a clock replaced later
 
     @staticmethod
     def _initial_keys(algorithm: str | None, kid: str | None, keys: Iterable[SigningKey] | None) -> list[SigningKey]:

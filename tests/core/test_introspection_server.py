@@ -38,7 +38,7 @@ def make(shell: Shell, issuer: LocalIssuer, clock: FakeClock, **options) -> Veri
 
 
 async def test_opaque_tokens_over_a_real_socket(served, clock, shell):
-    issuer, endpoint, server = served
+    issuer, endpoint, _ = served
     verifier = make(shell, issuer, clock)
     token = issuer.opaque_token(scope="read")
     assert (await shell.verify(verifier, token)).scopes == {"read"}

@@ -45,6 +45,17 @@ class AccessToken:
         self._scopes = scopes
         self._raw = raw
 
+    @classmethod
+    def _of(cls, claims: dict[str, Any], header: dict[str, Any], scopes: frozenset[str], raw: str) -> AccessToken:
+        """Internal: an AccessToken from values that are already checked and
+        never mutated (a cache hit rebuilding its result around a token)."""
+        token = object.__new__(cls)
+        token._claims = claims
+        token._header = header
+        token._scopes = scopes
+        token._raw = raw
+        return token
+
     @property
     def claims(self) -> Mapping[str, Any]:
         """The verified claims set (read-only)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from jwt_guard import _forks
@@ -26,12 +25,12 @@ __all__ = ["ENTRY_OVERHEAD", "AnswerCache", "Backoff", "RateLimit"]
 #: Bytes counted for an entry beyond its answer's size: the digest, the
 #: entry tuple, the dict slot and the claims dict's own overhead, measured
 #: with tracemalloc for a typical answer (see benchmarks/introspection.py).
-ENTRY_OVERHEAD = 1024
+ENTRY_OVERHEAD = 1152
 #: The parsed claims of an answer take about this many times its JSON size.
 SIZE_FACTOR = 3
 
 # (claims or None, scopes or the error, not_before, not_after, size)
-Entry = tuple[Mapping[str, Any] | None, Any, float, float, int]
+Entry = tuple[dict[str, Any] | None, Any, float, float, int]
 
 
 def entry_size(answer_size: int) -> int:
@@ -45,8 +44,8 @@ class AnswerCache:
     __slots__ = (
         "__weakref__",
         "_bytes",
-        "_entries",
         "_lock",
+        "entries",
         "epoch",
         "max_bytes",
         "max_entries",
@@ -55,7 +54,8 @@ class AnswerCache:
     )
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
-        self._entries: dict[bytes, Entry] = {}
+        #: digest → entry; read without the lock (writes take it).
+        self.entries: dict[bytes, Entry] = {}
         self._bytes = 0
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -68,21 +68,21 @@ class AnswerCache:
 
     def get(self, digest: bytes, now: float) -> Entry | None:
         """The live entry for *digest*, or ``None`` (an expired one is dropped)."""
-        entry = self._entries.get(digest)
+        entry = self.entries.get(digest)
         if entry is None:
             return None
         if entry[2] <= now < entry[3]:
             return entry
         with self._lock:
-            if self._entries.get(digest) is entry:
-                del self._entries[digest]
+            if self.entries.get(digest) is entry:
+                del self.entries[digest]
                 self._bytes -= entry[4]
         return None
 
     def put_active(
         self,
         digest: bytes,
-        claims: Mapping[str, Any],
+        claims: dict[str, Any],
         scopes: frozenset[str],
         window: tuple[float, float],
         size: int,
@@ -99,7 +99,7 @@ class AnswerCache:
         size = entry[4]
         if not self.max_entries or size > self.max_bytes:
             return
-        entries = self._entries
+        entries = self.entries
         with self._lock:
             if epoch != self.epoch:
                 return
@@ -118,7 +118,7 @@ class AnswerCache:
         """Forget every answer; answers fetched before now are not stored."""
         with self._lock:
             self.epoch += 1
-            self._entries.clear()
+            self.entries.clear()
             self._bytes = 0
 
     @property
@@ -127,7 +127,7 @@ class AnswerCache:
         return self._bytes
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -207,8 +207,8 @@ async def test_active_answers_are_cached_by_digest(issuer, build, server, shell)
     assert second.raw == token
     assert calls(server) == 1
     cache = verifier._introspector.cache
-    assert list(cache._entries) == [hashlib.sha256(token.encode()).digest()]
-    assert token not in repr(cache._entries)
+    assert list(cache.entries) == [hashlib.sha256(token.encode()).digest()]
+    assert token not in repr(cache.entries)
 
 
 async def test_cached_answers_expire_with_the_ttl(issuer, build, server, clock, shell):

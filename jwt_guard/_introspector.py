@@ -31,6 +31,7 @@ import hashlib
 import logging
 import math
 import re
+import secrets
 import threading
 import time
 from collections.abc import Generator, Mapping
@@ -268,6 +269,30 @@ class Introspector:
                 f"{IntrospectionUnavailable.description}: {failure.description}", retry_after=1
             ) from None
         return document
+
+    def check_flow(self) -> Generator[Effect, Any, tuple[str, str, str]]:
+        """Diagnostics (``jwt-guard check``): ``(endpoint, verdict, detail)``,
+        the verdict ``"ok"`` (our credentials were accepted), ``"refused"``
+        (401/403: a configuration error) or ``"unavailable"``. Introspects a
+        random token that no server issued; uses neither the cache nor the
+        rate limit, and does not count towards the backoff."""
+        try:
+            endpoint = yield from self.endpoint_flow()
+        except IntrospectionUnavailable as error:
+            return "-", "unavailable", error.description
+        probe = "probe-" + secrets.token_urlsafe(24)
+        outcome = yield Shared(
+            self._flights, ("check", probe), lambda: self._call(endpoint, probe), lambda: None, lambda done: done
+        )
+        if isinstance(outcome, ServerFailure) and outcome.credentials:
+            return (
+                endpoint,
+                "refused",
+                f"client {self.options.client_id!r} ({self.options.auth}): {outcome.description}",
+            )
+        if isinstance(outcome, Failure):
+            return endpoint, "unavailable", outcome.description
+        return endpoint, "ok", f"client {self.options.client_id!r} ({self.options.auth}) accepted"
 
     # -- requests ----------------------------------------------------------------
 

@@ -563,3 +563,23 @@ def test_a_non_url_issuer_needs_an_explicit_endpoint(issuer):
 def test_introspection_must_be_an_introspection(issuer):
     with pytest.raises(Exception, match="must be an Introspection"):
         Verifier(issuer=issuer.issuer, audience="a", introspection={"client_id": "x"})
+
+
+# -- diagnostics -------------------------------------------------------------------------
+
+
+async def test_check_reports_the_endpoint_and_the_credentials(build, endpoint, server, shell):
+    from jwt_guard._keysource import run_async, run_sync
+
+    async def check(verifier: Verifier) -> tuple[str, str, str]:
+        flow = verifier._introspector.check_flow()
+        return await run_async(flow) if shell.is_async else run_sync(flow)
+
+    assert await check(build()) == (endpoint.url, "ok", "client 'my-api' (client_secret_basic) accepted")
+    endpoint_url, verdict, detail = await check(build(intro={"client_secret": "wrong"}))
+    assert (endpoint_url, verdict) == (endpoint.url, "refused")
+    assert "client 'my-api'" in detail
+    server.set_fault("status", target="introspection", status=500)
+    assert (await check(build()))[1] == "unavailable"
+    server.set_fault("status", target="discovery", status=500)
+    assert (await check(build()))[:2] == ("-", "unavailable")

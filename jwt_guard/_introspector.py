@@ -35,9 +35,7 @@ import secrets
 import threading
 import time
 from collections.abc import Generator, Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._client_auth import ClientAuth
@@ -54,6 +52,9 @@ from jwt_guard._singleflight import Shared, SingleFlight
 from jwt_guard._token import decode_json_object, parse
 from jwt_guard._wire import Failure, Reply, Request
 from jwt_guard.errors import ConfigurationError, InvalidSignature, InvalidToken, MalformedToken, TokenTooLarge
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["INTROSPECTION_FAILED", "INTROSPECTION_LIMITED", "Introspector", "looks_like_jws"]
 
@@ -110,16 +111,6 @@ def _digest(token: str) -> bytes:
     return _sha256(token.encode()).digest()
 
 
-class _Clients(HTTPClients):
-    """The key-fetch clients with a larger pool: introspection calls are
-    frequent and concurrent where key fetches are rare."""
-
-    def _options(self, transport: object, *, keepalive: int) -> dict[str, Any]:
-        options = super()._options(transport, keepalive=keepalive)
-        options["limits"] = httpx.Limits(max_connections=16, max_keepalive_connections=8 if keepalive else 0)
-        return options
-
-
 class Introspector:
     """Introspection for one verifier: configuration, endpoint, cache, limits."""
 
@@ -157,7 +148,8 @@ class Introspector:
         self._rules = AnswerRules(settings, issuer=issuer, ttl=options.cache_ttl)
         self._signed_rules = SignedAnswerRules(settings, issuer=issuer, client_id=options.client_id)
         key_options = settings.key_cache
-        self.clients = _Clients(key_options, transport, async_transport)
+        # The key fetch's timeouts and size limits, with a larger pool.
+        self.clients = HTTPClients(key_options, transport, async_transport, max_connections=16)
         # A joiner waits for the leader's exchanges: discovery may take two.
         self._flights: SingleFlight[Any] = SingleFlight(
             self.clients, wait_limit=2 * key_options.timeout + 1.0, clock=settings.clock
@@ -179,6 +171,9 @@ class Introspector:
         raised again; ``None`` when not cached."""
         # The hot path of every repeated opaque token: one hash, one dict
         # lookup, one clock read (AnswerCache.get only for expired entries).
+        # An oversized token is never cached: no need to hash all of it.
+        if len(token) > self._max_size:
+            return None
         digest = _sha256(token.encode()).digest()
         entry = self.cache.entries.get(digest)
         if entry is None:

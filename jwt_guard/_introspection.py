@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from jwt_guard.errors import ConfigurationError, InvalidToken, KeySetUnavailable
+from jwt_guard.errors import ConfigurationError, InvalidToken, TemporarilyUnavailable
 
 __all__ = [
     "CLIENT_AUTH_METHODS",
@@ -43,13 +43,10 @@ class InactiveToken(InvalidToken):
     description = "the access token is not active"
 
 
-class IntrospectionUnavailable(KeySetUnavailable):
+class IntrospectionUnavailable(TemporarilyUnavailable):
     """The introspection endpoint could not judge the token (down, slow, an
     unusable answer, our client credentials refused, or too many unknown
     tokens at once): 503 with ``Retry-After``, never 401.
-
-    A subclass of :class:`~jwt_guard.KeySetUnavailable` so that every adapter
-    already answers it with 503 and ``Retry-After``.
     """
 
     description = "token introspection is temporarily unavailable"

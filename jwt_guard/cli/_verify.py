@@ -28,7 +28,7 @@ from jwt_guard.cli._common import (
     strip_bearer,
     to_json,
 )
-from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, KeySetUnavailable
+from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, TemporarilyUnavailable
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         with _library_logging(args.verbose, streams):
             token = verifier.verify(raw)
         check_scopes(token, required)
-    except (AuthError, KeySetUnavailable) as error:
+    except (AuthError, TemporarilyUnavailable) as error:
         document = _error_document(error)
         if args.json:
             streams.out(to_json(document))
@@ -232,7 +232,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
                 )
             else:
                 streams.err(f"  an API would answer {document['status']} with Retry-After: {document['retry_after']}")
-        return EXIT_UNAVAILABLE if isinstance(error, KeySetUnavailable) else EXIT_INVALID
+        return EXIT_UNAVAILABLE if isinstance(error, TemporarilyUnavailable) else EXIT_INVALID
     finally:
         verifier.close()
     now = time.time()

@@ -25,9 +25,9 @@ from jwt_guard import (
     InvalidIssuer,
     InvalidToken,
     InvalidTokenType,
-    KeySetUnavailable,
     MissingClaim,
     NotYetValid,
+    TemporarilyUnavailable,
 )
 from jwt_guard._client_auth import ASSERTION_TYPE, ClientAuth
 from jwt_guard._config import build_settings
@@ -116,7 +116,7 @@ def test_assertion_algorithm_must_fit_the_key() -> None:
 
 def test_unavailable_is_a_503_with_retry_after() -> None:
     error = IntrospectionUnavailable(retry_after=2.5)
-    assert isinstance(error, KeySetUnavailable)
+    assert isinstance(error, TemporarilyUnavailable)
     assert error.status_code == 503
     assert error.retry_after == 3
     assert InactiveToken().status_code == 401

@@ -1,8 +1,9 @@
 """Real services for tests: find the binary, run it on a free 127.0.0.1 port, stop it.
 
 One rule for every service a test needs (redis-server, Chromium, Node.js, ...):
-when the binary (or its package) is missing the test skips with a message that says how to install
-it, unless ``JWT_GUARD_REQUIRE_SERVICES=1`` (set by CI), where it fails.
+when the binary (or its package) is missing the test skips with a message
+that says how to install it, unless ``JWT_GUARD_REQUIRE_SERVICES=1`` (set by
+CI), where it fails.
 Benchmarks use :class:`RedisServer` too (pytest is imported only to skip).
 """
 

@@ -261,7 +261,8 @@ def _proof_key(alg: str, jwk: object) -> tuple[SignatureKey, str]:
             hashable = False  # key_ops and friends: checked, not memoised
     try:
         if hashable:
-            return _cached_key(alg, tuple(sorted(jwk.items())))
+            # Unsorted: a client sends its members in the same order every time.
+            return _cached_key(alg, tuple(jwk.items()))
         return _load_key(alg, jwk)
     except (TypeError, OverflowError) as exc:
         raise ValueError(str(exc)) from exc

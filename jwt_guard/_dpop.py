@@ -58,6 +58,7 @@ __all__ = [
     "access_token_hash",
     "bound_thumbprint",
     "replay_key",
+    "single_proof",
     "verify_proof",
 ]
 
@@ -128,7 +129,10 @@ class DPoPOptions:
         _check_seconds("nonce_lifetime", self.nonce_lifetime, 86400)
         if isinstance(self.algorithms, str):
             raise ConfigurationError("DPoPOptions.algorithms must be a list of algorithm names, not a string")
-        algorithms = tuple(dict.fromkeys(self.algorithms))
+        try:
+            algorithms = tuple(dict.fromkeys(self.algorithms))
+        except TypeError:
+            raise ConfigurationError("DPoPOptions.algorithms must be a list of algorithm names") from None
         if not algorithms:
             raise ConfigurationError("DPoPOptions.algorithms must name at least one algorithm")
         for alg in algorithms:
@@ -216,14 +220,15 @@ def bound_thumbprint(claims: Mapping[str, Any]) -> str | None:
     A ``cnf`` that is not an object, or a ``jkt`` that is not a string, makes
     the token invalid (:class:`~jwt_guard.errors.InvalidClaim`).
     """
-    cnf = claims.get("cnf")
-    if cnf is None:
+    if "cnf" not in claims:
         return None
+    cnf = claims["cnf"]
+    # RFC 7800 §3.1: cnf is a JSON object; RFC 9449 §6.1: jkt a base64url string.
     if not isinstance(cnf, Mapping):
         raise InvalidClaim("the access token has an invalid cnf claim")
-    jkt = cnf.get("jkt")
-    if jkt is None:
+    if "jkt" not in cnf:
         return None
+    jkt = cnf["jkt"]
     if not isinstance(jkt, str) or not jkt:
         raise InvalidClaim("the access token has an invalid cnf claim")
     return jkt
@@ -284,6 +289,17 @@ def _claims(parsed: ParsedToken) -> dict[str, Any] | None:
         return None
     # Duplicate claim names are refused, and a proof needs no deep JSON.
     return decode_json_object(data, UNIQUE_MEMBERS_DECODER, max_brackets=MAX_HEADER_BRACKETS)
+
+
+def single_proof(values: Sequence[str], options: DPoPOptions) -> str | None:
+    """The one ``DPoP`` header value of a request, ``None`` if it has none.
+
+    RFC 9449 §4.3: a request with more than one ``DPoP`` header is refused
+    (:class:`~jwt_guard._dpop_errors.InvalidDPoPProof`), whatever they hold.
+    """
+    if len(values) > 1:
+        raise InvalidDPoPProof("a request must carry exactly one DPoP header", algorithms=options.algorithms)
+    return values[0] if values else None
 
 
 def verify_proof(

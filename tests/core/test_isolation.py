@@ -23,6 +23,9 @@ CORE_MODULES = [
     "_challenge",
     "_claims",
     "_config",
+    "_dpop",
+    "_dpop_errors",
+    "_dpop_nonce",
     "_env",
     "_events",
     "_fetch",
@@ -36,6 +39,7 @@ CORE_MODULES = [
     "_policy",
     "_resource",
     "_token",
+    "_url",
     "_verifier",
     "_wire",
 ]

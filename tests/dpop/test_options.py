@@ -78,6 +78,8 @@ def test_equal_options_compare_equal() -> None:
         ({"algorithms": ["es256"]}, "'es256'"),
         ({"algorithms": ["Ed25519"]}, "'Ed25519'"),
         ({"algorithms": [None]}, "None"),
+        ({"algorithms": [["ES256"]]}, "list of algorithm names"),
+        ({"algorithms": 256}, "list of algorithm names"),
         ({"nonce_secret": b"short"}, "32"),
         ({"nonce_secret": "s" * 32}, "32 random bytes"),
         ({"store": object()}, "claim_once"),

@@ -21,6 +21,7 @@ from jwt_guard._dpop import (
     access_token_hash,
     bound_thumbprint,
     replay_key,
+    single_proof,
 )
 from jwt_guard._dpop_errors import InvalidDPoPBinding, InvalidDPoPProof, UseDPoPNonce
 from jwt_guard.errors import InvalidClaim
@@ -430,6 +431,17 @@ def test_a_missing_proof(check: Check) -> None:
         check(None)
 
 
+def test_exactly_one_dpop_header(check: Check, key: DPoPKey, token: str) -> None:
+    """RFC 9449 §4.3: two DPoP headers are refused even if both are good proofs."""
+    options = DPoPOptions()
+    proof = key.proof("GET", URL, access_token=token)
+    assert single_proof([], options) is None
+    assert check(single_proof([proof], options)).jti
+    with pytest.raises(InvalidDPoPProof, match="exactly one DPoP header") as info:
+        single_proof([proof, key.proof("GET", URL, access_token=token)], options)
+    assert info.value.algorithms == options.algorithms
+
+
 @pytest.mark.parametrize("member", ["d", "p", "q", "dp", "dq", "qi"])
 def test_rsa_private_members(member: str, check: Check, token: str) -> None:
     key = dpop_key("RS256")
@@ -507,7 +519,7 @@ def test_bound_thumbprint(claims: dict[str, Any], expected: str | None) -> None:
     assert bound_thumbprint(claims) == expected
 
 
-@pytest.mark.parametrize("cnf", ["abc", ["jkt"], {"jkt": 1}, {"jkt": ""}, {"jkt": ["a"]}])
+@pytest.mark.parametrize("cnf", [None, "abc", ["jkt"], {"jkt": None}, {"jkt": 1}, {"jkt": ""}, {"jkt": ["a"]}])
 def test_bound_thumbprint_refuses_a_malformed_cnf(cnf: Any) -> None:
     with pytest.raises(InvalidClaim):
         bound_thumbprint({"cnf": cnf})

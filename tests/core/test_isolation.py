@@ -26,6 +26,7 @@ CORE_MODULES = [
     "_dpop",
     "_dpop_errors",
     "_dpop_nonce",
+    "_dpop_options",
     "_env",
     "_events",
     "_fetch",

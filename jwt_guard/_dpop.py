@@ -15,10 +15,14 @@ I/O, in this order, each failure a typed error:
 6. the token's ``cnf.jkt`` is the proof key's thumbprint (``invalid_token``);
 7. the server nonce, when nonces are on (``use_dpop_nonce``).
 
-Replay detection is the caller's last step, taken only when all of this
-passed: claim :attr:`DPoPProof.replay_key` in the store for
+A request with the DPoP scheme goes through these steps: verify the access
+token; take the request's one ``DPoP`` header (:func:`single_proof`); call
+:func:`verify_proof` with the token and its :func:`bound_thumbprint`; then,
+last, detect replay: claim :attr:`DPoPProof.replay_key` in the store for
 :meth:`DPoPProof.replay_ttl` seconds and refuse the request with
 :class:`~jwt_guard._dpop_errors.DPoPProofReplayed` when the key was taken.
+When :attr:`DPoPProof.next_nonce` is set, the answer carries it in a
+``DPoP-Nonce`` header (RFC 9449 §8.2).
 """
 
 from __future__ import annotations

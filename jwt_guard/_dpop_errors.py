@@ -14,7 +14,11 @@ Every class here answers with the ``DPoP`` authentication scheme (its
 ``scheme`` attribute) and, given the accepted proof algorithms, an ``algs``
 parameter (§7.1). :func:`dpop_challenge` renders such a challenge from
 ordered auth-params; :func:`dpop_headers` gives every header an error needs
-(``WWW-Authenticate`` and, for a nonce, ``DPoP-Nonce``).
+(``WWW-Authenticate`` and, for a nonce, ``DPoP-Nonce``). An answer to a
+request made with the DPoP scheme, or to any request where DPoP is
+required, carries these headers in place of the ``Bearer`` challenge; where
+bearer tokens are accepted too, a ``Bearer`` challenge goes alongside
+(RFC 9449 §7.2: one ``WWW-Authenticate`` header per scheme).
 
 Descriptions are fixed phrases safe to send to clients: they never echo the
 proof, the token or key material.

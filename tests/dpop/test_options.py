@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from jwt_guard import ConfigurationError
-from jwt_guard._dpop_options import DEFAULT_PROOF_ALGORITHMS, DPoPOptions
 from jwt_guard._dpop_nonce import DPoPNonces
+from jwt_guard._dpop_options import DEFAULT_PROOF_ALGORITHMS, DPoPOptions
 
 
 class _Store:

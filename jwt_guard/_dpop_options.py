@@ -26,11 +26,11 @@ MAX_AGE_CEILING = 3600
 class ReplayStore(Protocol):
     """What DPoP replay detection needs from a store (``jwt_guard.stores``)."""
 
-    def claim_once(self, key: str, ttl: float) -> bool:
-        """Record *key* for *ttl* seconds; False if it was already recorded."""
+    def claim_once(self, key: str, ttl_seconds: float) -> bool:
+        """Record *key* for *ttl_seconds*; False if it was already recorded."""
         ...
 
-    async def claim_once_async(self, key: str, ttl: float) -> bool:
+    async def claim_once_async(self, key: str, ttl_seconds: float) -> bool:
         """:meth:`claim_once` for async code."""
         ...
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from jwt_guard._dpop import access_token_hash
 from jwt_guard._keys import public_jwk, thumbprint
-from jwt_guard.testing._issuer import LocalIssuer, SigningKey, b64url, encode_segments
+from jwt_guard.testing._issuer import LocalIssuer
+from jwt_guard.testing._signing import SigningKey, b64url, encode_segments
 
 __all__ = ["DPoPKey", "bound_token"]
 

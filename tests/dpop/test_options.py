@@ -13,15 +13,15 @@ from jwt_guard._dpop_options import DEFAULT_PROOF_ALGORITHMS, DPoPOptions
 
 
 class _Store:
-    def claim_once(self, key: str, ttl: float) -> bool:
+    def claim_once(self, key: str, ttl_seconds: float) -> bool:
         return True
 
-    async def claim_once_async(self, key: str, ttl: float) -> bool:
+    async def claim_once_async(self, key: str, ttl_seconds: float) -> bool:
         return True
 
 
 class _SyncOnly:
-    def claim_once(self, key: str, ttl: float) -> bool:
+    def claim_once(self, key: str, ttl_seconds: float) -> bool:
         return True
 
 
@@ -42,6 +42,13 @@ def test_every_contract_field_by_keyword() -> None:
     assert options.algorithms == ("EdDSA", "ES256")  # a tuple, duplicates dropped, order kept
     assert isinstance(options.nonces, DPoPNonces)
     assert options.nonces.lifetime == 300
+
+
+def test_the_stores_fit() -> None:
+    from jwt_guard.stores import MemoryStore
+
+    store = MemoryStore()
+    assert DPoPOptions(store=store).store is store
 
 
 def test_frozen_and_keyword_only() -> None:

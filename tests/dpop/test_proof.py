@@ -582,6 +582,20 @@ def test_the_replay_step_refuses_a_second_use(check: Check, key: DPoPKey, token:
     accept(key.proof("GET", URL, access_token=token))  # a new jti is a new proof
 
 
+@pytest.mark.anyio
+async def test_the_replay_step_with_the_memory_store(check: Check, key: DPoPKey, token: str) -> None:
+    """claim_once / claim_once_async of jwt_guard.stores take the key and TTL as given."""
+    from jwt_guard.stores import MemoryStore
+
+    store = MemoryStore(clock=lambda: NOW)
+    first, second = key.proof("GET", URL, access_token=token), key.proof("GET", URL, access_token=token)
+    one, other = check(first), check(second)
+    assert store.claim_once(one.replay_key, one.replay_ttl(NOW)) is True
+    assert store.claim_once(check(first).replay_key, one.replay_ttl(NOW)) is False
+    assert await store.claim_once_async(other.replay_key, other.replay_ttl(NOW)) is True
+    assert await store.claim_once_async(one.replay_key, one.replay_ttl(NOW)) is False
+
+
 def test_a_refused_proof_is_never_recorded(check: Check, key: DPoPKey, token: str) -> None:
     """verify_proof has no side effects: refusing costs no store entry."""
     proof = key.proof("GET", URL, access_token=token)

@@ -14,7 +14,7 @@ from typing import Any
 
 from jwt_guard.errors import MalformedToken, TokenTooLarge, UnsupportedAlgorithm
 
-__all__ = ["ParsedToken", "b64url_decode", "decode_json_object", "parse"]
+__all__ = ["UNIQUE_MEMBERS_DECODER", "ParsedToken", "b64url_decode", "decode_json_object", "parse"]
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TOKEN_CHARS = _ALPHABET + b"."
@@ -50,6 +50,9 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _HEADER_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
 _PAYLOAD_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+#: A JSON decoder that refuses duplicate member names and NaN/Infinity, for
+#: other JOSE objects that must parse one way only (DPoP proof claims).
+UNIQUE_MEMBERS_DECODER = _HEADER_DECODER
 
 
 def _check_b64url(segment: bytes) -> int:

@@ -24,6 +24,10 @@ CORE_MODULES = [
     "_claims",
     "_client_auth",
     "_config",
+    "_dpop",
+    "_dpop_errors",
+    "_dpop_nonce",
+    "_dpop_options",
     "_env",
     "_events",
     "_fetch",
@@ -42,6 +46,7 @@ CORE_MODULES = [
     "_resource",
     "_singleflight",
     "_token",
+    "_url",
     "_verifier",
     "_wire",
 ]

@@ -1,11 +1,12 @@
 """The :class:`Verifier`: token → key → signature → claims → AccessToken.
 
-:meth:`Verifier.verify` and :meth:`Verifier.verify_async` drive one
-verification *flow* (:meth:`Verifier._flow`): a generator that parses the
-token, finds its key and checks it, and yields an effect whenever it needs
-I/O (a key-set fetch to wait for, a background refresh to start). The sync
-face runs effects with threads, the async face with asyncio; no decision is
-written twice.
+:meth:`Verifier.verify` and :meth:`Verifier.verify_async` share one
+verification: :meth:`Verifier._start` parses the token, finds its key and
+checks it. When that needs I/O (a key-set fetch to wait for, a background
+refresh to start) it returns a *flow* instead of the result: a generator
+that yields effects, which the sync face runs with threads and the async
+face with asyncio. No decision is written twice, and the common case (a
+cached key) pays for no generator at all.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from jwt_guard._jose import verify_signature
 from jwt_guard._keys import BoundKey, KeySet, keyset_from_jwks, keyset_from_pem, keyset_from_secret
 from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
 from jwt_guard._policy import KeySetState
-from jwt_guard._token import ParsedToken, parse
+from jwt_guard._token import HeaderCache, ParsedToken, parse
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
@@ -83,6 +84,10 @@ def _static_keyset(keys: StaticKeySource, algorithms: frozenset[str]) -> KeySet:
     if not len(keyset):
         raise ConfigurationError("keys holds no key usable with the configured algorithms")
     return keyset
+
+
+def _no_cache(token: str | bytes) -> None:
+    return None
 
 
 class Verifier:
@@ -197,11 +202,15 @@ class Verifier:
         self._reporter = Reporter(settings.on_event)
         self._max_size = settings.max_token_size
         self._algorithms = settings.algorithms
+        self._headers = HeaderCache()
         self._cache = (
             ResultCache(settings.result_cache_size, settings.result_cache_ttl, settings.clock, settings.max_token_size)
             if settings.result_cache_size
             else None
         )
+        self._lookup: Callable[[str | bytes], AccessToken | None] = (
+            self._cache.get if self._cache is not None else _no_cache
+        )  # _lookup_any when introspection is configured (below)
         self._clients: HTTPClients | None = None
         #: The key source of each issuer; with one source for all, also ``_single``.
         self._sources: dict[str, KeySource]
@@ -230,6 +239,7 @@ class Verifier:
                 transport=transport,
                 async_transport=async_transport,
             )
+            self._lookup = self._lookup_any
 
     def _remote(self, label: str, issuer: str | None, jwks_uri: str | None) -> RemoteKeys:
         settings = self._settings
@@ -299,11 +309,16 @@ class Verifier:
         key set is cached (cold start, or an unknown ``kid`` refetch).
         """
         try:
-            cached = self._cached(token)
+            cached = self._lookup(token)
             if cached is not None:
+                if self._validators:
+                    self._validate(cached)
                 return cached
-            result: AccessToken = run_sync(self._flow(token))
-            return result
+            result = self._start(token)
+            if result.__class__ is AccessToken:
+                return result
+            verified: AccessToken = run_sync(result)  # type: ignore[arg-type]
+            return verified
         except JWTGuardError as error:
             self._rejected(error)
             raise
@@ -311,11 +326,16 @@ class Verifier:
     async def verify_async(self, token: str | bytes) -> AccessToken:
         """Like :meth:`verify`, fetching keys with ``httpx.AsyncClient``."""
         try:
-            cached = self._cached(token)
+            cached = self._lookup(token)
             if cached is not None:
+                if self._validators:
+                    self._validate(cached)
                 return cached
-            result: AccessToken = await run_async(self._flow(token))
-            return result
+            result = self._start(token)
+            if result.__class__ is AccessToken:
+                return result
+            verified: AccessToken = await run_async(result)  # type: ignore[arg-type]
+            return verified
         except JWTGuardError as error:
             self._rejected(error)
             raise
@@ -378,31 +398,37 @@ class Verifier:
 
     # -- the verification flow -------------------------------------------
 
-    def _cached(self, token: str | bytes) -> AccessToken | None:
+    def _lookup_any(self, token: str | bytes) -> AccessToken | None:
+        """With introspection: the introspection cache for tokens that are
+        not JWTs (a JWT never gets there), else the verified-result cache."""
         introspector = self._introspector
         if introspector is not None and type(token) is str and token.count(".") != 2:
-            # Not a JWT: the introspection cache (a JWT never gets there).
-            hit = introspector.cached(token)
-        elif self._cache is None:
-            return None
-        else:
-            hit = self._cache.get(token)
-        if hit is not None and self._validators:
-            self._validate(hit)
-        return hit
+            return introspector.cached(token)
+        return self._cache.get(token) if self._cache is not None else None
 
-    def _flow(self, token: str | bytes) -> Generator[Effect, Any, AccessToken]:
+    def _start(self, token: str | bytes) -> AccessToken | Generator[Effect, Any, AccessToken]:
+        """Verify *token*, or return the flow that will once its I/O is done."""
         if self._introspector is not None and not looks_like_jws(token):
-            result: AccessToken = yield from self._introspector.flow(token)
-            if self._validators:
-                self._validate(result)
-            return result
-        parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
+            return self._introspect(token)
+        parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms, headers=self._headers)
         source = self._single or self._source_for(parsed)
         epoch = self._cache.epoch if self._cache is not None else 0
         key = source.find(parsed.kid, parsed.alg)
         if key is None:
-            key = yield from source.acquire(parsed.kid, parsed.alg, lambda: self._rules.check_issuer(parsed.claims()))
+            return self._acquire_then_finish(parsed, source, epoch)
+        return self._finish(parsed, key, epoch)
+
+    def _introspect(self, token: str | bytes) -> Generator[Effect, Any, AccessToken]:
+        assert self._introspector is not None
+        result: AccessToken = yield from self._introspector.flow(token)
+        if self._validators:
+            self._validate(result)
+        return result
+
+    def _acquire_then_finish(
+        self, parsed: ParsedToken, source: KeySource, epoch: int
+    ) -> Generator[Effect, Any, AccessToken]:
+        key = yield from source.acquire(parsed.kid, parsed.alg, lambda: self._rules.check_issuer(parsed.claims()))
         return self._finish(parsed, key, epoch)
 
     def _source_for(self, parsed: ParsedToken) -> KeySource:

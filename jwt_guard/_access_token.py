@@ -59,6 +59,18 @@ class AccessToken:
         self._claims, self._header, self._scopes, self._raw = state
         self._claims_view = MappingProxyType(self._claims)
 
+    @classmethod
+    def _of(cls, claims: dict[str, Any], header: dict[str, Any], scopes: frozenset[str], raw: str) -> AccessToken:
+        """Internal: an AccessToken from values that are already checked and
+        never mutated (a cache hit rebuilding its result around a token)."""
+        token = object.__new__(cls)
+        token._claims = claims
+        token._header = header
+        token._scopes = scopes
+        token._raw = raw
+        token._claims_view = MappingProxyType(claims)
+        return token
+
     @property
     def claims(self) -> Mapping[str, Any]:
         """The verified claims set (read-only).
@@ -68,7 +80,7 @@ class AccessToken:
         """
         try:
             return self._claims_view
-        except AttributeError:  # a token built without __init__
+        except AttributeError:  # a token built without __init__ or _of
             view = self._claims_view = MappingProxyType(self._claims)
             return view
 

@@ -78,6 +78,15 @@ ENV_VARIABLES: tuple[EnvVariable, ...] = (
     ),
     EnvVariable("JWKS_TIMEOUT", "key_cache.timeout", "seconds", "timeout of one key fetch"),
     EnvVariable("JWKS_CONNECT_TIMEOUT", "key_cache.connect_timeout", "seconds", "connect timeout of one key fetch"),
+    EnvVariable("INTROSPECTION_CLIENT_ID", "introspection.client_id", "str", "introspect opaque tokens as this client"),
+    EnvVariable("INTROSPECTION_CLIENT_SECRET", "introspection.client_secret", "secret", "its client secret"),
+    EnvVariable("INTROSPECTION_CLIENT_SECRET_FILE", "introspection.client_secret", "path", "a file holding the secret"),
+    EnvVariable("INTROSPECTION_AUTH", "introspection.auth", "str", "client_secret_basic, _post or private_key_jwt"),
+    EnvVariable("INTROSPECTION_PRIVATE_KEY_FILE", "introspection.private_key", "path", "PEM key for private_key_jwt"),
+    EnvVariable("INTROSPECTION_KEY_ID", "introspection.private_key_id", "str", "kid of that key's assertions"),
+    EnvVariable("INTROSPECTION_ENDPOINT", "introspection.endpoint", "url", "instead of the discovered endpoint"),
+    EnvVariable("INTROSPECTION_CACHE_TTL", "introspection.cache_ttl", "seconds", "longest reuse of an active answer"),
+    EnvVariable("INTROSPECTION_RATE", "introspection.rate", "number", "calls per second for unknown tokens"),
     EnvVariable("REVOCATION_REDIS_URL", "revocation", "url", "refuse tokens revoked in this Redis (a RedisStore)"),
     EnvVariable("REVOCATION_PREFIX", "revocation.prefix", "str", "key prefix of the revocation records"),
     EnvVariable(
@@ -293,11 +302,56 @@ def options_from_env(
     key_cache = _key_cache_options(prefix, raw)
     if key_cache is not None:
         options["key_cache"] = key_cache
+    introspection = _introspection_options(prefix, raw)
+    if introspection is not None:
+        options["introspection"] = introspection
     if any(short.startswith("REVOCATION_") for short in raw):
         given = leeway if isinstance(leeway, (int, float)) and not isinstance(leeway, bool) else None
         covered = float(given) if given is not None else float(options.get("leeway", DEFAULT_LEEWAY))
         options["revocation"] = _revocation_store(prefix, raw, covered)
     return options
+
+
+def _read_secret(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise _fail(variable, f"cannot read {path!r}") from None
+
+
+def _introspection_options(prefix: str, raw: Mapping[str, str]) -> Any:
+    from jwt_guard._introspection import Introspection
+
+    given = {name: value for name, value in raw.items() if name.startswith("INTROSPECTION_")}
+    if not given:
+        return None
+    if "INTROSPECTION_CLIENT_ID" not in given:
+        raise ConfigurationError(f"{prefix}INTROSPECTION_CLIENT_ID is not set (the INTROSPECTION_* variables need it)")
+    options: dict[str, Any] = {"client_id": given["INTROSPECTION_CLIENT_ID"].strip()}
+    if "INTROSPECTION_CLIENT_SECRET" in given and "INTROSPECTION_CLIENT_SECRET_FILE" in given:
+        raise ConfigurationError(
+            f"set {prefix}INTROSPECTION_CLIENT_SECRET or {prefix}INTROSPECTION_CLIENT_SECRET_FILE, not both"
+        )
+    if "INTROSPECTION_CLIENT_SECRET" in given:
+        options["client_secret"] = given["INTROSPECTION_CLIENT_SECRET"]
+    if "INTROSPECTION_CLIENT_SECRET_FILE" in given:
+        name = prefix + "INTROSPECTION_CLIENT_SECRET_FILE"
+        options["client_secret"] = _read_secret(name, given["INTROSPECTION_CLIENT_SECRET_FILE"].strip())
+    if "INTROSPECTION_PRIVATE_KEY_FILE" in given:
+        name = prefix + "INTROSPECTION_PRIVATE_KEY_FILE"
+        options["private_key"] = _read_secret(name, given["INTROSPECTION_PRIVATE_KEY_FILE"].strip())
+        options.setdefault("auth", "private_key_jwt")
+    for short, field in (("AUTH", "auth"), ("KEY_ID", "private_key_id"), ("ENDPOINT", "endpoint")):
+        if "INTROSPECTION_" + short in given:
+            options[field] = given["INTROSPECTION_" + short].strip()
+    for short, field in (("CACHE_TTL", "cache_ttl"), ("RATE", "rate")):
+        if "INTROSPECTION_" + short in given:
+            options[field] = _number(prefix + "INTROSPECTION_" + short, given["INTROSPECTION_" + short])
+    try:
+        return Introspection(**options)
+    except ConfigurationError as exc:
+        involved = ", ".join(prefix + name for name in sorted(given))
+        raise ConfigurationError(f"{involved}: {exc.description}") from None
 
 
 _REVOCATION = (

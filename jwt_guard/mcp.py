@@ -15,18 +15,17 @@ and an audience check that cannot be switched off::
     server = MCPServer("notes", token_verifier=TokenVerifier(verifier, resource=resource),
                        auth=auth_settings(resource))
     app = server.streamable_http_app(host="api.example.com")
-    app.add_middleware(ServiceUnavailableMiddleware)   # 503, not 500, during an outage
+    app.add_middleware(ServiceUnavailableMiddleware)   # 503, not 500, during a key-server outage
 
 The SDK then serves the protected resource metadata (RFC 9728) and answers
 requests without a valid token with 401 and ``resource_metadata``.
 
 Outages. The SDK's ``TokenVerifier`` protocol has two outcomes, an access
 token or ``None``, and the SDK turns ``None`` into a 401 that tells the client
-to obtain a new token. A key server that cannot be reached, or a revocation
-store that cannot vouch for its answer, is not the client's fault, so
-:meth:`TokenVerifier.verify_token` does not return ``None`` then: it raises
-:class:`jwt_guard.TemporarilyUnavailable` (``KeySetUnavailable``,
-``StoreUnavailable``). Left alone,
+to obtain a new token. A key server that cannot be reached is not the
+client's fault, so :meth:`TokenVerifier.verify_token` does not return
+``None`` then: it raises :class:`jwt_guard.TemporarilyUnavailable` (keys,
+introspection or a store unavailable). Left alone,
 the SDK's Starlette application answers that with a 500;
 :class:`ServiceUnavailableMiddleware` turns it into ``503 Service
 Unavailable`` with ``Retry-After``, as jwt_guard's own middlewares answer.
@@ -103,8 +102,7 @@ class TokenVerifier:
 
     Every :class:`~jwt_guard.AuthError` (expired, forged, wrong audience …)
     returns ``None``, which the SDK answers with 401 and ``resource_metadata``.
-    :class:`~jwt_guard.TemporarilyUnavailable` (no keys, or a revocation store
-    that cannot vouch for its answer) is raised, never turned into a 401:
+    :class:`~jwt_guard.TemporarilyUnavailable` is raised, never turned into a 401:
     see :class:`ServiceUnavailableMiddleware`.
     """
 
@@ -133,8 +131,8 @@ class TokenVerifier:
         """Verify *token*; ``None`` when it is not acceptable.
 
         Raises :class:`~jwt_guard.TemporarilyUnavailable` when no signing keys
-        can be obtained or the revocation store cannot vouch for its answer
-        (a 503 situation, not the client's fault).
+        (or introspection answer) can be obtained (a 503 situation, not the
+        client's fault).
         """
         try:
             verified = await self._verifier.verify_async(token)
@@ -178,9 +176,8 @@ def auth_settings(resource: ProtectedResource, *, required_scopes: Sequence[str]
 
 
 class ServiceUnavailableMiddleware:
-    """ASGI middleware answering :class:`~jwt_guard.TemporarilyUnavailable`
-    (``KeySetUnavailable``, ``StoreUnavailable``) with ``503 Service
-    Unavailable`` and ``Retry-After``.
+    """ASGI middleware answering :class:`~jwt_guard.TemporarilyUnavailable` with
+    ``503 Service Unavailable`` and ``Retry-After``.
 
     Add it to the SDK's Starlette application (``app.add_middleware(...)``,
     which places it outside the SDK's authentication middleware). An outage

@@ -6,8 +6,9 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jwt_guard._config import DEFAULT_ALGORITHMS, HMAC_ALGORITHMS
@@ -27,12 +28,14 @@ from jwt_guard.cli._common import (
     strip_bearer,
     to_json,
 )
-from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, KeySetUnavailable
+from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, TemporarilyUnavailable
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
 
 __all__ = ["add_parser", "run"]
+
+_SECRET_VARIABLE = "JWT_GUARD_INTROSPECTION_CLIENT_SECRET"  # noqa: S105 - a variable name
 
 _EPILOG = f"""\
 Runs the same Verifier your API uses: signature with keys from the issuer's
@@ -45,6 +48,11 @@ document (default), --jwks-uri, or --key (a PEM public key or certificate, a
 JWKS/JWK JSON file, or for HS256/384/512 a file holding the shared secret).
 Plain http issuer and JWKS URLs are accepted on loopback hosts only.
 
+Opaque (non-JWT) tokens are checked at the issuer's introspection endpoint
+(RFC 7662) when --introspection-client-id is given; the secret comes from
+--introspection-secret-file or JWT_GUARD_INTROSPECTION_CLIENT_SECRET, never
+from the command line.
+
 examples:
   jwt-guard verify "$TOKEN" --issuer https://tenant.eu.auth0.com/ --audience https://api.example.com \\
       --scope-claim permissions --require-scope read:messages
@@ -52,12 +60,14 @@ examples:
   jwt-guard verify "$TOKEN" --issuer https://idp.example.com/ --audience api --key public.pem
   jwt-guard verify "$TOKEN" --issuer https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example \\
       --no-audience --json
+  jwt-guard verify "$OPAQUE" --issuer https://idp.example.com/ --audience api \\
+      --introspection-client-id my-api --introspection-secret-file secret.txt
 
 exit codes:
   0  valid (and every --require-scope granted)
   1  invalid token, or valid but missing a required scope
   2  usage error or invalid configuration
-  3  signing keys could not be obtained (the API would answer 503)
+  3  signing keys could not be obtained, or introspection failed (the API would answer 503)
 """
 
 
@@ -77,7 +87,7 @@ def _load_cli_keys(path: str, algorithms: Sequence[str]) -> Any:
     return load_key_file(path, what="--key")
 
 
-def _verify_options(args: argparse.Namespace) -> dict[str, Any]:
+def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
     issuers = split_words(args.issuer)
     options: dict[str, Any] = {
         "issuer": issuers[0] if len(issuers) == 1 else issuers,
@@ -104,7 +114,40 @@ def _verify_options(args: argparse.Namespace) -> dict[str, Any]:
         from jwt_guard._config import KeyCacheOptions
 
         options["key_cache"] = KeyCacheOptions(timeout=args.timeout, connect_timeout=min(args.timeout, 2.0))
+    introspection = _introspection(args, environ)
+    if introspection is not None:
+        options["introspection"] = introspection
     return options
+
+
+def _read_text(path: str, flag: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        raise CommandError(f"{flag}: cannot read {path!r}") from None
+
+
+def _introspection(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
+    from jwt_guard._introspection import Introspection
+
+    given = [args.introspection_secret_file, args.introspection_private_key, args.introspection_endpoint]
+    if args.introspection_client_id is None:
+        if any(value is not None for value in given) or args.introspection_auth or args.introspection_key_id:
+            raise CommandError("the --introspection-* options need --introspection-client-id")
+        return None
+    options: dict[str, Any] = {"client_id": args.introspection_client_id, "endpoint": args.introspection_endpoint}
+    if args.introspection_private_key is not None:
+        options["private_key"] = _read_text(args.introspection_private_key, "--introspection-private-key")
+        options["auth"] = "private_key_jwt"
+        options["private_key_id"] = args.introspection_key_id
+    elif args.introspection_secret_file is not None:
+        options["client_secret"] = _read_text(args.introspection_secret_file, "--introspection-secret-file")
+    elif environ.get(_SECRET_VARIABLE):
+        options["client_secret"] = environ[_SECRET_VARIABLE]
+    if args.introspection_auth:
+        options["auth"] = args.introspection_auth
+    return Introspection(**options)
 
 
 def _describe(token: AccessToken, now: float) -> list[tuple[str, str]]:
@@ -169,7 +212,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     raw = strip_bearer(read_input(args.token, streams))
     required = split_words(args.require_scope)
     try:
-        options = _verify_options(args)
+        options = _verify_options(args, os.environ)
         verifier = Verifier(**options)
     except ConfigurationError as exc:
         raise CommandError(exc.description) from None
@@ -177,7 +220,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         with _library_logging(args.verbose, streams):
             token = verifier.verify(raw)
         check_scopes(token, required)
-    except (AuthError, KeySetUnavailable) as error:
+    except (AuthError, TemporarilyUnavailable) as error:
         document = _error_document(error)
         if args.json:
             streams.out(to_json(document))
@@ -189,7 +232,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
                 )
             else:
                 streams.err(f"  an API would answer {document['status']} with Retry-After: {document['retry_after']}")
-        return EXIT_UNAVAILABLE if isinstance(error, KeySetUnavailable) else EXIT_INVALID
+        return EXIT_UNAVAILABLE if isinstance(error, TemporarilyUnavailable) else EXIT_INVALID
     finally:
         verifier.close()
     now = time.time()
@@ -210,8 +253,11 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
             )
         )
         return EXIT_OK
+    from jwt_guard._introspector import looks_like_jws
+
+    proof = "signature" if looks_like_jws(raw) else "introspection answer"
     checked = (
-        "signature, issuer, audience and expiry" if options["audience"] is not None else "signature, issuer and expiry"
+        f"{proof}, issuer, audience and expiry" if options["audience"] is not None else f"{proof}, issuer and expiry"
     )
     streams.out(f"VALID: the {checked} check out" + (f"; scopes {' '.join(required)} granted." if required else "."))
     for name, value in _describe(token, now):
@@ -271,6 +317,28 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--leeway", type=seconds_type, metavar="SECONDS", help="clock skew tolerated (default 60)")
     parser.add_argument("--timeout", type=seconds_type, metavar="SECONDS", help="timeout of each key fetch (default 5)")
+    introspection = parser.add_argument_group("opaque tokens (RFC 7662 introspection)")
+    introspection.add_argument(
+        "--introspection-client-id", metavar="ID", help="introspect opaque tokens as this client"
+    )
+    secret = introspection.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--introspection-secret-file",
+        metavar="FILE",
+        help=f"file holding the client secret (default: ${_SECRET_VARIABLE})",
+    )
+    secret.add_argument(
+        "--introspection-private-key", metavar="FILE", help="PEM private key: authenticate with private_key_jwt"
+    )
+    introspection.add_argument("--introspection-key-id", metavar="KID", help="kid of the private key's assertions")
+    introspection.add_argument(
+        "--introspection-auth",
+        choices=("client_secret_basic", "client_secret_post", "private_key_jwt"),
+        help="client authentication (default: client_secret_basic, or private_key_jwt with a private key)",
+    )
+    introspection.add_argument(
+        "--introspection-endpoint", metavar="URL", help="the endpoint (default: from the issuer's metadata)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document (valid or not) on stdout")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log key fetches and failures (discovery, JWKS) to stderr"

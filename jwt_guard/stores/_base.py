@@ -49,7 +49,8 @@ _MAX_CLAIM_TTL = 31 * 86400.0
 
 
 def revocation_store(store: object, *, leeway: float) -> Store:
-    """*store* checked for use as ``Verifier(revocation=store)`` with *leeway*.
+    """*store* checked for use as ``Verifier(revocation=store)`` with *leeway*,
+    and started (a mirror begins its first read; this returns at once).
 
     A ``jti`` record lapses ``clock_skew`` after the token's ``exp``, while
     the verifier accepts the token until ``exp + leeway``: a store whose
@@ -66,6 +67,7 @@ def revocation_store(store: object, *, leeway: float) -> Store:
             f"({leeway:g} s): a revoked token would be accepted again for the difference after its exp; "
             f"create the store with clock_skew={leeway:g} or more"
         )
+    store.start()
     return store
 
 
@@ -388,6 +390,19 @@ class Store(abc.ABC):
         """:meth:`wait_ready` for async code (never blocks the event loop)."""
         self.start()
         return True
+
+    def ensure_ready(self, timeout: float | None = None) -> None:
+        """:meth:`wait_ready`; if the store still cannot vouch for its answers,
+        ``store_failure`` decides: ``"closed"`` raises
+        :class:`~jwt_guard.StoreUnavailable`, ``"open"`` warns (and emits an event).
+        ``Verifier.prefetch()`` calls this."""
+        if not self.wait_ready(timeout):
+            self._untrusted()
+
+    async def ensure_ready_async(self, timeout: float | None = None) -> None:
+        """:meth:`ensure_ready` for async code (never blocks the event loop)."""
+        if not await self.wait_ready_async(timeout):
+            self._untrusted()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release threads and connections. The store is not used afterwards."""

@@ -195,6 +195,15 @@ async def test_prefetch_waits_for_the_first_read(make_redis_store, issuer):
     assert verifier.verify(issuer.token())
 
 
+async def test_prefetch_with_a_memory_store_has_nothing_to_wait_for(issuer):
+    store = MemoryStore()
+    verifier = issuer.verifier(revocation=store)
+    verifier.prefetch()
+    await verifier.prefetch_async()
+    store.ensure_ready(0)
+    await store.ensure_ready_async(0)
+
+
 @pytest.mark.parametrize("policy", ["closed", "open"])
 async def test_prefetch_follows_the_policy_when_the_store_stays_behind(
     make_redis_store, dead_redis_url, issuer, monkeypatch, policy, events

@@ -459,3 +459,29 @@ async def test_asgi_answers_401_for_a_revoked_token_and_503_while_the_store_cann
     assert unavailable.status_code == 503
     assert unavailable.headers["retry-after"] == "3"
     assert "www-authenticate" not in unavailable.headers
+
+
+async def test_opaque_tokens_from_introspection_are_checked_too(verify):
+    """An introspected token (answer cached or not) meets the same records as a JWT."""
+    from jwt_guard import Introspection
+    from jwt_guard.testing import IntrospectionEndpoint, mock_transport
+
+    issuer = LocalIssuer()
+    server = issuer.key_server(introspection=IntrospectionEndpoint(issuer, clients={"api": "secret"}))
+    store = MemoryStore()
+    verifier = Verifier(
+        issuer=issuer.issuer,
+        audience=issuer.audience,
+        transport=mock_transport(server),
+        async_transport=mock_transport(server),
+        introspection=Introspection(client_id="api", client_secret="secret"),
+        revocation=store,
+    )
+    try:
+        opaque = issuer.opaque_token(sub="alice", client_id="app")
+        token = await verify(verifier, opaque)  # introspected, and its answer cached
+        assert (token.subject, token.issuer) == ("alice", issuer.issuer)
+        store.revoke_client("app", issuer=issuer.issuer, before=time.time() + 1)
+        assert type(await refusal(verify, verifier, opaque)) is TokenRevoked
+    finally:
+        await verifier.aclose()

@@ -6,11 +6,12 @@ the local test issuer in :mod:`jwt_guard.testing`.
 """
 
 from jwt_guard._access_token import AccessToken
-from jwt_guard._challenge import Challenge, render
+from jwt_guard._challenge import Challenge, render_error
 from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
 from jwt_guard._events import Event, EventKind
 from jwt_guard._introspection import InactiveToken, Introspection, IntrospectionUnavailable
 from jwt_guard._resource import ProtectedResource
+from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     AuthError,
@@ -42,6 +43,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
+    "RESPONDER_KEY",
+    "TOKEN_KEY",
     "AccessToken",
     "AuthError",
     "Challenge",
@@ -68,6 +71,7 @@ __all__ = [
     "MissingToken",
     "NotYetValid",
     "ProtectedResource",
+    "Responder",
     "StoreUnavailable",
     "TemporarilyUnavailable",
     "TokenRevoked",
@@ -76,5 +80,5 @@ __all__ = [
     "UnsupportedAlgorithm",
     "Verifier",
     "__version__",
-    "render",
+    "render_error",
 ]

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from jwt_guard import InsufficientScope, MissingToken, render
+from jwt_guard import InsufficientScope, MissingToken, render_error
 from jwt_guard.asgi import JWTGuardMiddleware, require_any_scope, require_scopes
 from jwt_guard.testing import SigningKey
 from tests.asgi.conftest import REALM, asgi_client, assert_challenge, bearer, run_websocket
@@ -216,7 +216,7 @@ async def test_without_middleware_every_request_is_401(issuer):
     async with asgi_client(app) as client:
         response = await client.get("/async", headers=bearer(issuer.token(scope="read")))
     assert response.status_code == 401
-    assert response.content == render(MissingToken()).body
+    assert response.content == render_error(MissingToken()).body
 
 
 async def test_request_auth_from_another_middleware_is_not_trusted(issuer):

@@ -208,7 +208,7 @@ def test_realm_must_be_quotable(realm):
 
 
 def test_realm_used_in_challenges():
-    challenge = Guard(realm="my api").render(MissingToken())
+    challenge = Guard(realm="my api").render_error(MissingToken())
     assert challenge.status_code == 401
     assert challenge.header("www-authenticate") == 'Bearer realm="my api"'
 

@@ -85,12 +85,12 @@ def loaded_after(code: str) -> set[str]:
         pytest.param(
             """
             import asyncio
-            from jwt_guard import render, InvalidToken
+            from jwt_guard import render_error, InvalidToken
             from jwt_guard.testing import LocalIssuer
             issuer = LocalIssuer(algorithm="EdDSA")
             verifier = issuer.verifier()
             assert asyncio.run(verifier.verify_async(issuer.token())).subject == "user-1"
-            render(InvalidToken())
+            render_error(InvalidToken())
             """,
             id="verify-async-and-render",
         ),

@@ -233,7 +233,7 @@ def test_render_key_set_unavailable(retry_after, header):
 
 def test_render_store_unavailable():
     """A store that cannot be trusted answers like an unreachable key server: 503, Retry-After."""
-    challenge = render(StoreUnavailable(retry_after=5), realm="api")
+    challenge = render_error(StoreUnavailable(retry_after=5), realm="api")
     assert challenge.status_code == 503
     assert challenge.header("Retry-After") == "5"
     assert challenge.header("WWW-Authenticate") is None

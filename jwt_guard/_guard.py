@@ -68,6 +68,8 @@ _QUERY_PARAM = "access_token"
 # verifier's result cache reuse its hash. Bounded: at most 256 x 8 KiB.
 _MEMO_SIZE = 256
 _MEMO_MAX_VALUE = 8192
+_Entry = tuple[object, "Credentials | None"]  # (Authorization value, its credentials)
+_NOTHING = object()  # equal to no header value
 # The memo is keyed by the value's tail (the signature: high entropy), so
 # that a lookup hashes 32 characters instead of the whole token; a hit is
 # confirmed by comparing the whole value.
@@ -128,7 +130,7 @@ class Guard:
         discourages it: URLs end up in logs and browser history).
     """
 
-    __slots__ = ("_exact", "_memo", "_prefixes", "allow_query_token", "excludes", "optional")
+    __slots__ = ("_exact", "_last", "_memo", "_prefixes", "allow_query_token", "excludes", "header_only", "optional")
 
     def __init__(
         self,
@@ -157,7 +159,16 @@ class Guard:
         self._prefixes = tuple(prefixes)
         #: False when no path is excluded (then :meth:`exempt` reads no path).
         self.excludes = bool(exact or prefixes)
-        self._memo: dict[str | bytes, tuple[str | bytes, Credentials | None]] = {}
+        #: True when this guard's decisions read nothing of a request but its
+        #: ``Authorization`` values (no excluded paths, no query tokens): an
+        #: adapter may then pass those values to :meth:`authenticate_header`
+        #: instead of wrapping every request in a Request. Features that read
+        #: more (cookies, DPoP proofs) will turn it off.
+        self.header_only = not (self.excludes or self.allow_query_token)
+        self._memo: dict[str | bytes, _Entry] = {}
+        # The entry seen last: a client repeating its token skips even the
+        # memo's lookup (one attribute read, one comparison).
+        self._last: _Entry = (_NOTHING, None)
 
     def excluded(self, path: str) -> bool:
         """True if *path* is served without authentication."""
@@ -176,13 +187,27 @@ class Guard:
         the request has none.
         """
         authorization = request.raw_header_values("authorization")
-        if len(authorization) == 1 and not self.allow_query_token:
-            # The common case, kept to a dict lookup for a header seen before.
+        if self.header_only:
+            return self.authenticate_header(authorization)
+        found = self._credentials(request, authorization)
+        if found is None and not self.optional:
+            raise MissingToken()
+        return found
+
+    def authenticate_header(self, authorization: Sequence[str | bytes]) -> Credentials | None:
+        """:meth:`authenticate` from the request's ``Authorization`` values
+        alone (as :meth:`~jwt_guard._request.Request.raw_header_values`
+        gives them), for a guard that reads nothing else (:attr:`header_only`).
+        """
+        if len(authorization) == 1:
+            # The common case: a header seen before costs a comparison or a dict lookup.
             value = authorization[0]
-            entry = self._memo.get(value[-_MEMO_KEY:])
-            found = entry[1] if entry is not None and entry[0] == value else self._from_header(value)
+            last = self._last
+            found = last[1] if last[0] == value else self._from_header(value)
+        elif authorization:
+            raise InvalidRequest("more than one Authorization header")
         else:
-            found = self._credentials(request, authorization)
+            found = None
         if found is None and not self.optional:
             raise MissingToken()
         return found
@@ -213,16 +238,17 @@ class Guard:
         key = value[-_MEMO_KEY:]
         memo = self._memo
         entry = memo.get(key)
-        if entry is not None and entry[0] == value:
-            return entry[1]
-        text = value.decode("latin-1") if isinstance(value, bytes) else value
-        token = parse_authorization(text)  # raises for a malformed Bearer header: not memoised
-        found = None if token is None else Credentials("Bearer", token, "header")
-        if len(value) <= _MEMO_MAX_VALUE:
+        if entry is None or entry[0] != value:
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            token = parse_authorization(text)  # raises for a malformed Bearer header: not memoised
+            entry = (value, None if token is None else Credentials("Bearer", token, "header"))
+            if len(value) > _MEMO_MAX_VALUE:
+                return entry[1]
             if len(memo) >= _MEMO_SIZE:
                 memo.clear()  # atomic under threads, unlike evicting one entry
-            memo[key] = (value, found)
-        return found
+            memo[key] = entry
+        self._last = entry
+        return entry[1]
 
     @staticmethod
     def _from_query(query: str, found: Credentials | None) -> Credentials | None:

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Credentials", "EnvironRequest", "Request", "ScopeRequest"]
+__all__ = ["Credentials", "EnvironRequest", "Request", "ScopeRequest", "environ_authorization", "scope_header_values"]
 
 #: Where credentials were found (RFC 6750 §2.1, §2.3).
 Source = Literal["header", "query"]
@@ -128,6 +128,15 @@ class Request:
         return cookies
 
 
+def scope_header_values(scope: Mapping[str, Any], key: bytes) -> list[bytes]:
+    """The values of the header *key* (lower-case bytes) in an ASGI scope, as sent."""
+    values: list[bytes] = []
+    for header, value in scope["headers"]:  # a plain loop: cheaper than a comprehension
+        if header == key:
+            values.append(value)
+    return values
+
+
 # Header names as ASGI scopes hold them, for the names the request layer asks for.
 _SCOPE_KEYS = {name: name.encode("latin-1") for name in ("authorization", "cookie", "dpop", "host", "origin")}
 
@@ -148,12 +157,7 @@ class ScopeRequest(Request):
         return [value.decode("latin-1") for value in self.raw_header_values(name)]
 
     def raw_header_values(self, name: str) -> list[bytes]:
-        key = _SCOPE_KEYS.get(name) or name.lower().encode("latin-1")
-        values: list[bytes] = []
-        for header, value in self.scope["headers"]:  # a plain loop: cheaper than a comprehension
-            if header == key:
-                values.append(value)
-        return values
+        return scope_header_values(self.scope, _SCOPE_KEYS.get(name) or name.lower().encode("latin-1"))
 
     @property
     def method(self) -> str:
@@ -227,6 +231,12 @@ def _authorization_values(value: str) -> list[str]:
         return [value]
     parts = [part for part in _split_list(value) if _CREDENTIALS_START.match(part)]
     return parts if len(parts) > 1 else [value]
+
+
+def environ_authorization(environ: Mapping[str, Any]) -> list[str]:
+    """The ``Authorization`` headers of a WSGI environ (see :func:`_authorization_values`)."""
+    value: str | None = environ.get("HTTP_AUTHORIZATION")
+    return [] if value is None else _authorization_values(value)
 
 
 class EnvironRequest(Request):

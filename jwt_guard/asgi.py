@@ -70,7 +70,7 @@ from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challe
 from jwt_guard._endpoint import EndpointCheck, Requirement, is_async, read_signature
 from jwt_guard._events import logger
 from jwt_guard._guard import middleware_layer
-from jwt_guard._request import ScopeRequest
+from jwt_guard._request import ScopeRequest, scope_header_values
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import ConfigurationError, JWTGuardError
@@ -93,6 +93,7 @@ __all__ = [
 TOKEN_SCOPE_KEY = TOKEN_KEY
 
 _DENIAL_EXTENSION = "websocket.http.response"
+_AUTHORIZATION = b"authorization"
 _new = object.__new__
 
 #: ``on_error(error, connection) -> Response | None``: render the
@@ -303,12 +304,17 @@ class JWTGuardMiddleware:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
             scope[RESPONDER_KEY] = self.responder
-            request = ScopeRequest(scope)
             guard = self.guard
             token: AccessToken | None = None
-            if not (guard.excludes and guard.exempt(request)):
+            # Only the Authorization values, unless the guard reads more of the request.
+            request = None if guard.header_only else ScopeRequest(scope)
+            if request is None or not guard.exempt(request):
                 try:
-                    credentials = guard.authenticate(request)
+                    credentials = (
+                        guard.authenticate_header(scope_header_values(scope, _AUTHORIZATION))
+                        if request is None
+                        else guard.authenticate(request)
+                    )
                     if credentials is None:
                         scope["user"] = UnauthenticatedUser()
                         scope["auth"] = AuthCredentials()

@@ -69,7 +69,7 @@ from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge
 from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
 from jwt_guard._guard import middleware_layer
-from jwt_guard._request import EnvironRequest
+from jwt_guard._request import EnvironRequest, environ_authorization
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import JWTGuardError
@@ -190,12 +190,17 @@ class JWTGuardMiddleware:
         """Verify the request's credentials, then call the application or
         answer the error."""
         environ[RESPONDER_KEY] = self.responder
-        request = EnvironRequest(environ)
         guard = self.guard
         token: AccessToken | None = None
-        if not (guard.excludes and guard.exempt(request)):
+        # Only the Authorization values, unless the guard reads more of the request.
+        request = None if guard.header_only else EnvironRequest(environ)
+        if request is None or not guard.exempt(request):
             try:
-                credentials = guard.authenticate(request)
+                credentials = (
+                    guard.authenticate_header(environ_authorization(environ))
+                    if request is None
+                    else guard.authenticate(request)
+                )
                 if credentials is not None:
                     token = self.verifier.verify(credentials.token)
             except JWTGuardError as error:

@@ -198,6 +198,51 @@ def test_a_repeated_header_gives_the_same_credentials_object(make_request):
     assert first is not None and first.token == TOKEN
 
 
+def test_alternating_clients_each_get_their_own_credentials():
+    """The last-seen entry is only a shortcut: another value never reuses it."""
+    guard = Guard()
+    tokens = [f"tok{index}" for index in range(5)]
+    for _ in range(3):
+        for token in tokens:
+            assert token_of(guard.authenticate(asgi_request([f"Bearer {token}"]))) == token
+            assert token_of(guard.authenticate(wsgi_request([f"Bearer {token}"]))) == token
+
+
+@pytest.mark.parametrize(
+    ("options", "header_only"),
+    [
+        pytest.param({}, True, id="default"),
+        pytest.param({"optional": True}, True, id="optional"),
+        pytest.param({"exclude_paths": ["/health"]}, False, id="excluded-paths"),
+        pytest.param({"allow_query_token": True}, False, id="query-token"),
+    ],
+)
+def test_header_only_says_when_the_authorization_values_are_enough(options, header_only):
+    assert Guard(**options).header_only is header_only
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param([], MissingToken, id="none"),
+        pytest.param([f"Bearer {TOKEN}"], TOKEN, id="str"),
+        pytest.param([f"Bearer {TOKEN}".encode()], TOKEN, id="bytes"),
+        pytest.param(["Basic dXNlcjpwYXNz"], MissingToken, id="other-scheme"),
+        pytest.param([f"Bearer {TOKEN}", f"Bearer {TOKEN}"], InvalidRequest, id="two"),
+        pytest.param([b"Bearer"], InvalidRequest, id="malformed"),
+    ],
+)
+def test_authenticate_header_answers_as_authenticate(values, expected):
+    """The adapters' shortcut and the general entry decide alike."""
+    request = asgi_request([v.decode("latin-1") if isinstance(v, bytes) else v for v in values])
+    for run in (lambda: Guard().authenticate_header(values), lambda: Guard().authenticate(request)):
+        if isinstance(expected, str):
+            assert token_of(run()) == expected
+        else:
+            with pytest.raises(expected):
+                run()
+
+
 def test_values_sharing_their_tail_are_told_apart():
     """The memo is keyed by the value's last characters; a hit still compares the whole value."""
     tail = "x" * 40

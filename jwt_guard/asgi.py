@@ -52,13 +52,11 @@ Trust assumptions
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
-import anyio
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -66,9 +64,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from jwt_guard._access_token import AccessToken
+from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
 from jwt_guard._endpoint import EndpointCheck, Requirement, is_async, read_signature
-from jwt_guard._events import logger
 from jwt_guard._guard import middleware_layer
 from jwt_guard._request import ScopeRequest, scope_header_values
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
@@ -216,10 +214,6 @@ async def _deny(
     await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-class _StartupAborted(Exception):
-    """Raised into the application's lifespan to stop a fail-fast startup."""
-
-
 class JWTGuardMiddleware:
     """Verify the bearer token of every HTTP request and WebSocket connection.
 
@@ -336,11 +330,11 @@ class JWTGuardMiddleware:
                     return
                 if kind == "websocket" and self._watch_expiry and token is not None:
                     scope[TOKEN_KEY] = token
-                    await self._run_until_expiry(token, scope, receive, send)
+                    await run_until_expiry(self.app, token, self._clock, scope, receive, send)
                     return
             scope[TOKEN_KEY] = token
         elif kind == "lifespan" and self._prefetch:
-            await self._lifespan(scope, receive, send)
+            await lifespan_with_prefetch(self.app, self.verifier, self._fail_fast, scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -360,90 +354,6 @@ class JWTGuardMiddleware:
         if message["type"] != "websocket.connect":
             return  # the client left already
         await _deny(error, self.responder, HTTPConnection(scope, receive), receive, send)
-
-    # -- WebSocket expiry --------------------------------------------------
-
-    async def _run_until_expiry(self, token: AccessToken, scope: Scope, receive: Receive, send: Send) -> None:
-        exp = token.get("exp")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-            await self.app(scope, receive, send)
-            return
-        accepted = anyio.Event()
-        state = {"expired": False, "closed": False}
-
-        async def send_hook(message: Message) -> None:
-            if state["expired"]:
-                # ASGI 2.4: sending on a closed connection raises an OSError.
-                raise OSError("the WebSocket was closed: its access token expired")
-            kind = message["type"]
-            if kind == "websocket.accept":
-                accepted.set()
-            elif kind in ("websocket.close", "websocket.http.response.start"):
-                state["closed"] = True
-            await send(message)
-
-        async def watch() -> None:
-            await accepted.wait()
-            delay = float(exp) - self._clock()
-            if delay > 0:
-                await anyio.sleep(delay)
-            if state["closed"]:
-                return
-            state["expired"] = True
-            logger.debug("jwt_guard: closing a WebSocket whose access token expired")
-            with contextlib.suppress(OSError):  # the client may have left meanwhile
-                await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": "token expired"})
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(watch)
-            try:
-                await self.app(scope, receive, send_hook)
-            finally:
-                tasks.cancel_scope.cancel()
-
-    # -- lifespan ------------------------------------------------------------
-
-    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        aborted = False
-
-        async def receive_hook() -> Message:
-            nonlocal aborted
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                failure = await self._prefetch_keys()
-                if failure is not None and self._fail_fast:
-                    aborted = True
-                    await send(
-                        {
-                            "type": "lifespan.startup.failed",
-                            "message": f"jwt_guard: signing keys could not be prefetched: {failure.description}",
-                        }
-                    )
-                    raise _StartupAborted
-            return message
-
-        async def send_hook(message: Message) -> None:
-            if not aborted:
-                await send(message)
-
-        try:
-            await self.app(scope, receive_hook, send_hook)
-        except _StartupAborted:
-            return
-
-    async def _prefetch_keys(self) -> JWTGuardError | None:
-        try:
-            await self.verifier.prefetch_async()
-        except JWTGuardError as error:
-            if self._fail_fast:
-                logger.error("jwt_guard: signing keys could not be prefetched at startup: %s", error.description)
-            else:
-                logger.warning(
-                    "jwt_guard: signing keys could not be prefetched at startup (%s); requests will retry",
-                    error.description,
-                )
-            return error
-        return None
 
 
 # -- decorators ----------------------------------------------------------------

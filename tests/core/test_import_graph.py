@@ -31,6 +31,7 @@ REQUEST_LAYER = (
     "jwt_guard._guard",
     "jwt_guard._endpoint",
     "jwt_guard.asgi",
+    "jwt_guard._asgi_lifecycle",
     "jwt_guard.wsgi",
     "jwt_guard.fastapi",
 )

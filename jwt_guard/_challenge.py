@@ -5,11 +5,14 @@ that cannot get an HTTP denial, :func:`websocket_close`) returns, so the
 ASGI, WSGI and FastAPI faces cannot drift apart. The header syntax (quoting,
 allowed characters) lives in :mod:`jwt_guard._auth_syntax`.
 
-Where later features join: a ``DPoP`` challenge (RFC 9449 §7.1) is one more
-``WWW-Authenticate`` value built by :func:`_challenges`, and
-``resource_metadata`` (RFC 9728 §5.1) one more auth-param of each; both are
-settings of the :class:`~jwt_guard.Responder` that calls
-:func:`render_error`.
+Each error renders the challenge of its own scheme
+(:meth:`~jwt_guard.AuthError.www_authenticate`: ``Bearer``, or ``DPoP`` for
+the errors of :mod:`jwt_guard._dpop_errors`). Where the middlewares' DPoP
+support joins: a ``DPoP`` challenge next to the ``Bearer`` one when both
+schemes are accepted (RFC 9449 §7.2) and the ``DPoP-Nonce`` header are more
+values from :func:`_challenges`, and ``resource_metadata`` (RFC 9728 §5.1)
+one more auth-param of each; all are settings of the
+:class:`~jwt_guard.Responder` that calls :func:`render_error`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from jwt_guard._auth_syntax import bearer_challenge, safe_description
+from jwt_guard._auth_syntax import safe_description
 from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
 
 __all__ = ["WS_POLICY_VIOLATION", "WS_TRY_AGAIN_LATER", "Challenge", "render_error", "websocket_close"]
@@ -49,8 +52,9 @@ class Challenge:
 
 
 def _challenges(error: AuthError, realm: str | None) -> list[str]:
-    """The ``WWW-Authenticate`` values answering *error* (one per scheme)."""
-    return [bearer_challenge(realm, error.challenge_params())]
+    """The ``WWW-Authenticate`` values answering *error*: the challenge of
+    its own scheme (``Bearer``, or ``DPoP`` for the DPoP errors)."""
+    return [error.www_authenticate(realm)]
 
 
 def render_error(error: JWTGuardError, *, realm: str | None = None) -> Challenge:

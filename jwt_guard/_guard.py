@@ -2,7 +2,9 @@
 
 Adapters (:mod:`jwt_guard.asgi`, :mod:`jwt_guard.wsgi`,
 :mod:`jwt_guard.fastapi`) only translate. A middleware wraps what its server
-gives it in a :class:`~jwt_guard._request.Request`, then:
+gives it in a :class:`~jwt_guard._request.Request` (or, when
+:attr:`Guard.header_only` says the ``Authorization`` values are all the
+guard reads, hands over just those), then:
 
 1. :meth:`Guard.exempt` — is the path served without authentication?
 2. :meth:`Guard.authenticate` — the request's :class:`Credentials`, or
@@ -25,10 +27,14 @@ Seams for later features (none implemented here yet):
   cookie (``request.cookies``) when no ``Authorization`` header came, and an
   origin check on ``request.method`` / ``Origin`` / ``Sec-Fetch-Site`` joins
   :meth:`Guard.authenticate` for cookie credentials;
-- DPoP: :func:`parse_authorization` accepts the ``DPoP`` scheme and
-  :class:`Credentials` carries ``scheme="DPoP"`` and the proof from the
-  ``DPoP`` header; the verifier checks the proof against
-  ``request.method`` and ``request.url()``;
+- DPoP (the checks themselves are in :mod:`jwt_guard._dpop`):
+  :func:`parse_authorization` accepts the ``DPoP`` scheme, memoised like a
+  bearer header, and :class:`Credentials` carries ``scheme="DPoP"``; the
+  proof, new on every request and never memoised, is
+  ``single_proof(request.header_values("dpop"), options)``, checked by
+  ``verify_proof(..., method=request.method, url=request.url())`` (or the
+  configured ``public_url``) after the token. :attr:`Guard.header_only` is
+  then off, so adapters build the Request;
 - RFC 9728 metadata and step-up: the :class:`~jwt_guard.Responder` adds
   ``resource_metadata`` to its challenges, a Requirement gains
   ``acr_values`` / ``max_age``.

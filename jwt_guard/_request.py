@@ -19,9 +19,9 @@ Seams for later features (nothing here implements them yet):
   :attr:`Credentials.source` gains ``"cookie"``; the CSRF check reads
   :attr:`Request.method`, the ``Origin`` and ``Sec-Fetch-Site`` headers and
   the request's own origin (:attr:`Request.scheme`, :attr:`Request.host`);
-- DPoP (RFC 9449): :attr:`Credentials.scheme` becomes ``"DPoP"`` and the
-  proof comes from ``header_values("dpop")``; the ``htm``/``htu`` check
-  reads :attr:`Request.method` and :meth:`Request.url`.
+- DPoP (RFC 9449, checked by :mod:`jwt_guard._dpop`): :attr:`Credentials.scheme`
+  becomes ``"DPoP"`` and the proof comes from ``header_values("dpop")``; the
+  ``htm``/``htu`` check reads :attr:`Request.method` and :meth:`Request.url`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ WSGI environ) under :data:`RESPONDER_KEY`, next to the verified token under
 :data:`TOKEN_KEY`, so that decorators and dependencies deeper in the
 application answer exactly like it — same realm, same ``on_error`` hook —
 without ever holding the middleware itself.
+
+The responder is where answer settings that every adapter shares belong:
+the ``resource_metadata`` URL of RFC 9728 protected-resource metadata
+(:class:`~jwt_guard.ProtectedResource`), the accepted DPoP proof algorithms
+for a ``DPoP`` challenge, and a fresh ``DPoP-Nonce`` join :meth:`challenge`
+when the middlewares support them.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from jwt_guard._access_token import AccessToken
 from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
-from jwt_guard._endpoint import EndpointCheck, Requirement, is_async, read_signature
+from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
 from jwt_guard._guard import middleware_layer
 from jwt_guard._request import ScopeRequest, scope_header_values
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
@@ -433,7 +433,7 @@ def _connection_parameter(func: Callable[..., Any], name: str) -> tuple[int, str
 
 
 def _connection(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, param: str) -> HTTPConnection:
-    connection = kwargs[param] if param in kwargs else args[index] if index < len(args) else None
+    connection = argument(args, kwargs, index, param)
     if not isinstance(connection, HTTPConnection):
         raise TypeError(f"expected a Starlette Request or WebSocket as {param!r}, got {type(connection).__name__}")
     return connection

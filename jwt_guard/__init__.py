@@ -16,6 +16,7 @@ from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
+    CrossOriginRequest,
     ExpiredToken,
     InsufficientScope,
     InvalidAudience,
@@ -49,6 +50,7 @@ __all__ = [
     "AuthError",
     "Challenge",
     "ConfigurationError",
+    "CrossOriginRequest",
     "Event",
     "EventKind",
     "ExpiredToken",

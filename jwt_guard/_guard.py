@@ -21,12 +21,15 @@ Endpoint decorators and dependencies check a
 :class:`~jwt_guard._endpoint.Requirement` against :data:`TOKEN_KEY` and answer
 through the :data:`RESPONDER_KEY` responder.
 
+With ``cookie=`` the guard also reads the token cookie
+(:class:`~jwt_guard._cookie.CookieAuth`) when no ``Authorization`` header
+(or query token) gave credentials, and screens every unsafe request that
+carries the cookie with the cross-origin check of :mod:`jwt_guard._csrf`:
+inside :meth:`Guard.authenticate`, and through :meth:`Guard.exempt_refusal`
+on excluded paths, where adapters call it instead.
+
 Seams for later features (none implemented here yet):
 
-- cookies with a CSRF check: :meth:`Guard.credentials` reads the named
-  cookie (``request.cookies``) when no ``Authorization`` header came, and an
-  origin check on ``request.method`` / ``Origin`` / ``Sec-Fetch-Site`` joins
-  :meth:`Guard.authenticate` for cookie credentials;
 - DPoP (the checks themselves are in :mod:`jwt_guard._dpop`):
   :func:`parse_authorization` accepts the ``DPoP`` scheme, memoised like a
   bearer header, and :class:`Credentials` carries ``scheme="DPoP"``; the
@@ -47,10 +50,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl
 
+from jwt_guard._cookie import CookieAuth
+from jwt_guard._origin import PublicURL
 from jwt_guard._request import Credentials, Request
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, MissingToken
+from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
@@ -134,9 +139,28 @@ class Guard:
         ``"/static*"``).
     :param allow_query_token: also accept ``?access_token=`` (RFC 6750 §2.3
         discourages it: URLs end up in logs and browser history).
+    :param cookie: the name of a cookie holding the token, read when the
+        request has no ``Authorization`` header (or query token); unsafe
+        requests carrying it must pass the cross-origin check.
+    :param trusted_origins: origins (``scheme://host[:port]``) whose pages
+        may send unsafe requests with the cookie; needs *cookie*.
+    :param public_url: the URL clients use to reach the API, when the server
+        sees another one (a proxy ending TLS, a mount prefix): it defines the
+        request's own origin (:func:`~jwt_guard._origin.own_origin`).
     """
 
-    __slots__ = ("_exact", "_last", "_memo", "_prefixes", "allow_query_token", "excludes", "header_only", "optional")
+    __slots__ = (
+        "_cookie",
+        "_exact",
+        "_last",
+        "_memo",
+        "_prefixes",
+        "allow_query_token",
+        "excludes",
+        "header_only",
+        "optional",
+        "public_url",
+    )
 
     def __init__(
         self,
@@ -144,6 +168,9 @@ class Guard:
         optional: bool = False,
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
+        public_url: str | None = None,
     ) -> None:
         if isinstance(exclude_paths, str):
             exclude_paths = (exclude_paths,)
@@ -170,7 +197,16 @@ class Guard:
         #: adapter may then pass those values to :meth:`authenticate_header`
         #: instead of wrapping every request in a Request. Features that read
         #: more (cookies, DPoP proofs) will turn it off.
-        self.header_only = not (self.excludes or self.allow_query_token)
+        self.header_only = not (self.excludes or self.allow_query_token or cookie is not None)
+        #: The parsed ``public_url`` (``None``: the request's own scheme and host).
+        self.public_url = None if public_url is None else PublicURL.parse(public_url)
+        if cookie is None and trusted_origins:
+            raise ConfigurationError("trusted_origins applies to the token cookie: give cookie= as well")
+        self._cookie = (
+            None
+            if cookie is None
+            else CookieAuth(cookie, _is_token68, trusted_origins=trusted_origins, public_url=self.public_url)
+        )
         self._memo: dict[str | bytes, _Entry] = {}
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).
@@ -183,6 +219,20 @@ class Guard:
     def exempt(self, request: Request) -> bool:
         """True if *request* is served without looking at its credentials."""
         return self.excludes and self.excluded(request.path)
+
+    @property
+    def cookie(self) -> str | None:
+        """The name of the token cookie, or ``None`` when only the header counts."""
+        return None if self._cookie is None else self._cookie.name
+
+    def exempt_refusal(self, request: Request) -> JWTGuardError | None:
+        """For an :meth:`exempt` request: the error refusing it anyway, else ``None``.
+
+        An excluded path authenticates nothing, but the application behind it
+        could still read the token cookie: an unsafe request that carries the
+        cookie must pass the cross-origin check there too.
+        """
+        return None if self._cookie is None else self._cookie.refusal(request)
 
     def authenticate(self, request: Request) -> Credentials | None:
         """The credentials to verify, or ``None`` for an anonymous request
@@ -222,7 +272,9 @@ class Guard:
         """The bearer credentials of *request*, ``None`` if it has none.
 
         Raises :class:`InvalidRequest` for a malformed header, two headers,
-        or a token sent in more than one place (RFC 6750 §2).
+        or a token sent in more than one place (RFC 6750 §2), and, with a
+        token cookie, :class:`~jwt_guard.errors.CrossOriginRequest` for an
+        unsafe request carrying it that fails the cross-origin check.
         """
         return self._credentials(request, request.raw_header_values("authorization"))
 
@@ -236,6 +288,8 @@ class Guard:
             query = request.query_string
             if query:
                 found = self._from_query(query, found)
+        if self._cookie is not None:
+            found = self._cookie.credentials(request, found)
         return found
 
     def _from_header(self, value: str | bytes) -> Credentials | None:
@@ -284,6 +338,9 @@ def middleware_layer(
     optional: bool,
     exclude_paths: Iterable[str],
     allow_query_token: bool,
+    cookie: str | None = None,
+    trusted_origins: Iterable[str] = (),
+    public_url: str | None = None,
 ) -> tuple[Guard, Responder]:
     """Check the options the ASGI and WSGI middlewares share; return their
     :class:`Guard` and :class:`~jwt_guard.Responder`.
@@ -298,5 +355,12 @@ def middleware_layer(
         raise ConfigurationError(f"on_error must be a plain function returning {on_error_returns}")
     handler = cast("ErrorHandler | None", on_error)
     responder = Responder(realm=realm, on_error=handler, verifier=cast(Verifier, verifier))
-    guard = Guard(optional=optional, exclude_paths=exclude_paths, allow_query_token=allow_query_token)
+    guard = Guard(
+        optional=optional,
+        exclude_paths=exclude_paths,
+        allow_query_token=allow_query_token,
+        cookie=cookie,
+        trusted_origins=trusted_origins,
+        public_url=public_url,
+    )
     return guard, responder

@@ -13,12 +13,15 @@ and Django's WSGI face :class:`EnvironRequest`.
 :class:`Credentials` is what the layer found in a request: the token, its
 scheme and where it came from.
 
+The token cookie (:mod:`jwt_guard._cookie`) gives :attr:`Credentials.source`
+``"cookie"``; its cross-origin check (:mod:`jwt_guard._csrf`) reads
+:attr:`Request.method`, the ``Origin`` and ``Sec-Fetch-Site`` headers and
+the request's own origin, which :func:`jwt_guard._origin.own_origin` alone
+computes: the configured ``public_url``'s origin, else :attr:`Request.scheme`
+and :attr:`Request.host`.
+
 Seams for later features (nothing here implements them yet):
 
-- cookies: :attr:`Request.cookies` is parsed on first use only, and
-  :attr:`Credentials.source` gains ``"cookie"``; the CSRF check reads
-  :attr:`Request.method`, the ``Origin`` and ``Sec-Fetch-Site`` headers and
-  the request's own origin (:attr:`Request.scheme`, :attr:`Request.host`);
 - DPoP (RFC 9449, checked by :mod:`jwt_guard._dpop`): :attr:`Credentials.scheme`
   becomes ``"DPoP"`` and the proof comes from ``header_values("dpop")``; the
   ``htm``/``htu`` check reads :attr:`Request.method` and :meth:`Request.url`.
@@ -34,8 +37,8 @@ from typing import Any, Literal
 
 __all__ = ["Credentials", "EnvironRequest", "Request", "ScopeRequest", "environ_authorization", "scope_header_values"]
 
-#: Where credentials were found (RFC 6750 §2.1, §2.3).
-Source = Literal["header", "query"]
+#: Where credentials were found (RFC 6750 §2.1, §2.3; or the token cookie).
+Source = Literal["header", "query", "cookie"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ PACKAGE_ALL = [
     "AuthError",
     "Challenge",
     "ConfigurationError",
+    "CrossOriginRequest",
     "Event",
     "EventKind",
     "ExpiredToken",

@@ -64,6 +64,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from jwt_guard._access_token import AccessToken
+from jwt_guard._asgi_cookies import clear_token_cookie, set_token_cookie
 from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
 from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
@@ -82,9 +83,11 @@ __all__ = [
     "JWTGuardMiddleware",
     "TokenUser",
     "challenge_response",
+    "clear_token_cookie",
     "get_access_token",
     "require_any_scope",
     "require_scopes",
+    "set_token_cookie",
 ]
 
 #: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
@@ -253,6 +256,13 @@ class JWTGuardMiddleware:
     :param close_expired_websockets: close an accepted WebSocket with 1008
         when its token's ``exp`` passes.
     :param clock: epoch seconds, for *close_expired_websockets* (tests).
+    :param cookie: without an ``Authorization`` header, take the token from
+        this cookie (see :func:`set_token_cookie`). An unsafe request or a
+        WebSocket handshake carrying it, on any path, must pass the
+        cross-origin check, else 403 (docs/cookies.md).
+    :param trusted_origins: origins whose pages may send those requests.
+    :param public_url: the URL clients use (behind a proxy): its origin is
+        the request's own origin.
 
     .. warning::
        Excluded paths are compared with the raw ``scope["path"]``: a prefix
@@ -275,6 +285,9 @@ class JWTGuardMiddleware:
         fail_fast: bool = False,
         close_expired_websockets: bool = False,
         clock: Callable[[], float] = time.time,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
+        public_url: str | None = None,
     ) -> None:
         self.guard, self.responder = middleware_layer(
             verifier,
@@ -284,6 +297,9 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            cookie=cookie,
+            trusted_origins=trusted_origins,
+            public_url=public_url,
         )
         if fail_fast and not prefetch:
             raise ConfigurationError("fail_fast=True needs prefetch=True")
@@ -332,6 +348,9 @@ class JWTGuardMiddleware:
                     scope[TOKEN_KEY] = token
                     await run_until_expiry(self.app, token, self._clock, scope, receive, send)
                     return
+            elif (refusal := guard.exempt_refusal(request)) is not None:  # excluded: the cross-origin check only
+                await (self._reject if kind == "http" else self._reject_websocket)(refusal, scope, receive, send)
+                return
             scope[TOKEN_KEY] = token
         elif kind == "lifespan" and self._prefetch:
             await lifespan_with_prefetch(self.app, self.verifier, self._fail_fast, scope, receive, send)

@@ -72,6 +72,7 @@ from jwt_guard._guard import middleware_layer
 from jwt_guard._request import EnvironRequest, environ_authorization
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
+from jwt_guard._wsgi_cookies import clear_token_cookie, set_token_cookie
 from jwt_guard.errors import JWTGuardError
 
 if TYPE_CHECKING:
@@ -82,9 +83,11 @@ __all__ = [
     "TOKEN_KEY",
     "ErrorRenderer",
     "JWTGuardMiddleware",
+    "clear_token_cookie",
     "get_access_token",
     "require_any_scope",
     "require_scopes",
+    "set_token_cookie",
 ]
 
 #: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
@@ -139,6 +142,18 @@ class JWTGuardMiddleware:
     :param on_error: ``on_error(error, environ)`` returns the WSGI application
         (a ``Response`` will do) that answers *error*, or ``None`` for the
         default answer. Also used by the decorators.
+    :param cookie: also accept the token from this cookie (httpOnly, set
+        with :func:`set_token_cookie`) when a request has no
+        ``Authorization`` header. Every request with an unsafe method that
+        carries the cookie, on any path, must then pass a cross-origin check
+        (``Sec-Fetch-Site``, else ``Origin``), or is answered 403
+        ``cross_origin_request``.
+    :param trusted_origins: origins (``"https://app.example.com"``) whose
+        pages may send such requests from another origin.
+    :param public_url: the URL clients use when the server sees another
+        (TLS ended by a proxy, ``SCRIPT_NAME`` rewritten); the cross-origin
+        check compares ``Origin`` with its origin instead of
+        ``wsgi.url_scheme`` and ``Host``.
 
     .. warning::
        A request that sends credentials is verified even in optional mode:
@@ -166,6 +181,9 @@ class JWTGuardMiddleware:
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
         on_error: ErrorRenderer | None = None,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
+        public_url: str | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application")
@@ -177,6 +195,9 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            cookie=cookie,
+            trusted_origins=trusted_origins,
+            public_url=public_url,
         )
         self.app = app
         self.verifier = verifier
@@ -205,6 +226,10 @@ class JWTGuardMiddleware:
                     token = self.verifier.verify(credentials.token)
             except JWTGuardError as error:
                 return self._respond(error, environ, start_response)
+        else:
+            refusal = guard.exempt_refusal(request)
+            if refusal is not None:  # an excluded path: only the cross-origin check applies
+                return self._respond(refusal, environ, start_response)
         environ[TOKEN_KEY] = token
         return self.app(environ, start_response)
 

@@ -64,8 +64,10 @@ TESTING_ALL = [
     "Recorded",
     "SigningKey",
     "b64url",
+    "clear_token_cookie",
     "encode_segments",
     "mock_transport",
+    "set_token_cookie",
 ]
 
 

@@ -19,6 +19,7 @@ it through :func:`own_origin` only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,10 @@ __all__ = ["PublicURL", "check_trusted_origin", "own_origin", "parse_origin"]
 # comes from such a page, so ws and wss map to the origin of its scheme.
 _ORIGIN_SCHEMES = frozenset({"http", "https"})
 _WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
+# A normalised origin's authority: a host name (RFC 3986 unreserved characters
+# only: no "*" or other sub-delims, which no DNS name holds) or an IPv6
+# literal, then an optional port.
+_AUTHORITY = re.compile(r"(?:[a-z0-9\-._~]+|\[[0-9a-f:.]+\])(?::[0-9]+)?")
 
 
 def parse_origin(value: str) -> str | None:
@@ -46,7 +51,9 @@ def parse_origin(value: str) -> str | None:
     if "/" in rest or "?" in rest or "#" in rest:
         return None
     url = normalize_url(value)  # host syntax, port range, IPv6, case: "scheme://host[:port]/"
-    return None if url is None else url[:-1]
+    if url is None or not _AUTHORITY.fullmatch(url, url.index("//") + 2, len(url) - 1):
+        return None
+    return url[:-1]
 
 
 def check_trusted_origin(entry: object) -> str:

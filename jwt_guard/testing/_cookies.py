@@ -14,13 +14,7 @@ __all__ = ["clear_token_cookie", "set_token_cookie"]
 
 
 def _set(client: Any, name: str, value: str | None) -> None:
-    if isinstance(client, (httpx.Client, httpx.AsyncClient)):  # Starlette's and FastAPI's TestClient too
-        if value is None:
-            client.cookies.delete(name)
-        else:
-            client.cookies.set(name, value, path="/")
-        return
-    cookies = getattr(client, "cookies", None)
+    cookies: Any = getattr(client, "cookies", None)
     if isinstance(cookies, SimpleCookie):  # django.test.Client
         if value is None:
             cookies.pop(name, None)
@@ -33,6 +27,14 @@ def _set(client: Any, name: str, value: str | None) -> None:
             client.delete_cookie(name)
         else:
             client.set_cookie(name, value)
+        return
+    if isinstance(cookies, httpx.Cookies) or (callable(getattr(cookies, "set", None)) and hasattr(cookies, "jar")):
+        # httpx clients, and test clients built on an httpx-compatible client
+        # (Starlette's and FastAPI's TestClient): a cookie for every host.
+        if value is None:
+            cookies.delete(name)
+        else:
+            cookies.set(name, value, path="/")
         return
     raise TypeError(
         "expected an httpx client (Starlette or FastAPI TestClient included), a Werkzeug or Flask "

@@ -131,3 +131,16 @@ def test_decorator_with_a_verified_token(django_app, issuer, make_verifier):
     response = messages(request)
     assert response.status_code == 200
     assert response.content == b'{"sub": "heidi", "scopes": ["read:messages"]}'
+
+
+def test_the_testing_cookie_helpers_fill_a_django_test_client(django_app, issuer):
+    from django.test import Client as DjangoClient
+
+    from jwt_guard.testing import clear_token_cookie, set_token_cookie
+
+    client = DjangoClient()
+    token = issuer.token()
+    set_token_cookie(client, token, name="access_token")
+    assert client.cookies["access_token"].value == token
+    clear_token_cookie(client, name="access_token")
+    assert "access_token" not in client.cookies

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware

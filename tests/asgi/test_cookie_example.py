@@ -81,7 +81,16 @@ async def test_login_when_the_issuer_fails(app, token_server):
     assert "set-cookie" not in response.headers
 
 
-async def test_a_bad_note_is_400(app):
+async def test_notes_as_json_form_or_text(app):
+    """The endpoint takes forms and plain text too, as many do: only the check stops forged ones."""
     async with client_for(app) as client:
         await client.post("/login")
-        assert (await client.post("/notes", content=b"not json", headers=SAME_ORIGIN)).status_code == 400
+        assert (await client.post("/notes", data={"text": "form"}, headers=SAME_ORIGIN)).status_code == 201
+        assert (await client.post("/notes", content=b"plain", headers=SAME_ORIGIN)).status_code == 201
+        bad_json = {**SAME_ORIGIN, "Content-Type": "application/json"}
+        assert (await client.post("/notes", content=b"not json", headers=bad_json)).status_code == 400
+        assert (await client.post("/notes", json={"text": 3}, headers=SAME_ORIGIN)).status_code == 400
+        assert (await client.post("/notes", content=b"", headers=SAME_ORIGIN)).status_code == 400
+        forged = await client.post("/notes", data={"text": "forged"}, headers=CROSS_SITE)
+        assert forged.status_code == 403
+    assert [note["text"] for note in app.state.notes] == ["form", "plain"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jwt_guard._config import is_loopback_host
 from jwt_guard._csrf import SAFE_METHODS, CrossOriginCheck
@@ -44,6 +44,8 @@ __all__ = [
     "clear_cookie_header",
     "cookie_max_age",
     "cookie_values",
+    "handshake_method",
+    "itself",
     "secure_by_default",
     "set_cookie_header",
     "token_cookie",
@@ -61,6 +63,17 @@ SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _MEMO_MAX_VALUE = 16 * 1024
 _WEBSOCKET_SCHEMES = frozenset({"ws", "wss"})
 _NOTHING = object()
+
+
+def itself(request: Request) -> Request:
+    """The *make_request* of :meth:`CookieAuth.credentials` for a caller that has the Request."""
+    return request
+
+
+def handshake_method(request: Request) -> str | None:
+    """*request*'s method for :meth:`CookieAuth.credentials`: ``None`` for a
+    WebSocket handshake, which is checked like an unsafe request."""
+    return None if request.scheme in _WEBSOCKET_SCHEMES else request.method
 
 
 def check_cookie_name(name: object) -> str:
@@ -101,7 +114,7 @@ class CookieAuth:
     :param public_url: likewise.
     """
 
-    __slots__ = ("_last", "_token_ok", "check", "name")
+    __slots__ = ("_token_ok", "check", "last", "name")
 
     def __init__(
         self,
@@ -114,42 +127,55 @@ class CookieAuth:
         self.name = check_cookie_name(name)
         self.check = CrossOriginCheck(trusted_origins, public_url)
         self._token_ok = token_ok
-        # The Cookie header seen last and what it held: a browser repeats
-        # the same header, so its next request costs a comparison.
-        self._last: tuple[object, tuple[str, ...], Credentials | None] = (_NOTHING, (), None)
+        #: The Cookie header value seen last, this cookie's values in it and
+        #: their credentials: a browser repeats the same header, so its next
+        #: request costs a comparison (the Guard reads it on its fast path).
+        self.last: tuple[object, tuple[str, ...], Credentials | None] = (_NOTHING, (), None)
 
     def _read(self, raw: Sequence[str | bytes]) -> tuple[tuple[str, ...], Credentials | None]:
         """(this cookie's values, its credentials when exactly one well-formed value)."""
         key = raw[0] if len(raw) == 1 else _NOTHING
-        last = self._last
-        if last[0] == key:
-            return last[1], last[2]
+        last = self.last
+        return (last[1], last[2]) if last[0] == key else self._parse(raw, key)
+
+    def _parse(self, raw: Sequence[str | bytes], key: object) -> tuple[tuple[str, ...], Credentials | None]:
         values = tuple(cookie_values(raw, self.name))
         found = Credentials("Bearer", values[0], "cookie") if len(values) == 1 and self._token_ok(values[0]) else None
         if key is not _NOTHING and len(key) <= _MEMO_MAX_VALUE:  # type: ignore[arg-type]
-            self._last = (key, values, found)
+            self.last = (key, values, found)
         return values, found
 
-    def credentials(self, request: Request, found: Credentials | None) -> Credentials | None:
-        """The credentials of *request*, given *found* from its header or
-        query: those when present, else the cookie's (``None`` without one).
+    def credentials(
+        self,
+        found: Credentials | None,
+        raw: Sequence[str | bytes],
+        method: str | None,
+        make_request: Callable[[Any], Request],
+        source: Any,
+    ) -> Credentials | None:
+        """A request's credentials, given *found* from its header or query:
+        those when present, else the cookie's (``None`` without one).
+
+        :param raw: the request's ``Cookie`` header values.
+        :param method: its method (``None`` for a WebSocket handshake).
+        :param make_request: ``make_request(source)`` gives the whole
+            request, for the cross-origin check: called only for an unsafe
+            request carrying the cookie (a Request costs more to make than
+            the rest of this method).
 
         Raises :class:`~jwt_guard.errors.CrossOriginRequest` for an unsafe
         request carrying the cookie that fails the cross-origin check, and
         :class:`~jwt_guard.errors.InvalidRequest` for a cookie that would be
         the credential but is duplicated or malformed.
         """
-        unsafe = request.method not in SAFE_METHODS or request.scheme in _WEBSOCKET_SCHEMES
-        if found is not None and not unsafe:
+        unsafe = method not in SAFE_METHODS
+        if (found is not None and not unsafe) or not raw:
             return found  # the header wins; nothing to check for a safe method
-        raw = request.raw_header_values("cookie")
-        if not raw:
-            return found
         values, cookie = self._read(raw)
         if not values:
             return found
         if unsafe:
-            refusal = self.check.refusal(request)
+            refusal = self.check.refusal(make_request(source))
             if refusal is not None:
                 raise refusal
         if found is not None:
@@ -164,7 +190,7 @@ class CookieAuth:
         """The cross-origin check alone, for a request that is not
         authenticated (an excluded path): refuses an unsafe request carrying
         the cookie from another origin, since the application might read it."""
-        if request.method in SAFE_METHODS and request.scheme not in _WEBSOCKET_SCHEMES:
+        if handshake_method(request) in SAFE_METHODS:
             return None
         raw = request.raw_header_values("cookie")
         if not raw or not self._read(raw)[0]:

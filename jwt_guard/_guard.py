@@ -46,11 +46,12 @@ Seams for later features (none implemented here yet):
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
-from jwt_guard._cookie import CookieAuth
+from jwt_guard._cookie import CookieAuth, handshake_method, itself
+from jwt_guard._csrf import SAFE_METHODS
 from jwt_guard._origin import PublicURL
 from jwt_guard._request import Credentials, Request
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
@@ -160,6 +161,7 @@ class Guard:
         "header_only",
         "optional",
         "public_url",
+        "values_only",
     )
 
     def __init__(
@@ -207,6 +209,11 @@ class Guard:
             if cookie is None
             else CookieAuth(cookie, _is_token68, trusted_origins=trusted_origins, public_url=self.public_url)
         )
+        #: True for a guard with a cookie and nothing else to read (no excluded
+        #: path, no query token): an adapter may then pass the Authorization
+        #: and Cookie values and the method to :meth:`authenticate_values`,
+        #: and build a Request only when that asks for one.
+        self.values_only = self._cookie is not None and not (self.excludes or self.allow_query_token)
         self._memo: dict[str | bytes, _Entry] = {}
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).
@@ -245,6 +252,9 @@ class Guard:
         authorization = request.raw_header_values("authorization")
         if self.header_only:
             return self.authenticate_header(authorization)
+        if self.values_only:
+            cookie = request.raw_header_values("cookie")
+            return self.authenticate_values(authorization, cookie, handshake_method(request), itself, request)
         found = self._credentials(request, authorization)
         if found is None and not self.optional:
             raise MissingToken()
@@ -264,6 +274,43 @@ class Guard:
             raise InvalidRequest("more than one Authorization header")
         else:
             found = None
+        if found is None and not self.optional:
+            raise MissingToken()
+        return found
+
+    def authenticate_values(
+        self,
+        authorization: Sequence[str | bytes],
+        cookie: Sequence[str | bytes],
+        method: str | None,
+        make_request: Callable[[Any], Request],
+        source: Any,
+    ) -> Credentials | None:
+        """:meth:`authenticate` from a request's ``Authorization`` and
+        ``Cookie`` values and its method (``None`` for a WebSocket
+        handshake), for a guard with a cookie and nothing else to read
+        (:attr:`values_only`). ``make_request(source)`` gives the whole
+        request when the cross-origin check needs it (an ASGI adapter passes
+        ``ScopeRequest, scope``): nothing is built for a safe request, so a
+        repeated cookie costs about what :meth:`authenticate_header` costs
+        (benchmarks/asgi.py, part (c)).
+        """
+        cookie_auth: CookieAuth = self._cookie  # type: ignore[assignment]
+        found = None
+        if authorization:
+            if len(authorization) > 1:
+                raise InvalidRequest("more than one Authorization header")
+            value = authorization[0]
+            last = self._last
+            found = last[1] if last[0] == value else self._from_header(value)
+            if found is not None and method in SAFE_METHODS:
+                return found  # the header wins, and a safe request is not checked
+        elif len(cookie) == 1 and method in SAFE_METHODS:
+            # A browser's GET repeating its Cookie header: one comparison, as for a header.
+            seen = cookie_auth.last
+            if seen[0] == cookie[0] and seen[2] is not None:
+                return seen[2]
+        found = cookie_auth.credentials(found, cookie, method, make_request, source)
         if found is None and not self.optional:
             raise MissingToken()
         return found
@@ -289,7 +336,8 @@ class Guard:
             if query:
                 found = self._from_query(query, found)
         if self._cookie is not None:
-            found = self._cookie.credentials(request, found)
+            cookie = request.raw_header_values("cookie")
+            found = self._cookie.credentials(found, cookie, handshake_method(request), itself, request)
         return found
 
     def _from_header(self, value: str | bytes) -> Credentials | None:

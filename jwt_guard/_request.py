@@ -35,7 +35,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Credentials", "EnvironRequest", "Request", "ScopeRequest", "environ_authorization", "scope_header_values"]
+__all__ = [
+    "Credentials",
+    "EnvironRequest",
+    "Request",
+    "ScopeRequest",
+    "environ_authorization",
+    "scope_header_pair",
+    "scope_header_values",
+]
 
 #: Where credentials were found (RFC 6750 §2.1, §2.3; or the token cookie).
 Source = Literal["header", "query", "cookie"]
@@ -138,6 +146,18 @@ def scope_header_values(scope: Mapping[str, Any], key: bytes) -> list[bytes]:
         if header == key:
             values.append(value)
     return values
+
+
+def scope_header_pair(scope: Mapping[str, Any], first: bytes, second: bytes) -> tuple[list[bytes], list[bytes]]:
+    """The values of two headers (lower-case bytes) in an ASGI scope, in one pass."""
+    ones: list[bytes] = []
+    twos: list[bytes] = []
+    for header, value in scope["headers"]:
+        if header == first:
+            ones.append(value)
+        elif header == second:
+            twos.append(value)
+    return ones, twos
 
 
 # Header names as ASGI scopes hold them, for the names the request layer asks for.

@@ -69,7 +69,7 @@ from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
 from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
 from jwt_guard._guard import middleware_layer
-from jwt_guard._request import ScopeRequest, scope_header_values
+from jwt_guard._request import ScopeRequest, scope_header_pair, scope_header_values
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import ConfigurationError, JWTGuardError
@@ -95,6 +95,7 @@ TOKEN_SCOPE_KEY = TOKEN_KEY
 
 _DENIAL_EXTENSION = "websocket.http.response"
 _AUTHORIZATION = b"authorization"
+_COOKIE = b"cookie"
 _new = object.__new__
 
 #: ``on_error(error, connection) -> Response | None``: render the
@@ -316,15 +317,18 @@ class JWTGuardMiddleware:
             scope[RESPONDER_KEY] = self.responder
             guard = self.guard
             token: AccessToken | None = None
-            # Only the Authorization values, unless the guard reads more of the request.
-            request = None if guard.header_only else ScopeRequest(scope)
+            # Only the Authorization (and Cookie) values, unless the guard reads more of the request.
+            request = None if guard.header_only or guard.values_only else ScopeRequest(scope)
             if request is None or not guard.exempt(request):
                 try:
-                    credentials = (
-                        guard.authenticate_header(scope_header_values(scope, _AUTHORIZATION))
-                        if request is None
-                        else guard.authenticate(request)
-                    )
+                    if request is not None:
+                        credentials = guard.authenticate(request)
+                    elif guard.header_only:
+                        credentials = guard.authenticate_header(scope_header_values(scope, _AUTHORIZATION))
+                    else:  # a WebSocket scope has no method: checked like an unsafe request
+                        authorization, cookie = scope_header_pair(scope, _AUTHORIZATION, _COOKIE)
+                        method = scope.get("method")
+                        credentials = guard.authenticate_values(authorization, cookie, method, ScopeRequest, scope)
                     if credentials is None:
                         scope["user"] = UnauthenticatedUser()
                         scope["auth"] = AuthCredentials()

@@ -213,15 +213,23 @@ class JWTGuardMiddleware:
         environ[RESPONDER_KEY] = self.responder
         guard = self.guard
         token: AccessToken | None = None
-        # Only the Authorization values, unless the guard reads more of the request.
-        request = None if guard.header_only else EnvironRequest(environ)
+        # Only the Authorization (and Cookie) values, unless the guard reads more of the request.
+        request = None if guard.header_only or guard.values_only else EnvironRequest(environ)
         if request is None or not guard.exempt(request):
             try:
-                credentials = (
-                    guard.authenticate_header(environ_authorization(environ))
-                    if request is None
-                    else guard.authenticate(request)
-                )
+                if request is not None:
+                    credentials = guard.authenticate(request)
+                elif guard.header_only:
+                    credentials = guard.authenticate_header(environ_authorization(environ))
+                else:
+                    cookie = environ.get("HTTP_COOKIE")
+                    credentials = guard.authenticate_values(
+                        environ_authorization(environ),
+                        () if cookie is None else (cookie,),
+                        environ.get("REQUEST_METHOD") or "GET",
+                        EnvironRequest,
+                        environ,
+                    )
                 if credentials is not None:
                     token = self.verifier.verify(credentials.token)
             except JWTGuardError as error:

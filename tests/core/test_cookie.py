@@ -373,3 +373,86 @@ def test_token_cookie_reads_the_request_and_the_token():
     assert "Max-Age=60;" in token_cookie(token, name="at", request=public, expires_in=60)
     assert token_cookie_removal(name="at", request=loopback).startswith("at=; Max-Age=0;")
     assert "Secure" not in token_cookie_removal(name="at", request=loopback).split("; ")
+
+
+# -- the values-only path (what the adapters call for a guard with a cookie and nothing else) ------
+
+
+def _no_request(source):
+    raise AssertionError("a Request was built for a request that needs none")
+
+
+def test_values_only_says_when_the_values_are_enough():
+    assert cookie_guard().values_only
+    assert not cookie_guard(exclude_paths=["/health"]).values_only
+    assert not cookie_guard(allow_query_token=True).values_only
+    assert not Guard().values_only
+
+
+@pytest.mark.parametrize(
+    ("authorization", "cookie", "method", "expected"),
+    [
+        pytest.param([], [f"access_token={TOKEN}"], "GET", ("cookie", TOKEN), id="cookie"),
+        pytest.param([b"Bearer " + OTHER.encode()], [f"access_token={TOKEN}"], "GET", ("header", OTHER), id="header"),
+        pytest.param([f"Bearer {OTHER}"], [], "POST", ("header", OTHER), id="header-post-no-cookie"),
+        pytest.param([], [b"theme=dark"], "DELETE", None, id="no-token-cookie"),
+        pytest.param([], [], "GET", None, id="nothing"),
+    ],
+)
+def test_authenticate_values_builds_no_request_unless_the_check_runs(authorization, cookie, method, expected):
+    guard = cookie_guard(optional=True)
+    for _ in range(2):  # and again, from the memo
+        found = guard.authenticate_values(authorization, cookie, method, _no_request, None)
+        assert (None if found is None else (found.source, found.token)) == expected
+
+
+def test_authenticate_values_answers_as_authenticate():
+    cases = [
+        ("GET", [("Cookie", f"access_token={TOKEN}")]),
+        ("POST", [("Cookie", f"access_token={TOKEN}"), CROSS_SITE]),
+        ("POST", [("Cookie", f"access_token={TOKEN}"), ("Sec-Fetch-Site", "same-origin")]),
+        ("PUT", [("Cookie", f"access_token={TOKEN}; access_token={OTHER}")]),
+        ("GET", [("Authorization", f"Bearer {OTHER}"), ("Authorization", f"Bearer {OTHER}")]),
+        ("GET", []),
+    ]
+    for method, headers in cases:
+        for request in requests(method=method, headers=headers):
+            outcomes = []
+            for call in (
+                lambda: cookie_guard().authenticate(request),
+                lambda: cookie_guard().authenticate_values(
+                    request.raw_header_values("authorization"),
+                    request.raw_header_values("cookie"),
+                    request.method,
+                    lambda source: source,
+                    request,
+                ),
+            ):
+                try:
+                    outcomes.append(call())
+                except Exception as error:  # the type is what must agree
+                    outcomes.append(type(error))
+            assert outcomes[0] == outcomes[1], (method, headers)
+
+
+def test_a_websocket_handshake_is_checked_on_the_values_path():
+    """No method (a WebSocket scope has none): checked like an unsafe request."""
+    handshake = ScopeRequest(
+        scope_for(scheme="wss", kind="websocket", headers=[("Host", API_HOST), ("Origin", "https://evil.example")])
+    )
+    with pytest.raises(CrossOriginRequest):
+        cookie_guard().authenticate_values([], [f"access_token={TOKEN}"], None, lambda source: source, handshake)
+    with pytest.raises(CrossOriginRequest):
+        cookie_guard().authenticate(
+            ScopeRequest(
+                scope_for(
+                    scheme="wss",
+                    kind="websocket",
+                    headers=[
+                        ("Host", API_HOST),
+                        ("Origin", "https://evil.example"),
+                        ("Cookie", f"access_token={TOKEN}"),
+                    ],
+                )
+            )
+        )

@@ -9,6 +9,7 @@ from jwt_guard import errors
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
+    CrossOriginRequest,
     ExpiredToken,
     InsufficientScope,
     InvalidAudience,
@@ -52,6 +53,7 @@ TREE = [
     pytest.param(InvalidTokenType, InvalidClaim, 401, "invalid_token", id="InvalidTokenType"),
     pytest.param(TokenRevoked, InvalidToken, 401, "invalid_token", id="TokenRevoked"),
     pytest.param(InsufficientScope, AuthError, 403, "insufficient_scope", id="InsufficientScope"),
+    pytest.param(CrossOriginRequest, JWTGuardError, 403, "cross_origin_request", id="CrossOriginRequest"),
     pytest.param(TemporarilyUnavailable, JWTGuardError, 503, None, id="TemporarilyUnavailable"),
     pytest.param(KeySetUnavailable, TemporarilyUnavailable, 503, None, id="KeySetUnavailable"),
     pytest.param(StoreUnavailable, TemporarilyUnavailable, 503, None, id="StoreUnavailable"),

@@ -27,12 +27,17 @@ REQUEST_LAYER = (
     "jwt_guard._auth_syntax",
     "jwt_guard._challenge",
     "jwt_guard._request",
+    "jwt_guard._origin",
+    "jwt_guard._csrf",
+    "jwt_guard._cookie",
     "jwt_guard._responder",
     "jwt_guard._guard",
     "jwt_guard._endpoint",
     "jwt_guard.asgi",
     "jwt_guard._asgi_lifecycle",
+    "jwt_guard._asgi_cookies",
     "jwt_guard.wsgi",
+    "jwt_guard._wsgi_cookies",
     "jwt_guard.fastapi",
 )
 

@@ -25,6 +25,8 @@ CORE_MODULES = [
     "_claims",
     "_client_auth",
     "_config",
+    "_cookie",
+    "_csrf",
     "_dpop",
     "_dpop_errors",
     "_dpop_nonce",
@@ -44,6 +46,7 @@ CORE_MODULES = [
     "_jose",
     "_keys",
     "_keysource",
+    "_origin",
     "_policy",
     "_request",
     "_resource",
@@ -170,7 +173,7 @@ def test_import_scanner(source, expected):
 
 def test_core_list_covers_every_private_core_module():
     """A new private module must be classified here (core, or adapter/demo)."""
-    adapters = {"asgi", "_asgi_lifecycle", "wsgi", "fastapi", "mcp", "__main__"}
+    adapters = {"asgi", "_asgi_lifecycle", "_asgi_cookies", "wsgi", "_wsgi_cookies", "fastapi", "mcp", "__main__"}
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules - adapters == set(CORE_MODULES)
 

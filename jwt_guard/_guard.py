@@ -26,7 +26,10 @@ With ``cookie=`` the guard also reads the token cookie
 (or query token) gave credentials, and screens every unsafe request that
 carries the cookie with the cross-origin check of :mod:`jwt_guard._csrf`:
 inside :meth:`Guard.authenticate`, and through :meth:`Guard.exempt_refusal`
-on excluded paths, where adapters call it instead.
+on excluded paths, where adapters call it instead. When a cookie is all the
+guard reads besides the header (:attr:`Guard.values_only`), adapters hand
+over the ``Authorization`` and ``Cookie`` values and the method to
+:meth:`Guard.authenticate_values`, which builds a Request only for the check.
 
 Seams for later features (none implemented here yet):
 

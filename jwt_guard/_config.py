@@ -335,7 +335,7 @@ def build_settings(
             raise ConfigurationError(f"validators must be callables, got {validator!r}")
     if jwks_uri is not None:
         if has_static_keys:
-            raise ConfigurationError("pass either keys or jwks_uri, not both")
+            raise ConfigurationError("pass either static keys (keys= or secret=) or jwks_uri, not both")
         check_url(jwks_uri, "jwks_uri", allow_http=allow_insecure_http)
     if key_cache is not None and not isinstance(key_cache, KeyCacheOptions):
         raise ConfigurationError(f"key_cache must be a KeyCacheOptions, got {type(key_cache).__name__}")

@@ -8,10 +8,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jwt_guard._config import DEFAULT_ALGORITHMS, HMAC_ALGORITHMS
+from jwt_guard._config import DEFAULT_ALGORITHMS
 from jwt_guard.cli._common import (
     DEV_AUDIENCE,
     DEV_ISSUER_PORT,
@@ -44,8 +44,9 @@ audience, expiry, and the scopes of --require-scope. On failure it prints the
 RFC 6750 error code and description an API would answer with.
 
 Keys come from exactly one place: the issuer's OpenID Connect discovery
-document (default), --jwks-uri, or --key (a PEM public key or certificate, a
-JWKS/JWK JSON file, or for HS256/384/512 a file holding the shared secret).
+document (default), --jwks-uri, --key (a PEM public key or certificate, or a
+JWKS/JWK JSON file), or for HS256/384/512 --secret-file (a file holding the
+shared secret). A public key is never taken as a shared secret.
 Plain http issuer and JWKS URLs are accepted on loopback hosts only.
 
 Opaque (non-JWT) tokens are checked at the issuer's introspection endpoint
@@ -71,22 +72,6 @@ exit codes:
 """
 
 
-def _load_cli_keys(path: str, algorithms: Sequence[str]) -> Any:
-    from jwt_guard._env import load_key_file
-
-    if algorithms and all(alg in HMAC_ALGORITHMS for alg in algorithms):
-        try:
-            with open(path, "rb") as handle:
-                secret = handle.read()
-        except OSError as exc:
-            raise CommandError(f"--key: cannot read {path!r}: {exc.strerror}") from None
-        stripped = secret.strip()
-        if stripped.startswith(b"{"):
-            return load_key_file(path, what="--key")
-        return secret.rstrip(b"\r\n")
-    return load_key_file(path, what="--key")
-
-
 def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
     issuers = split_words(args.issuer)
     options: dict[str, Any] = {
@@ -104,7 +89,13 @@ def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dic
     if args.jwks_uri:
         options["jwks_uri"] = args.jwks_uri
     if args.key:
-        options["keys"] = _load_cli_keys(args.key, algorithms)
+        from jwt_guard._env import load_key_file
+
+        options["keys"] = load_key_file(args.key, what="--key")
+    if args.secret_file:
+        from jwt_guard._env import load_secret_file
+
+        options["secret"] = load_secret_file(args.secret_file, what="--secret-file")
     scope_claims = split_words(args.scope_claim)
     if scope_claims:
         options["scope_claims"] = scope_claims
@@ -296,7 +287,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument("--jwks-uri", metavar="URL", help="fetch keys here instead of using discovery")
-    keys.add_argument("--key", metavar="FILE", help="static keys: PEM, JWKS/JWK JSON, or an HS* secret file")
+    keys.add_argument("--key", metavar="FILE", help="static public keys: a PEM or JWKS/JWK JSON file")
+    keys.add_argument("--secret-file", metavar="FILE", help="a file holding the shared secret, for HS256/384/512")
     parser.add_argument(
         "--algorithm",
         action="append",

@@ -69,8 +69,46 @@ def test_shared_secret_file_with_hs256(run, tmp_path):
     issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[key])
     path = tmp_path / "secret"
     path.write_bytes(key.private_key + b"\n")  # a trailing newline is not part of the secret
-    result = run("verify", issuer.token(scope="read"), *base(str(path), "--algorithm", "HS256"))
+    args = ["--issuer", ISSUER, "--audience", AUDIENCE, "--secret-file", str(path), "--algorithm", "HS256"]
+    result = run("verify", issuer.token(scope="read"), *args)
     assert result.code == 0, result.err
+
+
+def test_key_never_reads_a_shared_secret(run, tmp_path):
+    """--key takes public keys only: a secret file there is refused, not
+    taken as an HMAC key (that was how a public key became one)."""
+    key = SigningKey("HS256", kid="shared")
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[key])
+    path = tmp_path / "secret"
+    path.write_bytes(key.private_key)
+    result = run("verify", issuer.token(), *base(str(path), "--algorithm", "HS256"))
+    assert result.code == 2
+    assert "--key" in result.err
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["pem", "der"])
+def test_secret_file_refuses_a_public_key(run, issuer, tmp_path, binary):
+    """A public key offered as the shared secret is refused, naming what it
+    is, with no hint towards HS256: with it, anyone could forge tokens."""
+    from cryptography.hazmat.primitives import serialization
+
+    path = tmp_path / "key"
+    encoding = serialization.Encoding.DER if binary else serialization.Encoding.PEM
+    path.write_bytes(
+        issuer.signing_key.public_key.public_bytes(encoding, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    args = ["--issuer", ISSUER, "--audience", AUDIENCE, "--secret-file", str(path), "--algorithm", "HS256"]
+    result = run("verify", issuer.token(), *args)
+    assert result.code == 2
+    assert "--secret-file" in result.err
+    assert ("DER-encoded public key" if binary else "PEM text") in result.err
+    assert "algorithm" not in result.err.split("error:", 1)[1].lower().replace("--algorithm", "")
+
+
+def test_secret_file_excludes_key(run, tmp_path, pem):
+    result = run("verify", "a.b.c", *base(pem, "--secret-file", pem))
+    assert result.code == 2
+    assert "not allowed with" in result.err
 
 
 def test_token_from_stdin(run, issuer, pem):

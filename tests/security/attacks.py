@@ -183,7 +183,10 @@ class AttackKit:
         options.setdefault("issuer", self.issuer.issuer)
         options.setdefault("audience", self.issuer.audience)
         options.setdefault("clock", self.issuer.clock)
-        options.setdefault("keys", self.jwks())
+        # keys= takes public keys only: the published shared secret (a
+        # misconfiguration of the remote set) stays out of a static set.
+        public = [jwk for jwk in self.jwks()["keys"] if jwk.get("kty") != "oct"]
+        options.setdefault("keys", {"keys": public})
         return Verifier(**options)
 
     # -- building tokens ---------------------------------------------------

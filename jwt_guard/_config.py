@@ -33,6 +33,8 @@ __all__ = [
     "KeyCacheOptions",
     "Settings",
     "check_url",
+    "fetchable",
+    "is_local_http",
     "is_loopback_host",
 ]
 
@@ -69,14 +71,33 @@ _REALM_OK = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
+    """True for ``localhost`` and literal addresses in 127.0.0.0/8 or ``::1``
+    (IPv4-mapped forms included, the same on every Python).
+
+    Only these: ``*.localhost`` names (RFC 6761 §6.3) are resolved by
+    whatever resolver the host has, so they may not lead to loopback at all.
+    """
     if not host:
         return False
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def is_local_http(url: str | None) -> bool:
+    """True for a plain-http URL on a loopback host (see :func:`is_loopback_host`)."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme == "http" and is_loopback_host(parts.hostname)
     except ValueError:
         return False
 
@@ -109,12 +130,26 @@ def check_url(url: str, what: str, *, allow_http: bool) -> str:
 
 
 def url_allowed(url: str, *, allow_http: bool) -> bool:
-    """The same rule as :func:`check_url`, as a predicate (for fetched URLs)."""
+    """The same rule as :func:`check_url`, as a predicate (for configured URLs)."""
     try:
         check_url(url, "url", allow_http=allow_http)
     except ConfigurationError:
         return False
     return True
+
+
+def fetchable(url: object, *, allow_http: bool, insecure: bool = False) -> bool:
+    """May a fetch go to *url*, which a server supplied (a discovered
+    ``jwks_uri``, a redirect target)? https always. Plain http only when
+    *allow_http* (the operator configured plain http: a loopback issuer or
+    jwks_uri, or ``allow_insecure_http``), and then on a loopback host unless
+    *insecure* (``allow_insecure_http``). The loopback exemption of
+    :func:`check_url` belongs to configured URLs: a server never lends it to
+    itself."""
+    if not isinstance(url, str) or not url_allowed(url, allow_http=True):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (allow_http and (insecure or is_loopback_host(parts.hostname)))
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:

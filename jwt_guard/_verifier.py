@@ -208,7 +208,9 @@ class Verifier:
             # a non-empty static set fits the allowlist's kind.
             self._sources = dict.fromkeys(settings.issuers, StaticKeys(static))
         else:
-            self._clients = HTTPClients(settings.key_cache, transport, async_transport)
+            self._clients = HTTPClients(
+                settings.key_cache, transport, async_transport, allow_insecure_http=settings.allow_insecure_http
+            )
             if settings.jwks_uri is not None:
                 shared = self._remote(settings.jwks_uri, None, settings.jwks_uri)
                 self._sources = dict.fromkeys(settings.issuers, shared)

@@ -118,11 +118,28 @@ def extract_scopes(claims: Mapping[str, Any], sources: tuple[ScopeClaim, ...]) -
     return frozenset(found)
 
 
+def _check_client(claims: dict[str, Any], client_ids: frozenset[str]) -> None:
+    """The token's client must be listed: ``client_id`` (RFC 9068 §2.2) and
+    ``azp`` (OpenID Connect Core §2), each when present. Both are checked so
+    that no reader of either claim can see another client than this check."""
+    named = False
+    for name in ("client_id", "azp"):
+        value = claims.get(name, _MISSING)
+        if value is _MISSING:
+            continue
+        if value.__class__ is not str or value not in client_ids:
+            raise InvalidClaim("the access token was issued to another client")
+        named = True
+    if not named:
+        raise MissingClaim("the access token names no client (client_id or azp)")
+
+
 class ClaimRules:
     """The claim checks for one :class:`~jwt_guard._config.Settings`."""
 
     __slots__ = (
         "_audiences",
+        "_client_ids",
         "_issuers",
         "_leeway",
         "_max_age",
@@ -135,6 +152,7 @@ class ClaimRules:
     def __init__(self, settings: Settings) -> None:
         self._issuers = frozenset(settings.issuers)
         self._audiences = None if settings.audiences is None else frozenset(settings.audiences)
+        self._client_ids = None if settings.client_ids is None else frozenset(settings.client_ids)
         self._leeway = settings.leeway
         self._max_age = settings.max_token_age
         self._require_exp = settings.require_exp
@@ -219,6 +237,9 @@ class ClaimRules:
             else:
                 # A missing aud fails here; python-jose would let it pass.
                 raise InvalidAudience()
+
+        if self._client_ids is not None:
+            _check_client(claims, self._client_ids)
 
         for name in self._required:
             if get(name) is None:  # absent, or null: JSON null carries nothing

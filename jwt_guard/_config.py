@@ -269,6 +269,8 @@ class Settings:
 
     issuers: tuple[str, ...]
     audiences: tuple[str, ...] | None
+    #: Clients (``client_id``/``azp``) whose tokens are accepted; None: any.
+    client_ids: tuple[str, ...] | None = None
     algorithms: frozenset[str] = frozenset(DEFAULT_ALGORITHMS)
     leeway: float = DEFAULT_LEEWAY
     max_token_size: int = DEFAULT_MAX_TOKEN_SIZE
@@ -306,6 +308,7 @@ def build_settings(
     issuer: str | Sequence[str],
     audience: str | Sequence[str] | None,
     jwks_uri: str | None = None,
+    client_ids: str | Sequence[str] | None = None,
     has_static_keys: bool = False,
     algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
     leeway: float = DEFAULT_LEEWAY,
@@ -331,6 +334,7 @@ def build_settings(
         for value in issuers:
             check_url(value, "issuer", allow_http=allow_insecure_http)
     audiences = None if audience is None else _str_tuple("audience", audience)
+    clients = None if client_ids is None else _str_tuple("client_ids", client_ids)
 
     algs = _items("algorithms", algorithms)
     if not algs:
@@ -381,6 +385,7 @@ def build_settings(
     return Settings(
         issuers=issuers,
         audiences=audiences,
+        client_ids=clients,
         algorithms=alg_set,
         leeway=leeway,
         max_token_size=max_token_size,

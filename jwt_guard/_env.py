@@ -57,6 +57,7 @@ ENV_VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable("ISSUER", "issuer", "list", "accepted issuer(s); required"),
     EnvVariable("AUDIENCE", "audience", "list", "accepted audience(s); required unless AUDIENCE_DISABLED"),
     EnvVariable("AUDIENCE_DISABLED", "audience", "bool", "true: skip the audience check (Amazon Cognito)"),
+    EnvVariable("CLIENT_IDS", "client_ids", "list", "accept only tokens of these clients (client_id/azp)"),
     EnvVariable("JWKS_URI", "jwks_uri", "url", "fetch keys here instead of discovering them"),
     EnvVariable("KEYS_FILE", "keys", "path", "static public keys: a PEM or JWKS file; no network"),
     EnvVariable("SECRET_FILE", "secret", "path", "a file holding the HS* shared secret; no network"),
@@ -308,7 +309,7 @@ def options_from_env(
         _check(name("ALGORITHMS"), algorithms=algorithms)
         options["algorithms"] = algorithms
 
-    list_options = {"SCOPE_CLAIMS": "scope_claims", "REQUIRED_CLAIMS": "required_claims"}
+    list_options = {"SCOPE_CLAIMS": "scope_claims", "REQUIRED_CLAIMS": "required_claims", "CLIENT_IDS": "client_ids"}
     for short, option in list_options.items():
         if short in raw:
             items = _split(name(short), raw[short])

@@ -84,6 +84,10 @@ class Verifier:
     :param audience: the audience(s) this API answers to; required. Pass
         ``None`` explicitly to skip the check (Amazon Cognito access tokens
         carry ``client_id`` instead of ``aud``).
+    :param client_ids: accept only tokens issued to these clients: their
+        ``client_id`` and ``azp`` claims, each when present, must be listed,
+        and one must be. With ``audience=None`` this is what binds tokens to
+        this API; without either a warning is logged at construction.
     :param jwks_uri: fetch keys from here; no discovery request is made.
     :param keys: static public keys instead of fetching: a JWK Set (or JWK)
         mapping, PEM text (public keys or certificates) or a list of PEM
@@ -139,6 +143,7 @@ class Verifier:
         *,
         issuer: str | Sequence[str],
         audience: str | Sequence[str] | None,
+        client_ids: str | Sequence[str] | None = None,
         jwks_uri: str | None = None,
         keys: StaticKeySource | None = None,
         secret: SecretSource | None = None,
@@ -165,6 +170,7 @@ class Verifier:
         settings = build_settings(
             issuer=issuer,
             audience=audience,
+            client_ids=client_ids,
             jwks_uri=jwks_uri,
             has_static_keys=keys is not None or secret is not None,
             algorithms=algorithms,
@@ -184,6 +190,12 @@ class Verifier:
             on_event=on_event,
         )
         static = configured_keyset(keys, secret, settings.algorithms)
+        if settings.audiences is None and settings.client_ids is None:
+            logger.warning(
+                "jwt_guard: the audience check is off (audience=None) and no client_ids are set: tokens of %s "
+                "issued to any client or API are accepted; set client_ids (or an audience) to bind them to this API",
+                ", ".join(settings.issuers),
+            )
         self._settings = settings
         self._clock = settings.clock
         self._rules = ClaimRules(settings)

@@ -83,6 +83,9 @@ def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dic
     else:
         audiences = split_words(args.audience)
         options["audience"] = audiences[0] if len(audiences) == 1 else audiences
+    client_ids = split_words(args.client_id)
+    if client_ids:
+        options["client_ids"] = client_ids
     algorithms = split_words(args.algorithm)
     if algorithms:
         options["algorithms"] = algorithms
@@ -204,7 +207,8 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     required = split_words(args.require_scope)
     try:
         options = _verify_options(args, os.environ)
-        verifier = Verifier(**options)
+        with _library_logging(args.verbose, streams):
+            verifier = Verifier(**options)
     except ConfigurationError as exc:
         raise CommandError(exc.description) from None
     try:
@@ -246,10 +250,12 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         return EXIT_OK
     from jwt_guard._introspector import looks_like_jws
 
-    proof = "signature" if looks_like_jws(raw) else "introspection answer"
-    checked = (
-        f"{proof}, issuer, audience and expiry" if options["audience"] is not None else f"{proof}, issuer and expiry"
-    )
+    parts = ["signature" if looks_like_jws(raw) else "introspection answer", "issuer"]
+    if options["audience"] is not None:
+        parts.append("audience")
+    if "client_ids" in options:
+        parts.append("client")
+    checked = ", ".join(parts) + " and expiry"
     streams.out(f"VALID: the {checked} check out" + (f"; scopes {' '.join(required)} granted." if required else "."))
     for name, value in _describe(token, now):
         streams.out(f"  {name:<9} {value}")
@@ -284,6 +290,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--no-audience",
         action="store_true",
         help="skip the audience check explicitly (Amazon Cognito access tokens have no aud)",
+    )
+    parser.add_argument(
+        "--client-id",
+        action="append",
+        metavar="ID",
+        help="accept only tokens issued to this client (client_id/azp); repeat for several",
     )
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument("--jwks-uri", metavar="URL", help="fetch keys here instead of using discovery")

@@ -111,6 +111,16 @@ def test_secret_file_excludes_key(run, tmp_path, pem):
     assert "not allowed with" in result.err
 
 
+def test_client_id_binds_tokens_without_an_audience(run, issuer, pem):
+    args = ["--issuer", ISSUER, "--no-audience", "--key", pem, "--client-id", "web-app"]
+    accepted = run("verify", issuer.token(aud=None, client_id="web-app"), *args)
+    assert accepted.code == 0, accepted.err
+    assert "client    web-app" in accepted.out
+    refused = run("verify", issuer.token(aud=None, client_id="another-app"), *args)
+    assert refused.code == 1
+    assert "invalid_token" in refused.err
+
+
 def test_token_from_stdin(run, issuer, pem):
     result = run("verify", "-", *base(pem), stdin=f"Bearer {issuer.token(sub='stdin')}\n")
     assert result.code == 0

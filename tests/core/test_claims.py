@@ -368,6 +368,55 @@ def test_required_claim_set_to_null_is_missing():
         check(token_claims, required_claims=("tenant",))
 
 
+# -- client_ids: tokens bound to this API's clients -----------------------------------------------
+
+APPS = ["app-1", "app-2"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"client_id": "app-1"}, id="client-id"),
+        pytest.param({"client_id": "app-2"}, id="second-client-id"),
+        pytest.param({"azp": "app-1"}, id="azp"),
+        pytest.param({"client_id": "app-1", "azp": "app-2"}, id="both-listed"),
+    ],
+)
+def test_client_ids_accept_listed_clients(changes):
+    accepts(claims(aud=None, **changes), audience=None, client_ids=APPS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        pytest.param({"client_id": "other-app"}, InvalidClaim, id="other-client-id"),
+        pytest.param({"azp": "other-app"}, InvalidClaim, id="other-azp"),
+        pytest.param({"client_id": "app-1", "azp": "other-app"}, InvalidClaim, id="azp-disagrees"),
+        pytest.param({"client_id": "other-app", "azp": "app-1"}, InvalidClaim, id="client-id-disagrees"),
+        pytest.param({"client_id": "APP-1"}, InvalidClaim, id="case"),
+        pytest.param({"client_id": "app-1 "}, InvalidClaim, id="trailing-space"),
+        pytest.param({"client_id": ["app-1"]}, InvalidClaim, id="list"),
+        pytest.param({}, MissingClaim, id="no-client"),
+    ],
+)
+def test_client_ids_refuse_other_clients(changes, error):
+    """An ID token of another app of the same issuer (audience=None, as for
+    Cognito) names its client in azp/client_id: only listed clients pass."""
+    with pytest.raises(error) as caught:
+        check(claims(aud=None, **changes), audience=None, client_ids=APPS)
+    assert type(caught.value) is error
+
+
+def test_client_ids_apply_with_an_audience_too():
+    accepts(claims(client_id="app-1"), client_ids=APPS)
+    with pytest.raises(InvalidClaim):
+        check(claims(client_id="other-app"), client_ids=APPS)
+
+
+def test_without_client_ids_any_client_passes():
+    accepts(claims(client_id="whoever"))
+
+
 @pytest.mark.parametrize("name", ["sub", "jti", "client_id", "azp"])
 def test_string_claims_accept_strings(name):
     token_claims = claims()

@@ -333,6 +333,56 @@ def test_local_issuer_verifier_passes_a_shared_secret_as_secret():
         assert verifier.verify(issuer.token()).subject == "user-1"
 
 
+# -- client_ids, and the warning when nothing binds tokens to this API ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param([], "must not be empty", id="empty"),
+        pytest.param([""], "non-empty strings", id="empty-string"),
+        pytest.param([42], "non-empty strings", id="number"),
+        pytest.param(42, "client_ids", id="not-a-list"),
+    ],
+)
+def test_bad_client_ids(build, value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        build(keys=rs256_jwks(), client_ids=value)
+
+
+def test_client_ids_as_a_string_or_a_list(build):
+    assert build(keys=rs256_jwks(), client_ids="app-1").settings.client_ids == ("app-1",)
+    assert build(keys=rs256_jwks(), client_ids=["a", "b", "a"]).settings.client_ids == ("a", "b")
+
+
+def test_client_ids_bind_tokens_when_the_audience_check_is_off(build):
+    from jwt_guard import InvalidClaim
+    from jwt_guard.testing import LocalIssuer
+
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[signing_key("RS256")])
+    verifier = build(keys=issuer.jwks(), audience=None, client_ids=["web-app"])
+    assert verifier.verify(issuer.token(aud=None, client_id="web-app")).client_id == "web-app"
+    with pytest.raises(InvalidClaim):
+        verifier.verify(issuer.token(aud=None, client_id="another-app"))
+
+
+@pytest.mark.parametrize(
+    ("options", "warned"),
+    [
+        pytest.param({"audience": None}, True, id="audience-off"),
+        pytest.param({"audience": None, "client_ids": ["app"]}, False, id="client-ids"),
+        pytest.param({}, False, id="audience-on"),
+    ],
+)
+def test_warning_when_nothing_binds_tokens_to_this_api(build, caplog, options, warned):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="jwt_guard"):
+        build(keys=rs256_jwks(), **options)
+    messages = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("audience check is off" in message and "client_ids" in message for message in messages) is warned
+
+
 # -- numbers ------------------------------------------------------------------------------------
 
 

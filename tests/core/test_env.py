@@ -326,6 +326,12 @@ def test_secret_is_never_echoed(tmp_path):
     assert "tiny-secret" not in str(caught.value)
 
 
+def test_client_ids_from_the_environment():
+    options = options_from_env("JWT_GUARD_", env(AUDIENCE="-", AUDIENCE_DISABLED="true", CLIENT_IDS="app-1, app-2"))
+    assert options["client_ids"] == ["app-1", "app-2"]
+    assert options["audience"] is None
+
+
 def test_every_variable_has_a_unique_name_and_help():
     names = [variable.name for variable in ENV_VARIABLES]
     assert len(names) == len(set(names))

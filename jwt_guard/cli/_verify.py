@@ -20,6 +20,7 @@ from jwt_guard.cli._common import (
     EXIT_UNAVAILABLE,
     CommandError,
     Streams,
+    escape_text,
     format_time,
     formatter,
     read_input,
@@ -157,7 +158,7 @@ def _describe(token: AccessToken, now: float) -> list[tuple[str, str]]:
         rows.append(("expires", format_time("exp", exp, now)))
     if token.token_id:
         rows.append(("token id", token.token_id))
-    return [(name, value.encode("ascii", "backslashreplace").decode()) for name, value in rows]
+    return [(name, escape_text(value)) for name, value in rows]
 
 
 @contextlib.contextmanager

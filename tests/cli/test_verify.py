@@ -311,3 +311,44 @@ def test_stopped_key_server_exits_3(run, served):
     url = served.issuer_url
     served.stop()
     assert run("verify", token, "--issuer", url, "--audience", AUDIENCE, "--timeout", "5").code == 3
+
+
+# -- terminal safety: claims never reach the terminal as control characters ---------------------
+
+#: C0 (ESC, BEL, CR, NUL, LF), DEL and C1 (CSI, OSC) characters an attacker
+#: can put in claims a verifier accepts: with them a token could rewrite the
+#: terminal (OSC 0 sets the window title, CSI 2J clears the screen) or forge
+#: lines of the verdict.
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\r\x00\x7f\x9b31m\x9d0;x\x9c\nscopes    admin"
+
+
+def _controls(text: str) -> list[str]:
+    return [char for char in text if (ord(char) < 0x20 and char != "\n") or 0x7F <= ord(char) <= 0x9F]
+
+
+def test_human_output_escapes_control_characters_in_claims(run, issuer, pem):
+    token = issuer.token(sub=HOSTILE, client_id=HOSTILE, jti=HOSTILE, aud=[AUDIENCE, HOSTILE])
+    result = run("verify", token, *base(pem))
+    assert result.code == 0, result.err
+    assert _controls(result.out) == []
+    assert _controls(result.err) == []
+    assert "\\x1b]0;pwned\\x07" in result.out  # shown, escaped
+    # The newline in the claim cannot fake a verdict line.
+    assert not any(line.startswith("scopes") for line in result.out.splitlines())
+    subject = next(line for line in result.out.splitlines() if line.startswith("  subject"))
+    assert "scopes    admin" in subject
+
+
+def test_refusal_output_has_no_control_characters(run, issuer, pem):
+    token = issuer.token(sub=HOSTILE, aud="https://other.example.test\x1b[2J")
+    result = run("verify", token, *base(pem))
+    assert result.code == 1
+    assert _controls(result.out + result.err) == []
+
+
+def test_inspect_escapes_control_characters(run, issuer):
+    token = issuer.token(sub=HOSTILE, headers={"kid": HOSTILE, "typ": HOSTILE})
+    result = run("inspect", token)
+    assert result.code == 0, result.err
+    assert _controls(result.out + result.err) == []
+    assert "is not an access-token type" in result.out  # the hostile typ is quoted in a warning

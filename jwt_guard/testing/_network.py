@@ -15,6 +15,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -31,7 +32,7 @@ __all__ = ["LocalServer", "mock_transport"]
 
 def _mock_reply(server: KeyServer, request: httpx.Request) -> httpx.Response:
     reply = server.respond(request.method, str(request.url), dict(request.headers), request.content)
-    if reply.action in ("hang", "drip"):
+    if reply.action in ("hang", "drip", "header_drip"):
         raise httpx.ReadTimeout(f"key server fault: {reply.action}", request=request)
     if reply.action == "refuse":
         raise httpx.ConnectError("key server fault: connection refused", request=request)
@@ -109,6 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
             keys.stopping.wait(self.server.hang_limit)
             self.close_connection = True
             return
+        if reply.action == "header_drip":
+            self._drip_raw(reply)
+            return
         if reply.action == "refuse":
             # The nearest a listening server gets to refusing: reset at once.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -135,6 +139,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(reply.body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+
+    def _drip_raw(self, reply: Reply) -> None:
+        # Status line and headers as they come, written raw: for at most
+        # hang_limit seconds, or until the server stops.
+        assert reply.stream is not None
+        deadline = time.monotonic() + self.server.hang_limit
+        try:
+            for chunk in reply.stream:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                if time.monotonic() > deadline:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from jwt_guard._events import logger
 from jwt_guard._origin import PublicURL, check_trusted_origin, own_origin, parse_origin
-from jwt_guard.errors import CrossOriginRequest
+from jwt_guard.errors import ConfigurationError, CrossOriginRequest
 
 if TYPE_CHECKING:
     from jwt_guard._request import Request
@@ -105,9 +105,13 @@ class CrossOriginCheck:
 
     __slots__ = ("public_url", "trusted")
 
-    def __init__(self, trusted_origins: Iterable[str] = (), public_url: PublicURL | None = None) -> None:
-        if isinstance(trusted_origins, str):
+    def __init__(self, trusted_origins: Iterable[str] | None = (), public_url: PublicURL | None = None) -> None:
+        if trusted_origins is None:
+            trusted_origins = ()
+        elif isinstance(trusted_origins, str):
             trusted_origins = (trusted_origins,)
+        elif not isinstance(trusted_origins, Iterable):
+            raise ConfigurationError(f"trusted_origins must be a list of origins, not {type(trusted_origins).__name__}")
         #: The trusted origins, normalised.
         self.trusted = frozenset(check_trusted_origin(entry) for entry in trusted_origins)
         self.public_url = public_url

@@ -113,7 +113,10 @@ def test_a_proxy_that_changes_the_scheme(public_url, passes):
 def test_trusted_origins_are_validated_at_construction():
     with pytest.raises(ConfigurationError, match="did you mean"):
         CrossOriginCheck(["https://app.example.test/"])
+    with pytest.raises(ConfigurationError, match="must be a list of origins"):
+        CrossOriginCheck(42)  # type: ignore[arg-type]
     assert CrossOriginCheck("https://App.example.test").trusted == frozenset({"https://app.example.test"})
+    assert CrossOriginCheck(None).trusted == frozenset()
 
 
 def test_refusals_are_logged_without_request_data(caplog):

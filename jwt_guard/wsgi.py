@@ -278,11 +278,23 @@ def _flask_installed() -> bool:
     return importlib.util.find_spec("flask") is not None
 
 
+def _signature(view: Callable[..., Any], name: str) -> inspect.Signature:
+    if isinstance(view, functools.partial):
+        # Django's method_decorator hands over a partial of the bound method
+        # whose __wrapped__ is the plain function, self included: read the
+        # partial's own parameters.
+        try:
+            return inspect.signature(view, follow_wrapped=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: cannot read the signature of {view!r}") from exc
+    return read_signature(view, name)
+
+
 def _inspect_view(view: Callable[..., Any], name: str) -> tuple[_Kind, int]:
     """What kind of view *view* is, and where its request or environ arrives."""
     if isinstance(view, type):
         raise TypeError(f"{name} decorates functions, methods and WSGI callables, not classes")
-    signature = read_signature(view, name)
+    signature = _signature(view, name)
     positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     names = [p.name for p in positional]
     for index in range(len(names) - 1):
@@ -372,7 +384,7 @@ def _scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
                 return None if error is None else _flask_response(error, environ)
 
         else:
-            parameter = list(inspect.signature(view).parameters)[index]
+            parameter = list(_signature(view, name).parameters)[index]
 
             def denial(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
                 environ, respond = _request_environ(argument(args, kwargs, index, parameter), kind)

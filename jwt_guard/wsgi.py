@@ -63,6 +63,7 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from jwt_guard._access_token import AccessToken
@@ -72,7 +73,7 @@ from jwt_guard._guard import middleware_layer
 from jwt_guard._request import EnvironRequest, environ_authorization
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import JWTGuardError
+from jwt_guard.errors import JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -82,7 +83,9 @@ __all__ = [
     "TOKEN_KEY",
     "ErrorRenderer",
     "JWTGuardMiddleware",
+    "TokenRequired",
     "get_access_token",
+    "require_access_token",
     "require_any_scope",
     "require_scopes",
 ]
@@ -256,6 +259,37 @@ def get_access_token(environ_or_request: Any = None) -> AccessToken | None:
     environ = _flask_environ() if environ_or_request is None else _environ_of(environ_or_request)
     token = environ.get(TOKEN_KEY)
     return token if isinstance(token, AccessToken) else None
+
+
+class TokenRequired(HTTPException, MissingToken):
+    """The :class:`~jwt_guard.MissingToken` that :func:`require_access_token`
+    raises. It is also a Werkzeug ``HTTPException`` whose response is the
+    middleware's 401 challenge, so Flask answers it instead of a 500."""
+
+    code = 401
+    description = MissingToken.description
+
+    def __init__(self, challenge: Challenge) -> None:
+        super().__init__()
+        #: The answer: the middleware's rendering of :class:`~jwt_guard.MissingToken`.
+        self.challenge = challenge
+
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
+        challenge = self.challenge
+        return Response(challenge.body, status=challenge.status_code, headers=list(challenge.headers))
+
+
+def require_access_token(environ_or_request: Any = None) -> AccessToken:
+    """Like :func:`get_access_token`, typed without ``None``: raises
+    :class:`~jwt_guard.MissingToken` (a :class:`TokenRequired`, which Flask
+    answers with the 401 challenge) when the request has no verified token.
+    Inside a view decorated with :func:`require_scopes` it always returns the
+    token."""
+    environ = _flask_environ() if environ_or_request is None else _environ_of(environ_or_request)
+    token = environ.get(TOKEN_KEY)
+    if isinstance(token, AccessToken):
+        return token
+    raise TokenRequired(responder_of(environ).challenge(MissingToken()))
 
 
 # -- decorators ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,9 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.docs import build_project
+from tests.support.docs import DOCS, build_project, named_blocks
 from tests.support.services import free_port
 
+STRICT_INI = "[pytest]\naddopts = --strict-markers -p no:cacheprovider\nfilterwarnings = error\nxfail_strict = true\n"
 #: (path, token scope or None for no token, status) as the README states them.
 EXPECTED = [
     ("/messages", None, 401),
@@ -155,3 +157,22 @@ def test_asgi_application_under_uvicorn(project, from_env, tmp_path):
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def test_the_documented_django_tests_pass_in_the_project(project):
+    """docs/testing.md's Django tests, dropped next to manage.py, pass against
+    the README's project unchanged (the pytest plugin provides the fixtures)."""
+    code = named_blocks(DOCS / "testing.md")["test_django_app.py"]
+    (project / "test_django_app.py").write_text(code, encoding="utf-8")
+    (project / "pytest.ini").write_text(STRICT_INI, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-v", "test_django_app.py"],
+        cwd=project,
+        env={key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "JWT_GUARD_"))},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = len(re.findall(r"^def test_", code, re.MULTILINE))
+    assert f"{expected} passed" in result.stdout

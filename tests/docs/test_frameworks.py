@@ -5,6 +5,7 @@ refused with a TypeError that says what to use."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +39,19 @@ def expected_body(status: int) -> bytes:
     return render_error(MissingToken() if status == 401 else InsufficientScope(["read:messages"])).body
 
 
+@pytest.fixture
+def root_logger_kept():
+    """Litestar configures the root logger when an application starts (INFO,
+    its own handler): put it back, so other tests see the usual logging."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+
+
 def test_the_page_has_both_recipes():
     assert {"quart_app.py", "litestar_app.py"} <= set(RECIPES)
 
@@ -62,7 +76,7 @@ async def test_quart_recipe(tmp_path, from_env, scope, status):
 
 
 @pytest.mark.parametrize(("scope", "status"), CASES)
-def test_litestar_recipe(tmp_path, from_env, scope, status):
+def test_litestar_recipe(tmp_path, from_env, root_logger_kept, scope, status):
     from litestar.testing import TestClient
 
     app = load(tmp_path, "litestar_app.py").create_app()

@@ -64,6 +64,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from jwt_guard._access_token import AccessToken
+from jwt_guard._asgi_access import (
+    TokenRequired,
+    foreign_connection,
+    other_framework,
+    require_access_token,
+    scope_refusal,
+)
 from jwt_guard._asgi_cookies import clear_token_cookie, set_token_cookie
 from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
@@ -81,12 +88,15 @@ __all__ = [
     "WS_TRY_AGAIN_LATER",
     "ErrorRenderer",
     "JWTGuardMiddleware",
+    "TokenRequired",
     "TokenUser",
     "challenge_response",
     "clear_token_cookie",
     "get_access_token",
+    "require_access_token",
     "require_any_scope",
     "require_scopes",
+    "scope_refusal",
     "set_token_cookie",
 ]
 
@@ -449,10 +459,13 @@ def _connection_parameter(func: Callable[..., Any], name: str) -> tuple[int, str
         kind = _annotation_kind(parameter.annotation)
         if kind is not None:
             return index, parameter.name, kind
+        found = foreign_connection(parameter.annotation)  # a Litestar or Quart request, say
+        if found is not None:
+            raise other_framework(name, func, found)
     for index, parameter in enumerate(parameters):
         if parameter.name in ("request", "websocket"):
             return index, parameter.name, "websocket" if parameter.name == "websocket" else "http"
-    raise TypeError(f"{name}: {getattr(func, '__qualname__', func)!r} has no 'request' or 'websocket' parameter")
+    raise other_framework(name, func, None)
 
 
 def _connection(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, param: str) -> HTTPConnection:

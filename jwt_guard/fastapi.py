@@ -71,7 +71,7 @@ from jwt_guard._request import ScopeRequest
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
 from jwt_guard._verifier import Verifier
 from jwt_guard.asgi import challenge_response
-from jwt_guard.errors import ConfigurationError, JWTGuardError
+from jwt_guard.errors import ConfigurationError, JWTGuardError, MissingToken
 
 __all__ = ["JWTBearer", "JWTGuardHTTPException", "install_error_handler"]
 
@@ -156,9 +156,14 @@ class JWTBearer(OAuth2):
 
     :param verifier: the :class:`~jwt_guard.Verifier` checking tokens.
     :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
-    :param auto_error: with ``False``, a request without credentials gets
-        ``None`` instead of a 401 (a present but invalid token, or missing
-        scopes, are still refused).
+    :param auto_error: with ``False``, the dependency *used without scopes*
+        (``Depends(bearer)``, ``Security(bearer)``) returns ``None`` for a
+        request without credentials instead of answering 401, so a route can
+        serve anonymous and authenticated callers. Nothing else changes: a
+        present but invalid token is still refused, and wherever scopes are
+        required (``Security(bearer, scopes=[...])``, or scopes merged from an
+        enclosing ``Security``) a request without credentials is answered
+        401, as with ``auto_error=True``.
     :param allow_query_token: also accept ``?access_token=`` (RFC 6750 §2.3).
     :param scheme_name: the OpenAPI security scheme name.
     :param description: the scheme's description in the docs.
@@ -249,6 +254,9 @@ class JWTBearer(OAuth2):
             try:
                 credentials = self.guard.authenticate(ScopeRequest(scope))
                 if credentials is None:
+                    if security_scopes.scopes:
+                        # No token is never worth more than a token without the scopes.
+                        raise self._refusal(MissingToken(), request)
                     return None  # auto_error=False: anonymous
                 token = await self.verifier.verify_async(credentials.token)
             except JWTGuardError as error:

@@ -63,6 +63,7 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from jwt_guard._access_token import AccessToken
@@ -73,7 +74,7 @@ from jwt_guard._request import EnvironRequest, environ_authorization
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
 from jwt_guard._wsgi_cookies import clear_token_cookie, set_token_cookie
-from jwt_guard.errors import JWTGuardError
+from jwt_guard.errors import JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -83,8 +84,10 @@ __all__ = [
     "TOKEN_KEY",
     "ErrorRenderer",
     "JWTGuardMiddleware",
+    "TokenRequired",
     "clear_token_cookie",
     "get_access_token",
+    "require_access_token",
     "require_any_scope",
     "require_scopes",
     "set_token_cookie",
@@ -291,6 +294,37 @@ def get_access_token(environ_or_request: Any = None) -> AccessToken | None:
     return token if isinstance(token, AccessToken) else None
 
 
+class TokenRequired(HTTPException, MissingToken):
+    """The :class:`~jwt_guard.MissingToken` that :func:`require_access_token`
+    raises. It is also a Werkzeug ``HTTPException`` whose response is the
+    middleware's 401 challenge, so Flask answers it instead of a 500."""
+
+    code = 401
+    description = MissingToken.description
+
+    def __init__(self, challenge: Challenge) -> None:
+        super().__init__()
+        #: The answer: the middleware's rendering of :class:`~jwt_guard.MissingToken`.
+        self.challenge = challenge
+
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
+        challenge = self.challenge
+        return Response(challenge.body, status=challenge.status_code, headers=list(challenge.headers))
+
+
+def require_access_token(environ_or_request: Any = None) -> AccessToken:
+    """Like :func:`get_access_token`, typed without ``None``: raises
+    :class:`~jwt_guard.MissingToken` (a :class:`TokenRequired`, which Flask
+    answers with the 401 challenge) when the request has no verified token.
+    Inside a view decorated with :func:`require_scopes` it always returns the
+    token."""
+    environ = _flask_environ() if environ_or_request is None else _environ_of(environ_or_request)
+    token = environ.get(TOKEN_KEY)
+    if isinstance(token, AccessToken):
+        return token
+    raise TokenRequired(responder_of(environ).challenge(MissingToken()))
+
+
 # -- decorators ---------------------------------------------------------------
 
 _Kind = Literal["wsgi", "flask", "request", "werkzeug", "django"]
@@ -311,11 +345,23 @@ def _flask_installed() -> bool:
     return importlib.util.find_spec("flask") is not None
 
 
+def _signature(view: Callable[..., Any], name: str) -> inspect.Signature:
+    if isinstance(view, functools.partial):
+        # Django's method_decorator hands over a partial of the bound method
+        # whose __wrapped__ is the plain function, self included: read the
+        # partial's own parameters.
+        try:
+            return inspect.signature(view, follow_wrapped=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: cannot read the signature of {view!r}") from exc
+    return read_signature(view, name)
+
+
 def _inspect_view(view: Callable[..., Any], name: str) -> tuple[_Kind, int]:
     """What kind of view *view* is, and where its request or environ arrives."""
     if isinstance(view, type):
         raise TypeError(f"{name} decorates functions, methods and WSGI callables, not classes")
-    signature = read_signature(view, name)
+    signature = _signature(view, name)
     positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     names = [p.name for p in positional]
     for index in range(len(names) - 1):
@@ -405,7 +451,7 @@ def _scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
                 return None if error is None else _flask_response(error, environ)
 
         else:
-            parameter = list(inspect.signature(view).parameters)[index]
+            parameter = list(_signature(view, name).parameters)[index]
 
             def denial(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
                 environ, respond = _request_environ(argument(args, kwargs, index, parameter), kind)

@@ -39,6 +39,13 @@ REQUEST_LAYER = (
     "jwt_guard.wsgi",
     "jwt_guard._wsgi_cookies",
     "jwt_guard.fastapi",
+    "jwt_guard.django",
+    "jwt_guard.django._settings",
+    "jwt_guard.django._request",
+    "jwt_guard.django._middleware",
+    "jwt_guard.django._user",
+    "jwt_guard.django._views",
+    "jwt_guard.django.rest_framework",
 )
 
 

@@ -1,23 +1,22 @@
 """Django function views behind JWTGuardMiddleware (Django's WSGI handler,
 driven through werkzeug.test.Client), and the decorator on its own.
 
-Settings are configured here, once per process: this module is also the
-URLconf.
+Django's settings are configured once per process (tests.support.django_setup);
+this module is the URLconf while its tests run.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import django
 import pytest
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import RequestFactory
 from django.urls import path
 from werkzeug.test import Client
 
 from jwt_guard.wsgi import TOKEN_KEY, JWTGuardMiddleware, get_access_token, require_any_scope, require_scopes
+from tests.support.django_setup import configure_django
 from tests.wsgi.conftest import bearer
 
 
@@ -53,21 +52,12 @@ urlpatterns = [
 
 @pytest.fixture(scope="module")
 def django_app():
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="jwt-guard-tests-only",
-            ROOT_URLCONF=__name__,
-            ALLOWED_HOSTS=["localhost", "testserver"],
-            MIDDLEWARE=[],
-            INSTALLED_APPS=[],
-            USE_TZ=True,
-        )
-    assert __name__ == settings.ROOT_URLCONF, "Django was configured elsewhere in this process"
-    django.setup()
+    configure_django()
     from django.core.wsgi import get_wsgi_application
+    from django.test import override_settings
 
-    return get_wsgi_application()
+    with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=[]):
+        yield get_wsgi_application()
 
 
 @pytest.fixture

@@ -65,10 +65,12 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
+from jwt_guard._asgi_routes import route_scopes
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
-from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
+from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
 from jwt_guard._guard import middleware_layer
 from jwt_guard._request import ScopeRequest, scope_header_values
+from jwt_guard._resource import MetadataAnswer, ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import ConfigurationError, JWTGuardError
@@ -84,6 +86,7 @@ __all__ = [
     "challenge_response",
     "get_access_token",
     "require_any_scope",
+    "require_auth",
     "require_scopes",
 ]
 
@@ -190,7 +193,7 @@ def _denial_send(send: Send) -> Send:
     return wrapped
 
 
-async def _send_challenge(challenge: Challenge, send: Send, prefix: str = "") -> None:
+async def _send_challenge(challenge: Challenge | MetadataAnswer, send: Send, prefix: str = "") -> None:
     await send(
         {"type": prefix + "http.response.start", "status": challenge.status_code, "headers": _raw_headers(challenge)}
     )
@@ -253,6 +256,12 @@ class JWTGuardMiddleware:
     :param close_expired_websockets: close an accepted WebSocket with 1008
         when its token's ``exp`` passes.
     :param clock: epoch seconds, for *close_expired_websockets* (tests).
+    :param resource: a :class:`~jwt_guard.ProtectedResource`: serve its RFC
+        9728 metadata, without a token and cross-origin, and add
+        ``resource_metadata`` to every challenge (as :mod:`jwt_guard.wsgi`).
+        Without ``scopes_supported`` of its own, the metadata lists the
+        scopes the routes of *app* require (jwt_guard decorators, FastAPI
+        ``Security`` scopes of a ``JWTBearer``), read at its first request.
 
     .. warning::
        Excluded paths are compared with the raw ``scope["path"]``: a prefix
@@ -275,6 +284,7 @@ class JWTGuardMiddleware:
         fail_fast: bool = False,
         close_expired_websockets: bool = False,
         clock: Callable[[], float] = time.time,
+        resource: ProtectedResource | None = None,
     ) -> None:
         self.guard, self.responder = middleware_layer(
             verifier,
@@ -284,6 +294,8 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            resource=resource,
+            route_scopes=functools.partial(route_scopes, app),
         )
         if fail_fast and not prefetch:
             raise ConfigurationError("fail_fast=True needs prefetch=True")
@@ -297,8 +309,14 @@ class JWTGuardMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
-            scope[RESPONDER_KEY] = self.responder
             guard = self.guard
+            if guard.metadata is not None and kind == "http":
+                # RFC 9728 metadata: public, answered before any credential is read.
+                answer = guard.metadata.answer(scope["method"], scope.get("raw_path") or scope["path"])
+                if answer is not None:
+                    await _send_challenge(answer, send)
+                    return
+            scope[RESPONDER_KEY] = self.responder
             token: AccessToken | None = None
             # Only the Authorization values, unless the guard reads more of the request.
             request = None if guard.header_only else ScopeRequest(scope)
@@ -391,6 +409,27 @@ def require_any_scope(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P,
     return _scope_decorator(Requirement.for_decorator("require_any_scope", scopes, any_of=True), "require_any_scope")
 
 
+def require_auth(
+    *misuse: Any, scopes: Iterable[str] = (), acr_values: Iterable[str] | None = None, max_age: int | None = None
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Require a verified token whose user authentication is strong and
+    recent enough (RFC 9470 step-up), and that grants *scopes*.
+
+    ``@require_auth(acr_values=["urn:example:mfa"], max_age=300)``: the
+    token's ``acr`` must be one of *acr_values* and its ``auth_time`` at
+    most *max_age* seconds old (with the verifier's leeway and clock).
+    Otherwise the endpoint answers 401
+    ``error="insufficient_user_authentication"`` with ``acr_values`` and/or
+    ``max_age``; an ``acr`` that is not a listed string, or an
+    ``auth_time`` that is absent, not a finite number or in the future,
+    falls short. Stacks with :func:`require_scopes`; everything else
+    (endpoints, answers, mistakes at decoration time, the warning) is as
+    for :func:`require_scopes`.
+    """
+    requirement = Requirement.for_step_up("require_auth", misuse, scopes=scopes, acr_values=acr_values, max_age=max_age)
+    return _scope_decorator(requirement, "require_auth")
+
+
 def _scope_decorator(requirement: Requirement, name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
         index, param, kind = _connection_parameter(func, name)
@@ -398,10 +437,13 @@ def _scope_decorator(requirement: Requirement, name: str) -> Callable[[Callable[
         if kind == "websocket":
             if not is_async(func):
                 raise TypeError(f"{name}: WebSocket endpoint {func.__qualname__} must be async")
-            return cast(Callable[_P, _R], _websocket_wrapper(func, index, param, check))
-        if is_async(func):
-            return cast(Callable[_P, _R], _async_wrapper(func, index, param, check))
-        return cast(Callable[_P, _R], _sync_wrapper(func, index, param, check))
+            wrapper = _websocket_wrapper(func, index, param, check)
+        elif is_async(func):
+            wrapper = _async_wrapper(func, index, param, check)
+        else:
+            wrapper = _sync_wrapper(func, index, param, check)
+        record_requirement(wrapper, requirement)  # read by the metadata's scopes_supported
+        return cast(Callable[_P, _R], wrapper)
 
     return decorate
 

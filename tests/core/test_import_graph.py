@@ -29,9 +29,12 @@ REQUEST_LAYER = (
     "jwt_guard._request",
     "jwt_guard._responder",
     "jwt_guard._guard",
+    "jwt_guard._metadata",
     "jwt_guard._endpoint",
+    "jwt_guard._step_up",
     "jwt_guard.asgi",
     "jwt_guard._asgi_lifecycle",
+    "jwt_guard._asgi_routes",
     "jwt_guard.wsgi",
     "jwt_guard.fastapi",
 )

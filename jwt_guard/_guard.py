@@ -327,7 +327,7 @@ def middleware_layer(
     guard = Guard(optional=optional, exclude_paths=exclude_paths, allow_query_token=allow_query_token)
     if resource is not None:
         guard.metadata = MetadataService(
-            cast(ProtectedResource, resource), verifier=verifier, guard=guard, route_scopes=route_scopes
+            cast("ProtectedResource", resource), verifier=verifier, guard=guard, route_scopes=route_scopes
         )
         responder.resource_metadata = guard.metadata.metadata_url
     return guard, responder

@@ -159,7 +159,11 @@ class MetadataService:
         # may encode part of it: other paths skip the decoding.
         if "well-known" not in text and "%" not in text:
             return None
-        if self._route_scopes is not None and text.partition("?")[0] == self._endpoint.path:
+        if (
+            self._route_scopes is not None
+            and method in ("GET", "HEAD")
+            and text.partition("?")[0] == self._endpoint.path
+        ):
             self._add_route_scopes()
         return self._endpoint.answer(method, text)
 

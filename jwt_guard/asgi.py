@@ -177,7 +177,7 @@ def challenge_response(challenge: Challenge) -> Response:
     return response
 
 
-def _raw_headers(challenge: Challenge) -> list[tuple[bytes, bytes]]:
+def _raw_headers(challenge: Challenge | MetadataAnswer) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in challenge.headers]
 
 

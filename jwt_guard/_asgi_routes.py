@@ -14,7 +14,8 @@ middleware wraps, found by walking it:
 - FastAPI routes' dependency trees: the ``Security(…, scopes=[…])`` scopes
   that reach a :class:`jwt_guard.fastapi.JWTBearer`, merged along the
   tree as FastAPI merges them;
-- ``Mount`` and ``Host`` sub-applications, recursively.
+- ``Mount`` and ``Host`` sub-applications and FastAPI's included routers,
+  recursively.
 
 Read by duck typing, never by importing a framework. The walk is bounded
 (depth, and each object visited once), so a cyclic or very deep structure
@@ -64,6 +65,14 @@ class _Walk:
             for route in routes:
                 self.route(route, depth + 1)
         self.app(getattr(app, "app", None), depth + 1)
+        # FastAPI's included routers (newer versions keep them unexpanded):
+        # the router itself, and the dependencies given to include_router().
+        self.app(getattr(app, "original_router", None), depth + 1)
+        dependencies = getattr(getattr(app, "include_context", None), "dependencies", None)
+        if isinstance(dependencies, list):
+            for depends in dependencies:
+                if self.bearer_type is not None and isinstance(getattr(depends, "dependency", None), self.bearer_type):
+                    self.add(getattr(depends, "scopes", None))
 
     def route(self, route: object, depth: int) -> None:
         self.endpoint(getattr(route, "endpoint", None))

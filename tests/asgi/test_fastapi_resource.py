@@ -189,9 +189,8 @@ def test_dependency_resource_must_be_an_audience(make_verifier):
 )
 async def test_step_up_dependency(verifier, issuer, clock, claims, status, description):
     claims = dict(claims)
-    if isinstance(claims.get("auth_time"), int) and not isinstance(claims["auth_time"], bool):
-        if abs(claims["auth_time"]) < 10**6:
-            claims["auth_time"] += int(clock())
+    if type(claims.get("auth_time")) is int and abs(claims["auth_time"]) < 10**6:
+        claims["auth_time"] += int(clock())
     token = issuer.token(aud=RESOURCE, scope="pay", **claims)
     async with asgi_client(build(verifier)) as client:
         response = await client.post("/transfer", headers=bearer(token))

@@ -154,11 +154,16 @@ class MetadataService:
         """The answer to a request for *path* (as sent: percent-encoded,
         query allowed), or ``None`` when the request belongs to the
         application. See :meth:`MetadataEndpoint.answer` for the rule."""
-        text = path.decode("latin-1") if isinstance(path, bytes) else path
         # Every spelling of the namespace holds "well-known", or a "%" that
-        # may encode part of it: other paths skip the decoding.
-        if "well-known" not in text and "%" not in text:
+        # may encode part of it: other paths (nearly all) end here.
+        if isinstance(path, bytes):
+            if b"well-known" not in path and b"%" not in path:
+                return None
+            text = path.decode("latin-1")
+        elif "well-known" not in path and "%" not in path:
             return None
+        else:
+            text = path
         if (
             self._route_scopes is not None
             and method in ("GET", "HEAD")

@@ -8,9 +8,10 @@ without ever holding the middleware itself.
 
 The responder is where answer settings that every adapter shares belong:
 the ``resource_metadata`` URL of RFC 9728 protected-resource metadata
-(:class:`~jwt_guard.ProtectedResource`), the accepted DPoP proof algorithms
-for a ``DPoP`` challenge, and a fresh ``DPoP-Nonce`` join :meth:`challenge`
-when the middlewares support them.
+(:class:`~jwt_guard.ProtectedResource`, set from the middlewares'
+``resource=``) is one; the accepted DPoP proof algorithms for a ``DPoP``
+challenge and a fresh ``DPoP-Nonce`` join :meth:`challenge` when the
+middlewares support them.
 """
 
 from __future__ import annotations

@@ -412,20 +412,12 @@ def require_any_scope(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P,
 def require_auth(
     *misuse: Any, scopes: Iterable[str] = (), acr_values: Iterable[str] | None = None, max_age: int | None = None
 ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Require a verified token whose user authentication is strong and
-    recent enough (RFC 9470 step-up), and that grants *scopes*.
-
-    ``@require_auth(acr_values=["urn:example:mfa"], max_age=300)``: the
-    token's ``acr`` must be one of *acr_values* and its ``auth_time`` at
-    most *max_age* seconds old (with the verifier's leeway and clock).
-    Otherwise the endpoint answers 401
-    ``error="insufficient_user_authentication"`` with ``acr_values`` and/or
-    ``max_age``; an ``acr`` that is not a listed string, or an
-    ``auth_time`` that is absent, not a finite number or in the future,
-    falls short. Stacks with :func:`require_scopes`; everything else
-    (endpoints, answers, mistakes at decoration time, the warning) is as
-    for :func:`require_scopes`.
-    """
+    """Require a verified token granting *scopes* whose ``acr`` is one of
+    *acr_values* and whose ``auth_time`` is at most *max_age* seconds old
+    (RFC 9470 step-up; the verifier's clock and leeway). Otherwise 401
+    ``insufficient_user_authentication`` with ``acr_values``/``max_age``.
+    Stacks with :func:`require_scopes`; the rest is as for it (see also
+    :func:`jwt_guard.wsgi.require_auth`)."""
     requirement = Requirement.for_step_up("require_auth", misuse, scopes=scopes, acr_values=acr_values, max_age=max_age)
     return _scope_decorator(requirement, "require_auth")
 

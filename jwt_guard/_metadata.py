@@ -172,6 +172,22 @@ class MetadataService:
             self._add_route_scopes()
         return self._endpoint.answer(method, text)
 
+    def answer_scope(self, scope: Mapping[str, Any]) -> MetadataAnswer | None:
+        """:meth:`answer` for an ASGI ``http`` scope (``raw_path``, else ``path``)."""
+        # The server's percent-decoded path holds "well-known" for every
+        # spelling of the namespace: the common case costs one str search.
+        if "well-known" not in scope["path"]:
+            return None
+        return self.answer(scope["method"], scope.get("raw_path") or scope["path"])
+
+    def answer_environ(self, environ: Mapping[str, Any]) -> MetadataAnswer | None:
+        """:meth:`answer` for a WSGI environ (the path of :func:`environ_path`)."""
+        if "well-known" not in (environ.get("PATH_INFO") or "") and "well-known" not in (
+            environ.get("SCRIPT_NAME") or ""
+        ):
+            return None  # as for answer_scope: the decoded path decides first
+        return self.answer(environ.get("REQUEST_METHOD") or "GET", environ_path(environ))
+
     @property
     def document(self) -> dict[str, Any]:
         """The metadata document as served now (the route scopes join it at

@@ -312,7 +312,7 @@ class JWTGuardMiddleware:
             guard = self.guard
             if guard.metadata is not None and kind == "http":
                 # RFC 9728 metadata: public, answered before any credential is read.
-                answer = guard.metadata.answer(scope["method"], scope.get("raw_path") or scope["path"])
+                answer = guard.metadata.answer_scope(scope)
                 if answer is not None:
                     await _send_challenge(answer, send)
                     return

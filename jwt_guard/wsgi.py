@@ -69,7 +69,6 @@ from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge
 from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
 from jwt_guard._guard import middleware_layer
-from jwt_guard._metadata import environ_path
 from jwt_guard._request import EnvironRequest, environ_authorization
 from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
@@ -213,7 +212,7 @@ class JWTGuardMiddleware:
         guard = self.guard
         if guard.metadata is not None:
             # RFC 9728 metadata: public, answered before any credential is read.
-            answer = guard.metadata.answer(environ.get("REQUEST_METHOD") or "GET", environ_path(environ))
+            answer = guard.metadata.answer_environ(environ)
             if answer is not None:
                 start_response(_status_line(answer.status_code), list(answer.headers))
                 return [answer.body]

@@ -275,3 +275,52 @@ def test_middleware_layer_refuses_a_resource_the_verifier_does_not_accept(make_v
             allow_query_token=False,
             resource=resource(),
         )
+
+
+# -- protocol-level entry points: the decoded path decides first ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "raw_path", "status"),
+    [
+        pytest.param("/.well-known/oauth-protected-resource/mcp", b"/.well-known/oauth-protected-resource/mcp", 200),
+        pytest.param("/.well-known/oauth-protected-resource/mcp", b"/.well-known/oauth-protected-resource%2Fmcp", 404),
+        pytest.param("/.well-known/oauth-protected-resource/mcp", b"/%2Ewell-known/oauth-protected-resource/mcp", 404),
+        pytest.param("/.well-known/oauth-protected-resource/mcp", None, 200, id="no-raw-path"),
+        pytest.param("/api/items", b"/api/items", None, id="application"),
+        pytest.param("/api/%77ell-known", b"/api/%2577ell-known", None, id="double-encoded"),
+    ],
+)
+def test_answer_scope(path, raw_path, status):
+    scope = {"type": "http", "method": "GET", "path": path}
+    if raw_path is not None:
+        scope["raw_path"] = raw_path
+    answer = service().answer_scope(scope)
+    assert (answer.status_code if answer is not None else None) == status
+
+
+@pytest.mark.parametrize(
+    ("environ", "status"),
+    [
+        pytest.param({"PATH_INFO": "/.well-known/oauth-protected-resource/mcp"}, 200, id="path-info"),
+        pytest.param(
+            {"SCRIPT_NAME": "/.well-known", "PATH_INFO": "/oauth-protected-resource/mcp"}, 200, id="script-name"
+        ),
+        pytest.param(
+            {"PATH_INFO": "/.well-known/oauth-protected-resource/mcp", "REQUEST_METHOD": "DELETE"}, 405, id="delete"
+        ),
+        pytest.param(
+            {
+                "PATH_INFO": "/.well-known/oauth-protected-resource/mcp",
+                "REQUEST_URI": "/.well-known/oauth-protected-resource%2Fmcp",
+            },
+            404,
+            id="raw-uri-decides",
+        ),
+        pytest.param({"PATH_INFO": "/api", "REQUEST_URI": "/api"}, None, id="application"),
+        pytest.param({}, None, id="empty"),
+    ],
+)
+def test_answer_environ(environ, status):
+    answer = service().answer_environ(environ)
+    assert (answer.status_code if answer is not None else None) == status

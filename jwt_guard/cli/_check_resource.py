@@ -15,7 +15,14 @@ server sends is printed unescaped.
 
 The functions here are shared: :func:`check_resource` builds the report,
 :func:`add_resource_arguments` and :func:`run_resource` are what a ``check``
-command needs to offer the mode.
+command needs to offer the mode. Until the configuration diagnosis of
+``jwt-guard check`` lives in its own module, :func:`add_parser` registers
+``check`` with this mode alone; that module then calls
+:func:`add_resource_arguments` on its parser, hands ``args.resource`` to
+:func:`run_resource`, and this :func:`add_parser` leaves the command list.
+:func:`run_resource` reads the options that command shares (``--issuer``,
+``--audience``, ``--require-scope``, ``--timeout``, ``--env-prefix``,
+``--json``).
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ def test_unreachable_server_is_exit_3(run):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        pytest.param([], "--resource URL", id="no-resource"),
+        pytest.param([], "", id="nothing-to-check"),
         pytest.param(["--resource", "http://api.example.test/mcp"], "must use https", id="plain-http"),
         pytest.param(["--resource", "https://api.example.test/mcp?x=1"], "must not have a query", id="query"),
         pytest.param(["--resource", "https://api.example.test/mcp#f"], "fragment", id="fragment"),

@@ -13,6 +13,7 @@ from typing import Any
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._config import ScopeClaim, Settings
+from jwt_guard._events import logger
 from jwt_guard.errors import (
     ExpiredToken,
     InvalidAudience,
@@ -51,6 +52,22 @@ def _walk(claims: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def _scope_chars_only(text: str) -> bool:
+    """True when *text* holds only scope-token characters and spaces: RFC
+    6749 §3.3 NQCHAR (%x21 / %x23-5B / %x5D-7E) plus SP. Printable ASCII is
+    %x20-7E; of that only ``"`` and ``\\`` are outside the grammar."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _scope_token(item: str) -> bool:
+    return _scope_chars_only(item) and " " not in item and item != ""
+
+
+def _dropped(source: ScopeClaim) -> None:
+    # Only the claim's name: its value is token content.
+    logger.debug("jwt_guard: items of the %r claim that are not RFC 6749 scope-tokens were dropped", source.name)
+
+
 def extract_scopes(claims: Mapping[str, Any], sources: tuple[ScopeClaim, ...]) -> frozenset[str]:
     """Collect scopes from every configured claim.
 
@@ -58,6 +75,15 @@ def extract_scopes(claims: Mapping[str, Any], sources: tuple[ScopeClaim, ...]) -
     a list of strings (Okta/Entra ``scp``, Auth0 ``permissions``, Keycloak
     roles). A name is first looked up as a top-level claim, so namespaced
     claims containing dots still work, then as a dotted path.
+
+    .. warning::
+       Scope strings are split on the ASCII space (0x20) only (RFC 6749
+       §3.3), never on other whitespace: ``"read\\u00a0admin"`` is one
+       item. Items (of strings and lists alike) that are not RFC 6749
+       scope-tokens (a character outside ``%x21 / %x23-5B / %x5D-7E``: a
+       space inside a list item, control characters, non-ASCII, ``"`` or
+       ``\\``) are dropped: they grant nothing, and the token's other
+       scopes still count. Empty items are dropped too.
     """
     found: set[str] = set()
     for source in sources:
@@ -67,16 +93,45 @@ def extract_scopes(claims: Mapping[str, Any], sources: tuple[ScopeClaim, ...]) -
         if value is _MISSING or value is None:
             continue
         if isinstance(value, str):
-            found.update(value.split())
+            # Printable ASCII holds no whitespace but the space: split() then
+            # cuts at spaces only, and drops empty items.
+            if _scope_chars_only(value):
+                found.update(value.split())
+            else:
+                found.update(item for item in value.split(" ") if _scope_token(item))
+                _dropped(source)
         elif isinstance(value, list):
             for item in value:
-                if not isinstance(item, str):
+                if item.__class__ is not str:
                     raise InvalidClaim(f"the {source.name} claim must hold strings")
-                if item:
-                    found.add(item)
+            # One check for the whole list: valid characters throughout, and
+            # exactly the joining spaces (no item holds a space).
+            joined = " ".join(value)
+            if _scope_chars_only(joined) and joined.count(" ") == len(value) - 1:
+                found.update(value)
+                found.discard("")
+            else:
+                found.update(item for item in value if _scope_token(item))
+                _dropped(source)
         else:
             raise InvalidClaim(f"the {source.name} claim must be a string or a list of strings")
     return frozenset(found)
+
+
+def _check_client(claims: dict[str, Any], client_ids: frozenset[str]) -> None:
+    """The token's client must be listed: ``client_id`` (RFC 9068 §2.2) and
+    ``azp`` (OpenID Connect Core §2), each when present. Both are checked so
+    that no reader of either claim can see another client than this check."""
+    named = False
+    for name in ("client_id", "azp"):
+        value = claims.get(name, _MISSING)
+        if value is _MISSING:
+            continue
+        if value.__class__ is not str or value not in client_ids:
+            raise InvalidClaim("the access token was issued to another client")
+        named = True
+    if not named:
+        raise MissingClaim("the access token names no client (client_id or azp)")
 
 
 class ClaimRules:
@@ -84,6 +139,7 @@ class ClaimRules:
 
     __slots__ = (
         "_audiences",
+        "_client_ids",
         "_issuers",
         "_leeway",
         "_max_age",
@@ -96,6 +152,7 @@ class ClaimRules:
     def __init__(self, settings: Settings) -> None:
         self._issuers = frozenset(settings.issuers)
         self._audiences = None if settings.audiences is None else frozenset(settings.audiences)
+        self._client_ids = None if settings.client_ids is None else frozenset(settings.client_ids)
         self._leeway = settings.leeway
         self._max_age = settings.max_token_age
         self._require_exp = settings.require_exp
@@ -180,6 +237,9 @@ class ClaimRules:
             else:
                 # A missing aud fails here; python-jose would let it pass.
                 raise InvalidAudience()
+
+        if self._client_ids is not None:
+            _check_client(claims, self._client_ids)
 
         for name in self._required:
             if get(name) is None:  # absent, or null: JSON null carries nothing

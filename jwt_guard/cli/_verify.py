@@ -8,10 +8,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jwt_guard._config import DEFAULT_ALGORITHMS, HMAC_ALGORITHMS
+from jwt_guard._config import DEFAULT_ALGORITHMS
 from jwt_guard.cli._common import (
     DEV_AUDIENCE,
     DEV_ISSUER_PORT,
@@ -20,6 +20,7 @@ from jwt_guard.cli._common import (
     EXIT_UNAVAILABLE,
     CommandError,
     Streams,
+    escape_text,
     format_time,
     formatter,
     read_input,
@@ -44,8 +45,9 @@ audience, expiry, and the scopes of --require-scope. On failure it prints the
 RFC 6750 error code and description an API would answer with.
 
 Keys come from exactly one place: the issuer's OpenID Connect discovery
-document (default), --jwks-uri, or --key (a PEM public key or certificate, a
-JWKS/JWK JSON file, or for HS256/384/512 a file holding the shared secret).
+document (default), --jwks-uri, --key (a PEM public key or certificate, or a
+JWKS/JWK JSON file), or for HS256/384/512 --secret-file (a file holding the
+shared secret). A public key is never taken as a shared secret.
 Plain http issuer and JWKS URLs are accepted on loopback hosts only.
 
 Opaque (non-JWT) tokens are checked at the issuer's introspection endpoint
@@ -71,22 +73,6 @@ exit codes:
 """
 
 
-def _load_cli_keys(path: str, algorithms: Sequence[str]) -> Any:
-    from jwt_guard._env import load_key_file
-
-    if algorithms and all(alg in HMAC_ALGORITHMS for alg in algorithms):
-        try:
-            with open(path, "rb") as handle:
-                secret = handle.read()
-        except OSError as exc:
-            raise CommandError(f"--key: cannot read {path!r}: {exc.strerror}") from None
-        stripped = secret.strip()
-        if stripped.startswith(b"{"):
-            return load_key_file(path, what="--key")
-        return secret.rstrip(b"\r\n")
-    return load_key_file(path, what="--key")
-
-
 def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
     issuers = split_words(args.issuer)
     options: dict[str, Any] = {
@@ -98,13 +84,22 @@ def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dic
     else:
         audiences = split_words(args.audience)
         options["audience"] = audiences[0] if len(audiences) == 1 else audiences
+    client_ids = split_words(args.client_id)
+    if client_ids:
+        options["client_ids"] = client_ids
     algorithms = split_words(args.algorithm)
     if algorithms:
         options["algorithms"] = algorithms
     if args.jwks_uri:
         options["jwks_uri"] = args.jwks_uri
     if args.key:
-        options["keys"] = _load_cli_keys(args.key, algorithms)
+        from jwt_guard._env import load_key_file
+
+        options["keys"] = load_key_file(args.key, what="--key")
+    if args.secret_file:
+        from jwt_guard._env import load_secret_file
+
+        options["secret"] = load_secret_file(args.secret_file, what="--secret-file")
     scope_claims = split_words(args.scope_claim)
     if scope_claims:
         options["scope_claims"] = scope_claims
@@ -163,7 +158,7 @@ def _describe(token: AccessToken, now: float) -> list[tuple[str, str]]:
         rows.append(("expires", format_time("exp", exp, now)))
     if token.token_id:
         rows.append(("token id", token.token_id))
-    return [(name, value.encode("ascii", "backslashreplace").decode()) for name, value in rows]
+    return [(name, escape_text(value)) for name, value in rows]
 
 
 @contextlib.contextmanager
@@ -213,7 +208,8 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     required = split_words(args.require_scope)
     try:
         options = _verify_options(args, os.environ)
-        verifier = Verifier(**options)
+        with _library_logging(args.verbose, streams):
+            verifier = Verifier(**options)
     except ConfigurationError as exc:
         raise CommandError(exc.description) from None
     try:
@@ -255,10 +251,12 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         return EXIT_OK
     from jwt_guard._introspector import looks_like_jws
 
-    proof = "signature" if looks_like_jws(raw) else "introspection answer"
-    checked = (
-        f"{proof}, issuer, audience and expiry" if options["audience"] is not None else f"{proof}, issuer and expiry"
-    )
+    parts = ["signature" if looks_like_jws(raw) else "introspection answer", "issuer"]
+    if options["audience"] is not None:
+        parts.append("audience")
+    if "client_ids" in options:
+        parts.append("client")
+    checked = ", ".join(parts) + " and expiry"
     streams.out(f"VALID: the {checked} check out" + (f"; scopes {' '.join(required)} granted." if required else "."))
     for name, value in _describe(token, now):
         streams.out(f"  {name:<9} {value}")
@@ -294,9 +292,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="skip the audience check explicitly (Amazon Cognito access tokens have no aud)",
     )
+    parser.add_argument(
+        "--client-id",
+        action="append",
+        metavar="ID",
+        help="accept only tokens issued to this client (client_id/azp); repeat for several",
+    )
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument("--jwks-uri", metavar="URL", help="fetch keys here instead of using discovery")
-    keys.add_argument("--key", metavar="FILE", help="static keys: PEM, JWKS/JWK JSON, or an HS* secret file")
+    keys.add_argument("--key", metavar="FILE", help="static public keys: a PEM or JWKS/JWK JSON file")
+    keys.add_argument("--secret-file", metavar="FILE", help="a file holding the shared secret, for HS256/384/512")
     parser.add_argument(
         "--algorithm",
         action="append",

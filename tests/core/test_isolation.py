@@ -50,6 +50,7 @@ CORE_MODULES = [
     "_resource",
     "_responder",
     "_singleflight",
+    "_static",
     "_step_up",
     "_token",
     "_url",

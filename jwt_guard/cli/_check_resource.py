@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from jwt_guard._auth_syntax import parse_challenges
-from jwt_guard._config import KeyCacheOptions, check_url
+from jwt_guard._config import KeyCacheOptions, check_url, is_local_http
 from jwt_guard._resource import metadata_url
 from jwt_guard.cli._common import (
     EXIT_INVALID,
@@ -133,7 +133,10 @@ def _fetch(clients: Any, url: str, accept: str) -> Any:
     from jwt_guard._http import exchange_sync
     from jwt_guard._wire import Request
 
-    return exchange_sync(clients, Request(url, (("accept", accept),), purpose="resource-check"))
+    # Plain http only for a URL the user gave on a loopback host (check_url
+    # allowed no other), never for a redirect elsewhere.
+    request = Request(url, (("accept", accept),), purpose="resource-check", allow_http=is_local_http(url))
+    return exchange_sync(clients, request)
 
 
 def _failed(report: ResourceReport, reply: Any, name: str, what: str) -> bool:

@@ -309,6 +309,7 @@ class JWTGuardMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
+            scope[RESPONDER_KEY] = self.responder
             guard = self.guard
             if guard.metadata is not None and kind == "http":
                 # RFC 9728 metadata: public, answered before any credential is read.
@@ -316,7 +317,6 @@ class JWTGuardMiddleware:
                 if answer is not None:
                     await _send_challenge(answer, send)
                     return
-            scope[RESPONDER_KEY] = self.responder
             token: AccessToken | None = None
             # Only the Authorization values, unless the guard reads more of the request.
             request = None if guard.header_only else ScopeRequest(scope)

@@ -209,6 +209,7 @@ class JWTGuardMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Verify the request's credentials, then call the application or
         answer the error."""
+        environ[RESPONDER_KEY] = self.responder
         guard = self.guard
         if guard.metadata is not None:
             # RFC 9728 metadata: public, answered before any credential is read.
@@ -216,7 +217,6 @@ class JWTGuardMiddleware:
             if answer is not None:
                 start_response(_status_line(answer.status_code), list(answer.headers))
                 return [answer.body]
-        environ[RESPONDER_KEY] = self.responder
         token: AccessToken | None = None
         # Only the Authorization values, unless the guard reads more of the request.
         request = None if guard.header_only else EnvironRequest(environ)

@@ -234,3 +234,28 @@ async def test_step_up_nan_auth_time(verifier, issuer):
 def test_step_up_options_are_checked_at_construction(verifier, options, exception):
     with pytest.raises(exception):
         JWTBearer(verifier=verifier, **options)
+
+
+# -- odd metadata paths through a FastAPI application ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "status"),
+    [
+        pytest.param(METADATA_PATH.encode(), 200, id="exact"),
+        pytest.param(METADATA_PATH.encode() + b"/", 404, id="trailing-slash"),
+        pytest.param(b"/.well-known/oauth-protected-resource/../x", 404, id="dot-dot"),
+        pytest.param(b"/.well-known/oauth-protected-resource%2Fmcp", 404, id="encoded-slash"),
+        pytest.param(b"/.well-known//oauth-protected-resource/mcp", 404, id="double-slash"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST"])
+async def test_odd_paths_through_fastapi(verifier, raw_path, status, method):
+    from tests.asgi.test_resource import call
+
+    code, headers, _ = await call(build(verifier), method, raw_path)
+    if status == 200:
+        assert code == {"GET": 200, "HEAD": 200, "OPTIONS": 204, "POST": 405}[method]
+        assert headers["access-control-allow-origin"] == "*"
+    else:
+        assert code == 404

@@ -35,9 +35,14 @@ Seams for later features (none implemented here yet):
   ``verify_proof(..., method=request.method, url=request.url())`` (or the
   configured ``public_url``) after the token. :attr:`Guard.header_only` is
   then off, so adapters build the Request;
-- RFC 9728 metadata and step-up: the :class:`~jwt_guard.Responder` adds
-  ``resource_metadata`` to its challenges, a Requirement gains
-  ``acr_values`` / ``max_age``.
+
+RFC 9728 metadata: with ``resource=``, :func:`middleware_layer` gives the
+Guard a :class:`~jwt_guard._metadata.MetadataService` (:attr:`Guard.metadata`)
+that adapters ask before step 1 — its answer is sent as it is, the
+application never runs and no credentials are read — and gives the
+Responder the ``resource_metadata`` URL its challenges carry. Step-up
+(RFC 9470) is a :class:`~jwt_guard._endpoint.Requirement` with
+``acr_values`` / ``max_age``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl
 
+from jwt_guard._metadata import MetadataService, RouteScopes
 from jwt_guard._request import Credentials, Request
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
 from jwt_guard._verifier import Verifier
@@ -54,6 +60,7 @@ from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidReque
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
+    from jwt_guard._resource import ProtectedResource
 
 __all__ = [
     "RESPONDER_KEY",
@@ -136,7 +143,17 @@ class Guard:
         discourages it: URLs end up in logs and browser history).
     """
 
-    __slots__ = ("_exact", "_last", "_memo", "_prefixes", "allow_query_token", "excludes", "header_only", "optional")
+    __slots__ = (
+        "_exact",
+        "_last",
+        "_memo",
+        "_prefixes",
+        "allow_query_token",
+        "excludes",
+        "header_only",
+        "metadata",
+        "optional",
+    )
 
     def __init__(
         self,
@@ -175,6 +192,9 @@ class Guard:
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).
         self._last: _Entry = (_NOTHING, None)
+        #: The RFC 9728 metadata served before any authentication (set by
+        #: :func:`middleware_layer` for ``resource=``), or ``None``.
+        self.metadata: MetadataService | None = None
 
     def excluded(self, path: str) -> bool:
         """True if *path* is served without authentication."""
@@ -284,14 +304,20 @@ def middleware_layer(
     optional: bool,
     exclude_paths: Iterable[str],
     allow_query_token: bool,
+    resource: object = None,
+    route_scopes: RouteScopes | None = None,
 ) -> tuple[Guard, Responder]:
     """Check the options the ASGI and WSGI middlewares share; return their
     :class:`Guard` and :class:`~jwt_guard.Responder`.
 
     In this order: *verifier*, then *on_error* (a plain function: an
     ``async def`` would hand back an unawaited coroutine), then the realm,
-    then the Guard's settings. *on_error_returns* names what the adapter's
-    *on_error* returns, for the message.
+    then the Guard's settings, then *resource* (a
+    :class:`~jwt_guard.ProtectedResource` that must be one of the
+    verifier's audiences; *route_scopes* supplies its default
+    ``scopes_supported``, see :class:`~jwt_guard._metadata.MetadataService`).
+    *on_error_returns* names what the adapter's *on_error* returns, for the
+    message.
     """
     check_verifier(verifier)
     if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
@@ -299,4 +325,9 @@ def middleware_layer(
     handler = cast("ErrorHandler | None", on_error)
     responder = Responder(realm=realm, on_error=handler, verifier=cast(Verifier, verifier))
     guard = Guard(optional=optional, exclude_paths=exclude_paths, allow_query_token=allow_query_token)
+    if resource is not None:
+        guard.metadata = MetadataService(
+            cast("ProtectedResource", resource), verifier=verifier, guard=guard, route_scopes=route_scopes
+        )
+        responder.resource_metadata = guard.metadata.metadata_url
     return guard, responder

@@ -44,12 +44,14 @@ CORE_MODULES = [
     "_jose",
     "_keys",
     "_keysource",
+    "_metadata",
     "_policy",
     "_request",
     "_resource",
     "_responder",
     "_singleflight",
     "_static",
+    "_step_up",
     "_token",
     "_url",
     "_verifier",
@@ -171,7 +173,7 @@ def test_import_scanner(source, expected):
 
 def test_core_list_covers_every_private_core_module():
     """A new private module must be classified here (core, or adapter/demo)."""
-    adapters = {"asgi", "_asgi_lifecycle", "_asgi_access", "wsgi", "fastapi", "mcp", "__main__"}
+    adapters = {"asgi", "_asgi_lifecycle", "_asgi_access", "_asgi_routes", "wsgi", "fastapi", "mcp", "__main__"}
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules - adapters == set(CORE_MODULES)
 

@@ -8,6 +8,7 @@ the local test issuer in :mod:`jwt_guard.testing`.
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge, render_error
 from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
+from jwt_guard._endpoint import Requirement
 from jwt_guard._events import Event, EventKind
 from jwt_guard._introspection import InactiveToken, Introspection, IntrospectionUnavailable
 from jwt_guard._resource import ProtectedResource
@@ -19,6 +20,7 @@ from jwt_guard.errors import (
     CrossOriginRequest,
     ExpiredToken,
     InsufficientScope,
+    InsufficientUserAuthentication,
     InvalidAudience,
     InvalidClaim,
     InvalidIssuer,
@@ -56,6 +58,7 @@ __all__ = [
     "ExpiredToken",
     "InactiveToken",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "Introspection",
     "IntrospectionUnavailable",
     "InvalidAudience",
@@ -73,6 +76,7 @@ __all__ = [
     "MissingToken",
     "NotYetValid",
     "ProtectedResource",
+    "Requirement",
     "Responder",
     "StoreUnavailable",
     "TemporarilyUnavailable",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from jwt_guard._auth_syntax import safe_description
+from jwt_guard._auth_syntax import add_auth_param, safe_description
 from jwt_guard.errors import AuthError, CrossOriginRequest, JWTGuardError, TemporarilyUnavailable
 
 __all__ = ["WS_POLICY_VIOLATION", "WS_TRY_AGAIN_LATER", "Challenge", "render_error", "websocket_close"]
@@ -51,17 +51,22 @@ class Challenge:
         return None
 
 
-def _challenges(error: AuthError, realm: str | None) -> list[str]:
+def _challenges(error: AuthError, realm: str | None, resource_metadata: str | None = None) -> list[str]:
     """The ``WWW-Authenticate`` values answering *error*: the challenge of
-    its own scheme (``Bearer``, or ``DPoP`` for the DPoP errors)."""
-    return [error.www_authenticate(realm)]
+    its own scheme (``Bearer``, or ``DPoP`` for the DPoP errors), with
+    ``resource_metadata`` (RFC 9728 §5.1) when given."""
+    challenge = error.www_authenticate(realm)
+    if resource_metadata is not None:
+        challenge = add_auth_param(challenge, "resource_metadata", resource_metadata)
+    return [challenge]
 
 
-def render_error(error: JWTGuardError, *, realm: str | None = None) -> Challenge:
+def render_error(error: JWTGuardError, *, realm: str | None = None, resource_metadata: str | None = None) -> Challenge:
     """Turn *error* into the HTTP answer of the semantics table in DESIGN.md.
 
     401/400/403 answers carry ``WWW-Authenticate: Bearer …`` (with *realm*
-    when given); a 503 carries ``Retry-After`` and no bearer error, since an
+    when given, and *resource_metadata*, the URL of the API's RFC 9728
+    metadata, last); a 503 carries ``Retry-After`` and no bearer error, since an
     unreachable key server or revocation store is not the client's fault. Bodies are JSON
     ``{"error", "error_description"[, "scope"]}`` and never cached.
     """
@@ -70,7 +75,7 @@ def render_error(error: JWTGuardError, *, realm: str | None = None) -> Challenge
         ("cache-control", "no-store"),
     ]
     if isinstance(error, AuthError):
-        headers.extend(("www-authenticate", value) for value in _challenges(error, realm))
+        headers.extend(("www-authenticate", value) for value in _challenges(error, realm, resource_metadata))
         code = error.error or "unauthorized"
     elif isinstance(error, TemporarilyUnavailable):
         headers.append(("retry-after", str(error.retry_after)))

@@ -41,9 +41,14 @@ Seams for later features (none implemented here yet):
   ``verify_proof(..., method=request.method, url=request.url())`` (or the
   configured ``public_url``) after the token. :attr:`Guard.header_only` is
   then off, so adapters build the Request;
-- RFC 9728 metadata and step-up: the :class:`~jwt_guard.Responder` adds
-  ``resource_metadata`` to its challenges, a Requirement gains
-  ``acr_values`` / ``max_age``.
+
+RFC 9728 metadata: with ``resource=``, :func:`middleware_layer` gives the
+Guard a :class:`~jwt_guard._metadata.MetadataService` (:attr:`Guard.metadata`)
+that adapters ask before step 1 — its answer is sent as it is, the
+application never runs and no credentials are read — and gives the
+Responder the ``resource_metadata`` URL its challenges carry. Step-up
+(RFC 9470) is a :class:`~jwt_guard._endpoint.Requirement` with
+``acr_values`` / ``max_age``.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from urllib.parse import parse_qsl
 
 from jwt_guard._cookie import CookieAuth, handshake_method, itself
 from jwt_guard._csrf import SAFE_METHODS
+from jwt_guard._metadata import MetadataService, RouteScopes
 from jwt_guard._origin import PublicURL
 from jwt_guard._request import Credentials, Request
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
@@ -63,6 +69,7 @@ from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidReque
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
+    from jwt_guard._resource import ProtectedResource
 
 __all__ = [
     "RESPONDER_KEY",
@@ -162,6 +169,7 @@ class Guard:
         "allow_query_token",
         "excludes",
         "header_only",
+        "metadata",
         "optional",
         "public_url",
         "values_only",
@@ -221,6 +229,9 @@ class Guard:
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).
         self._last: _Entry = (_NOTHING, None)
+        #: The RFC 9728 metadata served before any authentication (set by
+        #: :func:`middleware_layer` for ``resource=``), or ``None``.
+        self.metadata: MetadataService | None = None
 
     def excluded(self, path: str) -> bool:
         """True if *path* is served without authentication."""
@@ -392,14 +403,20 @@ def middleware_layer(
     cookie: str | None = None,
     trusted_origins: Iterable[str] = (),
     public_url: str | None = None,
+    resource: object = None,
+    route_scopes: RouteScopes | None = None,
 ) -> tuple[Guard, Responder]:
     """Check the options the ASGI and WSGI middlewares share; return their
     :class:`Guard` and :class:`~jwt_guard.Responder`.
 
     In this order: *verifier*, then *on_error* (a plain function: an
     ``async def`` would hand back an unawaited coroutine), then the realm,
-    then the Guard's settings. *on_error_returns* names what the adapter's
-    *on_error* returns, for the message.
+    then the Guard's settings, then *resource* (a
+    :class:`~jwt_guard.ProtectedResource` that must be one of the
+    verifier's audiences; *route_scopes* supplies its default
+    ``scopes_supported``, see :class:`~jwt_guard._metadata.MetadataService`).
+    *on_error_returns* names what the adapter's *on_error* returns, for the
+    message.
     """
     check_verifier(verifier)
     if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
@@ -414,4 +431,9 @@ def middleware_layer(
         trusted_origins=trusted_origins,
         public_url=public_url,
     )
+    if resource is not None:
+        guard.metadata = MetadataService(
+            cast("ProtectedResource", resource), verifier=verifier, guard=guard, route_scopes=route_scopes
+        )
+        responder.resource_metadata = guard.metadata.metadata_url
     return guard, responder

@@ -73,10 +73,12 @@ from jwt_guard._asgi_access import (
 )
 from jwt_guard._asgi_cookies import clear_token_cookie, set_token_cookie
 from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
+from jwt_guard._asgi_routes import route_scopes
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
-from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
+from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
 from jwt_guard._guard import middleware_layer
 from jwt_guard._request import ScopeRequest, scope_header_pair, scope_header_values
+from jwt_guard._resource import MetadataAnswer, ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import ConfigurationError, JWTGuardError
@@ -95,6 +97,7 @@ __all__ = [
     "get_access_token",
     "require_access_token",
     "require_any_scope",
+    "require_auth",
     "require_scopes",
     "scope_refusal",
     "set_token_cookie",
@@ -188,7 +191,7 @@ def challenge_response(challenge: Challenge) -> Response:
     return response
 
 
-def _raw_headers(challenge: Challenge) -> list[tuple[bytes, bytes]]:
+def _raw_headers(challenge: Challenge | MetadataAnswer) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in challenge.headers]
 
 
@@ -204,7 +207,7 @@ def _denial_send(send: Send) -> Send:
     return wrapped
 
 
-async def _send_challenge(challenge: Challenge, send: Send, prefix: str = "") -> None:
+async def _send_challenge(challenge: Challenge | MetadataAnswer, send: Send, prefix: str = "") -> None:
     await send(
         {"type": prefix + "http.response.start", "status": challenge.status_code, "headers": _raw_headers(challenge)}
     )
@@ -274,6 +277,12 @@ class JWTGuardMiddleware:
     :param trusted_origins: origins whose pages may send those requests.
     :param public_url: the URL clients use (behind a proxy): its origin is
         the request's own origin.
+    :param resource: a :class:`~jwt_guard.ProtectedResource`: serve its RFC
+        9728 metadata, without a token and cross-origin, and add
+        ``resource_metadata`` to every challenge (as :mod:`jwt_guard.wsgi`).
+        Without ``scopes_supported`` of its own, the metadata lists the
+        scopes the routes of *app* require (jwt_guard decorators, FastAPI
+        ``Security`` scopes of a ``JWTBearer``), read at its first request.
 
     .. warning::
        Excluded paths are compared with the raw ``scope["path"]``: a prefix
@@ -299,6 +308,7 @@ class JWTGuardMiddleware:
         cookie: str | None = None,
         trusted_origins: Iterable[str] = (),
         public_url: str | None = None,
+        resource: ProtectedResource | None = None,
     ) -> None:
         self.guard, self.responder = middleware_layer(
             verifier,
@@ -311,6 +321,8 @@ class JWTGuardMiddleware:
             cookie=cookie,
             trusted_origins=trusted_origins,
             public_url=public_url,
+            resource=resource,
+            route_scopes=functools.partial(route_scopes, app),
         )
         if fail_fast and not prefetch:
             raise ConfigurationError("fail_fast=True needs prefetch=True")
@@ -326,6 +338,12 @@ class JWTGuardMiddleware:
         if kind == "http" or kind == "websocket":
             scope[RESPONDER_KEY] = self.responder
             guard = self.guard
+            if guard.metadata is not None and kind == "http":
+                # RFC 9728 metadata: public, answered before any credential is read.
+                answer = guard.metadata.answer_scope(scope)
+                if answer is not None:
+                    await _send_challenge(answer, send)
+                    return
             token: AccessToken | None = None
             # Only the Authorization (and Cookie) values, unless the guard reads more of the request.
             request = None if guard.header_only or guard.values_only else ScopeRequest(scope)
@@ -424,6 +442,19 @@ def require_any_scope(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P,
     return _scope_decorator(Requirement.for_decorator("require_any_scope", scopes, any_of=True), "require_any_scope")
 
 
+def require_auth(
+    *misuse: Any, scopes: Iterable[str] = (), acr_values: Iterable[str] | None = None, max_age: int | None = None
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Require a verified token granting *scopes* whose ``acr`` is one of
+    *acr_values* and whose ``auth_time`` is at most *max_age* seconds old
+    (RFC 9470 step-up; the verifier's clock and leeway). Otherwise 401
+    ``insufficient_user_authentication`` with ``acr_values``/``max_age``.
+    Stacks with :func:`require_scopes`; the rest is as for it (see also
+    :func:`jwt_guard.wsgi.require_auth`)."""
+    requirement = Requirement.for_step_up("require_auth", misuse, scopes=scopes, acr_values=acr_values, max_age=max_age)
+    return _scope_decorator(requirement, "require_auth")
+
+
 def _scope_decorator(requirement: Requirement, name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
         index, param, kind = _connection_parameter(func, name)
@@ -431,10 +462,13 @@ def _scope_decorator(requirement: Requirement, name: str) -> Callable[[Callable[
         if kind == "websocket":
             if not is_async(func):
                 raise TypeError(f"{name}: WebSocket endpoint {func.__qualname__} must be async")
-            return cast(Callable[_P, _R], _websocket_wrapper(func, index, param, check))
-        if is_async(func):
-            return cast(Callable[_P, _R], _async_wrapper(func, index, param, check))
-        return cast(Callable[_P, _R], _sync_wrapper(func, index, param, check))
+            wrapper = _websocket_wrapper(func, index, param, check)
+        elif is_async(func):
+            wrapper = _async_wrapper(func, index, param, check)
+        else:
+            wrapper = _sync_wrapper(func, index, param, check)
+        record_requirement(wrapper, requirement)  # read by the metadata's scopes_supported
+        return cast(Callable[_P, _R], wrapper)
 
     return decorate
 

@@ -43,7 +43,7 @@ framework-free request layer as the middlewares'; this module translates.
 # dependency's annotations at runtime and cannot resolve strings on an instance.
 
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from fastapi import FastAPI
 from fastapi.exceptions import HTTPException, WebSocketException
@@ -64,10 +64,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from jwt_guard._access_token import AccessToken
-from jwt_guard._challenge import Challenge
+from jwt_guard._challenge import Challenge, render_error
 from jwt_guard._endpoint import Requirement
 from jwt_guard._guard import Guard, check_verifier
 from jwt_guard._request import ScopeRequest
+from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
 from jwt_guard._verifier import Verifier
 from jwt_guard.asgi import challenge_response
@@ -181,6 +182,20 @@ class JWTBearer(OAuth2):
         as a second scheme, ``<scheme_name>Cookie``.
     :param trusted_origins: origins whose pages may send such requests.
     :param public_url: the URL clients use, when the server sees another.
+    :param resource: a :class:`~jwt_guard.ProtectedResource` (one of the
+        verifier's audiences, compared exactly): its metadata URL goes into
+        every challenge as ``resource_metadata="…"`` (RFC 9728 §5.1). Serve
+        the metadata itself with the middleware's ``resource=``; without
+        this option the dependency uses the ``resource_metadata`` of a
+        middleware that shares its verifier.
+    :param acr_values: step-up authentication (RFC 9470): the token's
+        ``acr`` must be one of these, else 401
+        ``insufficient_user_authentication`` with ``acr_values``.
+    :param max_age: step-up authentication: the token's ``auth_time`` must
+        be at most this many seconds old (with the verifier's leeway), else
+        401 ``insufficient_user_authentication`` with ``max_age``. Give routes
+        that need a step-up their own ``JWTBearer``; the route's scopes are
+        checked first.
 
     Scope names are checked as :func:`jwt_guard.asgi.require_scopes` checks
     them, when a route's scopes are first seen (FastAPI hands them to the
@@ -210,12 +225,23 @@ class JWTBearer(OAuth2):
         cookie: str | None = None,
         trusted_origins: Iterable[str] = (),
         public_url: str | None = None,
+        resource: ProtectedResource | None = None,
+        acr_values: Sequence[str] | None = None,
+        max_age: int | None = None,
     ) -> None:
         check_verifier(verifier)
         if scopes and not (token_url or authorization_url):
             raise ConfigurationError("scopes describe OAuth2 flows: give token_url and/or authorization_url")
+        metadata_url = None
+        if resource is not None:
+            if not isinstance(resource, ProtectedResource):
+                raise ConfigurationError(f"resource must be a ProtectedResource, not {type(resource).__name__}")
+            resource.check_audiences(verifier.audiences)
+            metadata_url = resource.metadata_url
+        # The step-up demand, checked now: the route's scopes join it per route.
+        self._step_up = Requirement(name="JWTBearer", acr_values=acr_values, max_age=max_age)
         self.verifier = verifier
-        self.responder = Responder(realm=realm, verifier=verifier)
+        self.responder = Responder(realm=realm, verifier=verifier, resource_metadata=metadata_url)
         self.guard = Guard(
             optional=not auto_error,
             allow_query_token=allow_query_token,
@@ -263,7 +289,7 @@ class JWTBearer(OAuth2):
                 raise self._refusal(error, request) from None
             scope[TOKEN_KEY] = token
             scope[RESPONDER_KEY] = self.responder
-        refusal = self._requirement(security_scopes.scopes).refusal(token)
+        refusal = self._requirement(security_scopes.scopes).refusal(token, verifier=self.verifier)
         if refusal is not None:
             raise self._refusal(refusal, request)
         return token
@@ -273,11 +299,23 @@ class JWTBearer(OAuth2):
         requirement = self._requirements.get(key)
         if requirement is None:
             # Route definitions bound this dict: clients cannot add scope sets.
-            requirement = self._requirements[key] = Requirement(key, name="Security")
+            step_up = self._step_up
+            requirement = self._requirements[key] = Requirement(
+                key, name="Security", acr_values=step_up.acr_values or None, max_age=step_up.max_age
+            )
         return requirement
 
     def _refusal(self, error: JWTGuardError, request: HTTPConnection) -> Exception:
         if request.scope["type"] == "websocket":
             code, reason = self.responder.close(error)
             return WebSocketException(code=code, reason=reason)
-        return JWTGuardHTTPException(error, self.responder.challenge(error))
+        return JWTGuardHTTPException(error, self._challenge(error, request.scope))
+
+    def _challenge(self, error: JWTGuardError, scope: Mapping[str, object]) -> Challenge:
+        responder = self.responder
+        if responder.resource_metadata is None:
+            # The metadata URL of a middleware that verifies with the same verifier.
+            seen = scope.get(RESPONDER_KEY)
+            if isinstance(seen, Responder) and seen.verifier is self.verifier and seen.resource_metadata is not None:
+                return render_error(error, realm=responder.realm, resource_metadata=seen.resource_metadata)
+        return responder.challenge(error)

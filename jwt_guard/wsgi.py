@@ -68,9 +68,10 @@ from werkzeug.wrappers import Request, Response
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge
-from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
+from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
 from jwt_guard._guard import middleware_layer
 from jwt_guard._request import EnvironRequest, environ_authorization
+from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
 from jwt_guard._wsgi_cookies import clear_token_cookie, set_token_cookie
@@ -89,6 +90,7 @@ __all__ = [
     "get_access_token",
     "require_access_token",
     "require_any_scope",
+    "require_auth",
     "require_scopes",
     "set_token_cookie",
 ]
@@ -157,6 +159,22 @@ class JWTGuardMiddleware:
         (TLS ended by a proxy, ``SCRIPT_NAME`` rewritten); the cross-origin
         check compares ``Origin`` with its origin instead of
         ``wsgi.url_scheme`` and ``Host``.
+    :param resource: a :class:`~jwt_guard.ProtectedResource`. The middleware
+        then serves its RFC 9728 metadata at the well-known path of §3.1
+        (``https://api.example.com/mcp`` →
+        ``/.well-known/oauth-protected-resource/mcp``): GET and HEAD to
+        anyone, without looking at credentials, with
+        ``Access-Control-Allow-Origin: *``, and OPTIONS as a CORS preflight;
+        other methods get 405 and other paths in that namespace 404. Every
+        challenge then carries ``resource_metadata="…"``. ``resource`` must
+        be one of the verifier's audiences, compared exactly, or
+        :class:`~jwt_guard.ConfigurationError` is raised: ``…/mcp`` and
+        ``…/mcp/`` are two identifiers, with two metadata paths. WSGI gives
+        no view of the routes: list the scopes in
+        ``ProtectedResource(scopes_supported=[...])``, or the document has
+        none. Wrap the outermost application: the path is matched as the
+        client sent it (``RAW_URI``/``REQUEST_URI``, else ``SCRIPT_NAME`` +
+        ``PATH_INFO``).
 
     .. warning::
        A request that sends credentials is verified even in optional mode:
@@ -187,6 +205,7 @@ class JWTGuardMiddleware:
         cookie: str | None = None,
         trusted_origins: Iterable[str] = (),
         public_url: str | None = None,
+        resource: ProtectedResource | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application")
@@ -201,6 +220,7 @@ class JWTGuardMiddleware:
             cookie=cookie,
             trusted_origins=trusted_origins,
             public_url=public_url,
+            resource=resource,
         )
         self.app = app
         self.verifier = verifier
@@ -215,6 +235,12 @@ class JWTGuardMiddleware:
         answer the error."""
         environ[RESPONDER_KEY] = self.responder
         guard = self.guard
+        if guard.metadata is not None:
+            # RFC 9728 metadata: public, answered before any credential is read.
+            answer = guard.metadata.answer_environ(environ)
+            if answer is not None:
+                start_response(_status_line(answer.status_code), list(answer.headers))
+                return [answer.body]
         token: AccessToken | None = None
         # Only the Authorization (and Cookie) values, unless the guard reads more of the request.
         request = None if guard.header_only or guard.values_only else EnvironRequest(environ)
@@ -422,6 +448,11 @@ def _request_environ(request: Any, kind: _Kind) -> tuple[WSGIEnvironment, Callab
 
 
 def _scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
+    def recorded(view: _F) -> _F:
+        wrapper = decorate(view)
+        record_requirement(wrapper, requirement)  # the documented record of what the view needs
+        return wrapper
+
     def decorate(view: _F) -> _F:
         if not callable(view):
             raise TypeError(f"{name} decorates callables, not {type(view).__name__}")
@@ -478,7 +509,7 @@ def _scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
 
         return sync_view  # type: ignore[return-value]
 
-    return decorate
+    return recorded
 
 
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:
@@ -520,3 +551,28 @@ def require_any_scope(*scopes: str) -> Callable[[_F], _F]:
        :class:`JWTGuardMiddleware` counts.
     """
     return _scope_decorator("require_any_scope", Requirement.for_decorator("require_any_scope", scopes, any_of=True))
+
+
+def require_auth(
+    *misuse: Any, scopes: Iterable[str] = (), acr_values: Iterable[str] | None = None, max_age: int | None = None
+) -> Callable[[_F], _F]:
+    """Let a view run only for a verified token whose user authentication
+    is strong and recent enough (RFC 9470 step-up), and that grants *scopes*.
+
+    ``@require_auth(acr_values=["urn:example:mfa"], max_age=300)``: the
+    token's ``acr`` must be one of *acr_values* and its ``auth_time`` at
+    most *max_age* seconds old (with the verifier's leeway and clock).
+    Otherwise the view answers ``401`` with
+    ``error="insufficient_user_authentication"`` and the ``acr_values``
+    and/or ``max_age`` it needs, so that the client can send the user back
+    to the authorization server. An ``acr`` that is not a listed string, or
+    an ``auth_time`` that is absent, not a finite number or in the future,
+    falls short. Stacks with :func:`require_scopes`; views, answers and
+    decoration-time mistakes are as for :func:`require_scopes`.
+
+    .. warning::
+       As for :func:`require_scopes`: only a token verified by
+       :class:`JWTGuardMiddleware` counts.
+    """
+    requirement = Requirement.for_step_up("require_auth", misuse, scopes=scopes, acr_values=acr_values, max_age=max_age)
+    return _scope_decorator("require_auth", requirement)

@@ -44,7 +44,7 @@ SETTING = "JWT_GUARD"
 _VERIFIER = "VERIFIER"
 _ON_ERROR = "ON_ERROR"
 # Keyword-only parameters of middleware_layer that are not user options.
-_INTERNAL = frozenset({"on_error_returns"})
+_INTERNAL = frozenset({"on_error_returns", "route_scopes"})
 _EMPTY = inspect.Parameter.empty
 
 

@@ -380,3 +380,15 @@ async def test_fastapi_with_the_middleware_checks_once(issuer, make_verifier):
         refused = await client.post("/notes", headers={"Sec-Fetch-Site": "cross-site"})
     assert (refused.status_code, refused.content) == (403, REFUSED.body)
     assert app.state.calls == 1
+
+
+async def test_the_metadata_does_not_advertise_the_cookie(issuer, make_verifier):
+    """RFC 9728 §2 takes RFC 6750's values (header, body, query): the cookie is the API's own
+    transport, not a way for an OAuth client to present a token."""
+    from jwt_guard import ProtectedResource
+
+    resource = ProtectedResource(resource=issuer.audience, authorization_servers=[issuer.issuer])
+    _, app = guarded(make_verifier, resource=resource)
+    async with asgi_client(app) as client:
+        document = (await client.get("/.well-known/oauth-protected-resource")).json()
+    assert document["bearer_methods_supported"] == ["header"]

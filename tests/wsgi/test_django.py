@@ -15,7 +15,15 @@ from django.test import RequestFactory
 from django.urls import path
 from werkzeug.test import Client
 
-from jwt_guard.wsgi import TOKEN_KEY, JWTGuardMiddleware, get_access_token, require_any_scope, require_scopes
+from jwt_guard import ProtectedResource
+from jwt_guard.wsgi import (
+    TOKEN_KEY,
+    JWTGuardMiddleware,
+    get_access_token,
+    require_any_scope,
+    require_auth,
+    require_scopes,
+)
 from tests.support.django_setup import configure_django
 from tests.wsgi.conftest import bearer
 
@@ -42,11 +50,17 @@ def public(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"token": get_access_token(request) is not None})
 
 
+@require_auth(scopes=["pay"], acr_values=["urn:example:mfa"], max_age=300)
+def step_up(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"paid": True})
+
+
 urlpatterns = [
     path("messages", messages),
     path("items/<int:item>", unannotated),
     path("async", async_messages),
     path("public", public),
+    path("step-up", step_up),
 ]
 
 
@@ -123,14 +137,22 @@ def test_decorator_with_a_verified_token(django_app, issuer, make_verifier):
     assert response.content == b'{"sub": "heidi", "scopes": ["read:messages"]}'
 
 
-def test_the_testing_cookie_helpers_fill_a_django_test_client(django_app, issuer):
-    from django.test import Client as DjangoClient
-
-    from jwt_guard.testing import clear_token_cookie, set_token_cookie
-
-    client = DjangoClient()
-    token = issuer.token()
-    set_token_cookie(client, token, name="access_token")
-    assert client.cookies["access_token"].value == token
-    clear_token_cookie(client, name="access_token")
-    assert "access_token" not in client.cookies
+def test_django_step_up_and_resource_metadata(django_app, make_verifier, issuer, clock):
+    """require_auth on a Django view, and the middleware's resource= in front of Django."""
+    resource = ProtectedResource(resource="https://api.example.test", authorization_servers=[issuer.issuer])
+    client = Client(JWTGuardMiddleware(django_app, verifier=make_verifier(), resource=resource))
+    metadata = client.get("/.well-known/oauth-protected-resource")
+    assert metadata.status_code == 200 and metadata.json["resource"] == "https://api.example.test"
+    assert client.get("/.well-known/oauth-protected-resource/").status_code == 404
+    weak = client.get("/step-up", headers=bearer(issuer.token(scope="pay", acr="pwd", auth_time=int(clock()))))
+    assert weak.status_code == 401
+    assert weak.headers["WWW-Authenticate"] == (
+        'Bearer error="insufficient_user_authentication", '
+        'error_description="a different authentication level is required", '
+        'acr_values="urn:example:mfa", max_age="300", '
+        'resource_metadata="https://api.example.test/.well-known/oauth-protected-resource"'
+    )
+    no_scope = client.get("/step-up", headers=bearer(issuer.token(acr="urn:example:mfa", auth_time=int(clock()))))
+    assert no_scope.status_code == 403 and no_scope.json["scope"] == "pay"
+    token = issuer.token(scope="pay", acr="urn:example:mfa", auth_time=int(clock()) - 100)
+    assert client.get("/step-up", headers=bearer(token)).json == {"paid": True}

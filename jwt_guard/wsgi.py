@@ -147,18 +147,13 @@ class JWTGuardMiddleware:
     :param on_error: ``on_error(error, environ)`` returns the WSGI application
         (a ``Response`` will do) that answers *error*, or ``None`` for the
         default answer. Also used by the decorators.
-    :param cookie: also accept the token from this cookie (httpOnly, set
-        with :func:`set_token_cookie`) when a request has no
-        ``Authorization`` header. Every request with an unsafe method that
-        carries the cookie, on any path, must then pass a cross-origin check
-        (``Sec-Fetch-Site``, else ``Origin``), or is answered 403
-        ``cross_origin_request``.
-    :param trusted_origins: origins (``"https://app.example.com"``) whose
-        pages may send such requests from another origin.
-    :param public_url: the URL clients use when the server sees another
-        (TLS ended by a proxy, ``SCRIPT_NAME`` rewritten); the cross-origin
-        check compares ``Origin`` with its origin instead of
-        ``wsgi.url_scheme`` and ``Host``.
+    :param cookie: without an ``Authorization`` header, take the token from
+        this cookie (see :func:`set_token_cookie`). An unsafe request carrying
+        it, on any path, must pass the cross-origin check, else 403
+        (docs/cookies.md).
+    :param trusted_origins: origins whose pages may send those requests.
+    :param public_url: the URL clients use (behind a proxy): its origin is
+        the request's own origin.
     :param resource: a :class:`~jwt_guard.ProtectedResource`. The middleware
         then serves its RFC 9728 metadata at the well-known path of §3.1
         (``https://api.example.com/mcp`` →
@@ -252,13 +247,9 @@ class JWTGuardMiddleware:
                     credentials = guard.authenticate_header(environ_authorization(environ))
                 else:
                     cookie = environ.get("HTTP_COOKIE")
-                    credentials = guard.authenticate_values(
-                        environ_authorization(environ),
-                        () if cookie is None else (cookie,),
-                        environ.get("REQUEST_METHOD") or "GET",
-                        EnvironRequest,
-                        environ,
-                    )
+                    method = environ.get("REQUEST_METHOD") or "GET"
+                    values = environ_authorization(environ), () if cookie is None else (cookie,), method
+                    credentials = guard.authenticate_values(*values, EnvironRequest, environ)
                 if credentials is not None:
                     token = self.verifier.verify(credentials.token)
             except JWTGuardError as error:

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from jwt_guard._reasons import shown, with_details
 from jwt_guard.errors import MalformedToken, TokenTooLarge, UnsupportedAlgorithm
 
 __all__ = ["ParsedToken", "b64url_decode", "decode_json_object", "parse"]
@@ -265,7 +266,7 @@ def parse(token: str | bytes, *, max_size: int, algorithms: frozenset[str]) -> P
     if "enc" in header:
         raise MalformedToken("encrypted tokens (JWE) are not accepted")
     if alg not in algorithms:
-        raise UnsupportedAlgorithm()
+        raise with_details(UnsupportedAlgorithm(), claim="alg", expected=sorted(algorithms), received=shown(alg))
     kid = header.get("kid")
     if kid.__class__ is not str:
         # RFC 7515 §4.1.4: kid is a string; "kid": null is not "no kid".

@@ -29,13 +29,14 @@ from jwt_guard._config import (
     Validator,
     build_settings,
 )
-from jwt_guard._events import EventKind, Reporter, logger
+from jwt_guard._events import EventKind, RejectionLog, Reporter, logger
 from jwt_guard._fetch import attach_shells
 from jwt_guard._http import HTTPClients
 from jwt_guard._jose import verify_signature
 from jwt_guard._keys import BoundKey, KeySet, keyset_from_jwks, keyset_from_pem, keyset_from_secret
 from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
 from jwt_guard._policy import KeySetState
+from jwt_guard._reasons import reason_code, shown, with_details
 from jwt_guard._token import ParsedToken, parse
 from jwt_guard.errors import (
     AuthError,
@@ -188,6 +189,7 @@ class Verifier:
         self._rules = ClaimRules(settings)
         self._validators = settings.validators
         self._reporter = Reporter(settings.on_event)
+        self._rejections = RejectionLog()
         self._max_size = settings.max_token_size
         self._algorithms = settings.algorithms
         self._cache = (
@@ -375,7 +377,7 @@ class Verifier:
 
     def _finish(self, parsed: ParsedToken, key: BoundKey, epoch: int) -> AccessToken:
         if not verify_signature(key.key, parsed.signing_input, parsed.signature):
-            raise InvalidSignature()
+            raise with_details(InvalidSignature(), kid=shown(key.kid), alg=key.alg)
         claims = parsed.claims()
         rules = self._rules
         rules.check_type(parsed.header)
@@ -398,6 +400,6 @@ class Verifier:
 
     def _rejected(self, error: JWTGuardError) -> None:
         if isinstance(error, AuthError):
-            logger.debug("jwt_guard: token rejected: %s", type(error).__name__)
+            self._rejections.log(error)
             if self._reporter.enabled:
-                self._reporter.emit(EventKind.TOKEN_REJECTED, None, type(error).__name__)
+                self._reporter.emit(EventKind.TOKEN_REJECTED, None, reason_code(error), error=type(error).__name__)

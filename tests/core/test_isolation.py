@@ -34,6 +34,7 @@ CORE_MODULES = [
     "_keys",
     "_keysource",
     "_policy",
+    "_reasons",
     "_token",
     "_verifier",
     "_wire",

@@ -9,6 +9,7 @@ from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge, render
 from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
 from jwt_guard._events import Event, EventKind
+from jwt_guard._reasons import reason_code
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     AuthError,
@@ -66,5 +67,6 @@ __all__ = [
     "UnsupportedAlgorithm",
     "Verifier",
     "__version__",
+    "reason_code",
     "render",
 ]

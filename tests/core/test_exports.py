@@ -39,6 +39,7 @@ PACKAGE_ALL = [
     "UnsupportedAlgorithm",
     "Verifier",
     "__version__",
+    "reason_code",
     "render",
 ]
 

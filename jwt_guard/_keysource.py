@@ -45,6 +45,7 @@ __all__ = [
     "RemoteKeys",
     "StaticKeys",
     "Wait",
+    "no_key_error",
     "run_async",
     "run_sync",
 ]
@@ -116,7 +117,8 @@ class Refresh:
         self.source.aio.refresh()
 
 
-def _no_key(kid: str | None, keyset: KeySet) -> UnknownKey:
+def no_key_error(kid: str | None, keyset: KeySet) -> UnknownKey:
+    """The :class:`UnknownKey` for a token whose *kid* finds no key in *keyset*."""
     if kid is not None and keyset.has_kid(kid):
         error = UnknownKey("the key named by the token does not allow its algorithm")
     elif kid is None:
@@ -176,7 +178,7 @@ class StaticKeys:
 
     def acquire(self, kid: str | None, alg: str, check_issuer: CheckIssuer) -> Generator[Effect, Any, BoundKey]:
         yield from ()  # a generator, like every acquire flow
-        raise _no_key(kid, self.keyset)
+        raise no_key_error(kid, self.keyset)
 
 
 class RemoteKeys:
@@ -270,7 +272,7 @@ class RemoteKeys:
         if key is not None:
             return key
         if kid is None or keyset.has_kid(kid):
-            raise _no_key(kid, keyset)
+            raise no_key_error(kid, keyset)
         # An unknown kid of an allowed alg, from a configured issuer: it may
         # be a key rotated in since the last fetch.
         check_issuer()
@@ -301,7 +303,7 @@ class RemoteKeys:
             # The key server is failing: the unknown kid may well be a key
             # rotated in meanwhile. Not the client's fault: 503, not 401.
             raise self.unavailable()
-        raise _no_key(kid, keyset)
+        raise no_key_error(kid, keyset)
 
     # -- what the shells do --------------------------------------------------
 

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from jwt_guard._events import Event
 
-__all__ = ["StaticKeySource", "Verifier"]
+__all__ = ["StaticKeySource", "Verifier", "key_sources"]
 
 #: What ``keys=`` accepts: a JWKS (or single JWK) mapping, PEM text (one or
 #: more keys or certificates), a list of PEM texts, or a shared secret.
@@ -403,3 +403,9 @@ class Verifier:
             self._rejections.log(error)
             if self._reporter.enabled:
                 self._reporter.emit(EventKind.TOKEN_REJECTED, None, reason_code(error), error=type(error).__name__)
+
+
+def key_sources(verifier: Verifier) -> dict[str, KeySource]:
+    """Each configured issuer's key source (several issuers may share one),
+    for diagnostics such as ``jwt-guard check``."""
+    return dict(verifier._sources)

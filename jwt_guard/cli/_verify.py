@@ -11,14 +11,19 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jwt_guard._config import DEFAULT_ALGORITHMS, HMAC_ALGORITHMS
+from jwt_guard._events import format_details
+from jwt_guard._reasons import details_of, reason_code
 from jwt_guard.cli._common import (
     DEV_AUDIENCE,
     DEV_ISSUER_PORT,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNAVAILABLE,
+    EXIT_USAGE,
     CommandError,
     Streams,
+    advice,
+    flag_setting,
     format_time,
     formatter,
     read_input,
@@ -32,7 +37,7 @@ from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, KeySe
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "add_verifier_arguments", "run", "verifier_options"]
 
 _EPILOG = f"""\
 Runs the same Verifier your API uses: signature with keys from the issuer's
@@ -77,7 +82,9 @@ def _load_cli_keys(path: str, algorithms: Sequence[str]) -> Any:
     return load_key_file(path, what="--key")
 
 
-def _verify_options(args: argparse.Namespace) -> dict[str, Any]:
+def verifier_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~jwt_guard.Verifier` keyword arguments of the options
+    :func:`add_verifier_arguments` declares (``check`` shares them)."""
     issuers = split_words(args.issuer)
     options: dict[str, Any] = {
         "issuer": issuers[0] if len(issuers) == 1 else issuers,
@@ -105,6 +112,10 @@ def _verify_options(args: argparse.Namespace) -> dict[str, Any]:
 
         options["key_cache"] = KeyCacheOptions(timeout=args.timeout, connect_timeout=min(args.timeout, 2.0))
     return options
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "backslashreplace").decode()
 
 
 def _describe(token: AccessToken, now: float) -> list[tuple[str, str]]:
@@ -152,6 +163,13 @@ def _error_document(error: JWTGuardError) -> dict[str, Any]:
     document: dict[str, Any] = {"valid": False, "status": challenge.status_code}
     document.update(json.loads(challenge.body))
     document["reason"] = type(error).__name__
+    document["reason_code"] = reason_code(error)
+    details = details_of(error)
+    if details:
+        document["details"] = dict(details)
+    fix = advice(error, flag_setting)
+    if fix is not None:
+        document["fix"] = fix
     authenticate = challenge.header("www-authenticate")
     if authenticate is not None:
         document["www_authenticate"] = authenticate
@@ -169,7 +187,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     raw = strip_bearer(read_input(args.token, streams))
     required = split_words(args.require_scope)
     try:
-        options = _verify_options(args)
+        options = verifier_options(args)
         verifier = Verifier(**options)
     except ConfigurationError as exc:
         raise CommandError(exc.description) from None
@@ -183,13 +201,19 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
             streams.out(to_json(document))
         else:
             streams.err(f"INVALID: {document['error']}: {document['error_description']} ({document['reason']})")
+            if "details" in document and not isinstance(error, KeySetUnavailable):
+                streams.err(f"  {_ascii(format_details(document['details']))}")
+            if "fix" in document:
+                streams.err(f"  fix: {document['fix']}")
             if "www_authenticate" in document:
                 streams.err(
                     f"  an API would answer {document['status']} with WWW-Authenticate: {document['www_authenticate']}"
                 )
             else:
                 streams.err(f"  an API would answer {document['status']} with Retry-After: {document['retry_after']}")
-        return EXIT_UNAVAILABLE if isinstance(error, KeySetUnavailable) else EXIT_INVALID
+        if isinstance(error, KeySetUnavailable):
+            return EXIT_USAGE if details_of(error).get("configuration") else EXIT_UNAVAILABLE
+        return EXIT_INVALID
     finally:
         verifier.close()
     now = time.time()
@@ -222,24 +246,18 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     return EXIT_OK
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``verify`` on the ``jwt-guard`` subcommand parsers."""
-    parser = commands.add_parser(
-        "verify",
-        help="verify a token with the real Verifier",
-        description="Verify a JWT access token exactly as a jwt_guard-protected API would.",
-        epilog=_EPILOG,
-        formatter_class=formatter,
-    )
-    parser.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+def add_verifier_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """Declare the options that configure a :class:`~jwt_guard.Verifier`
+    (``--issuer``, ``--audience``, keys, algorithms, scopes, leeway, timeout);
+    *required*: ``--issuer`` and an audience option must be given."""
     parser.add_argument(
         "--issuer",
         action="append",
-        required=True,
+        required=required,
         metavar="URL",
         help="accepted issuer (iss); repeat for several",
     )
-    audience = parser.add_mutually_exclusive_group(required=True)
+    audience = parser.add_mutually_exclusive_group(required=required)
     audience.add_argument(
         "--audience", action="append", metavar="AUD", help="this API's audience (aud); repeat for several"
     )
@@ -271,6 +289,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--leeway", type=seconds_type, metavar="SECONDS", help="clock skew tolerated (default 60)")
     parser.add_argument("--timeout", type=seconds_type, metavar="SECONDS", help="timeout of each key fetch (default 5)")
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``verify`` on the ``jwt-guard`` subcommand parsers."""
+    parser = commands.add_parser(
+        "verify",
+        help="verify a token with the real Verifier",
+        description="Verify a JWT access token exactly as a jwt_guard-protected API would.",
+        epilog=_EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+    add_verifier_arguments(parser, required=True)
     parser.add_argument("--json", action="store_true", help="print one JSON document (valid or not) on stdout")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log key fetches and failures (discovery, JWKS) to stderr"

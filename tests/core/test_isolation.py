@@ -23,6 +23,7 @@ CORE_MODULES = [
     "_challenge",
     "_claims",
     "_config",
+    "_diagnosis",
     "_env",
     "_events",
     "_fetch",

@@ -10,6 +10,7 @@ from jwt_guard._challenge import Challenge, render
 from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
 from jwt_guard._events import Event, EventKind
 from jwt_guard._reasons import reason_code
+from jwt_guard._resource import ProtectedResource
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     AuthError,
@@ -29,6 +30,8 @@ from jwt_guard.errors import (
     MissingClaim,
     MissingToken,
     NotYetValid,
+    StoreUnavailable,
+    TemporarilyUnavailable,
     TokenRevoked,
     TokenTooLarge,
     UnknownKey,
@@ -61,6 +64,9 @@ __all__ = [
     "MissingClaim",
     "MissingToken",
     "NotYetValid",
+    "ProtectedResource",
+    "StoreUnavailable",
+    "TemporarilyUnavailable",
     "TokenRevoked",
     "TokenTooLarge",
     "UnknownKey",

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from jwt_guard.errors import AuthError, JWTGuardError, KeySetUnavailable
+from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
 
 __all__ = ["Challenge", "bearer_challenge", "quote_param", "render"]
 
@@ -68,8 +68,8 @@ def render(error: JWTGuardError, *, realm: str | None = None) -> Challenge:
     """Turn *error* into the HTTP answer DESIGN.md's semantics table gives.
 
     401/400/403 answers carry ``WWW-Authenticate: Bearer …``; a 503 carries
-    ``Retry-After`` and no bearer error, since an unreachable key server is
-    not the client's fault. Bodies are JSON and never cached.
+    ``Retry-After`` and no bearer error, since an unreachable key server or
+    revocation store is not the client's fault. Bodies are JSON and never cached.
     """
     headers: list[tuple[str, str]] = [
         ("content-type", "application/json"),
@@ -78,7 +78,7 @@ def render(error: JWTGuardError, *, realm: str | None = None) -> Challenge:
     if isinstance(error, AuthError):
         headers.append(("www-authenticate", bearer_challenge(realm, error.challenge_params())))
         code = error.error or "unauthorized"
-    elif isinstance(error, KeySetUnavailable):
+    elif isinstance(error, TemporarilyUnavailable):
         headers.append(("retry-after", str(error.retry_after)))
         code = "temporarily_unavailable"
     else:

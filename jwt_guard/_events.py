@@ -42,6 +42,13 @@ class EventKind:
     UNKNOWN_KID_REFETCH = "unknown_kid_refetch"
     DISCOVERY_FETCHED = "discovery_fetched"
     TOKEN_REJECTED = "token_rejected"  # noqa: S105 - an event name
+    # Revocation and replay stores (jwt_guard.stores).
+    STORE_UNAVAILABLE = "store_unavailable"
+    STORE_FAILED_OPEN = "store_failed_open"
+    STORE_RESYNCED = "store_resynced"
+    STORE_RECOVERED = "store_recovered"
+    STORE_RECORD_SKIPPED = "store_record_skipped"
+    REPLAY_DETECTED = "replay_detected"
 
 
 @dataclass(frozen=True)

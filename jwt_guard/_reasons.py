@@ -37,6 +37,8 @@ from jwt_guard.errors import (
     MissingClaim,
     MissingToken,
     NotYetValid,
+    StoreUnavailable,
+    TemporarilyUnavailable,
     TokenRevoked,
     TokenTooLarge,
     UnknownKey,
@@ -68,6 +70,8 @@ REASON_CODES: Mapping[type[BaseException], str] = MappingProxyType(
         InsufficientScope: "insufficient_scope",
         AuthError: "unauthorized",
         KeySetUnavailable: "keys_unavailable",
+        StoreUnavailable: "store_unavailable",
+        TemporarilyUnavailable: "temporarily_unavailable",
         ConfigurationError: "configuration_error",
         JWTGuardError: "error",
     }

@@ -22,7 +22,9 @@ have to guess::
     │   │   │   └── InvalidTokenType
     │   │   └── TokenRevoked
     │   └── InsufficientScope     403, "insufficient_scope"     .required_scopes
-    ├── KeySetUnavailable         503 + Retry-After             .retry_after
+    ├── TemporarilyUnavailable    503 + Retry-After             .retry_after
+    │   ├── KeySetUnavailable     no usable signing keys
+    │   └── StoreUnavailable      the revocation/replay store cannot be trusted
     └── ConfigurationError        raised by constructors, never by a request
 
 Descriptions are short, fixed phrases that are safe to send to clients: they
@@ -52,6 +54,8 @@ __all__ = [
     "MissingClaim",
     "MissingToken",
     "NotYetValid",
+    "StoreUnavailable",
+    "TemporarilyUnavailable",
     "TokenRevoked",
     "TokenTooLarge",
     "UnknownKey",
@@ -219,20 +223,40 @@ class InsufficientScope(AuthError):
         return params
 
 
-class KeySetUnavailable(JWTGuardError):
+class TemporarilyUnavailable(JWTGuardError):
+    """A dependency of verification is unavailable for now (503).
+
+    Not the client's fault: adapters answer ``503 Service Unavailable`` with
+    ``Retry-After`` and no bearer error.
+    """
+
+    status_code = 503
+    description = "authentication is temporarily unavailable"
+
+    def __init__(self, description: str | None = None, *, retry_after: float = 30) -> None:
+        #: Whole seconds after which a retry may succeed (``Retry-After``).
+        self.retry_after: int = max(1, math.ceil(retry_after))
+        super().__init__(description)
+
+
+class KeySetUnavailable(TemporarilyUnavailable):
     """Signing keys could not be obtained and none usable are cached (503).
 
     A key-server outage is not the client's fault: adapters answer
     ``503 Service Unavailable`` with ``Retry-After`` and no bearer error.
     """
 
-    status_code = 503
     description = "signing keys are temporarily unavailable"
 
-    def __init__(self, description: str | None = None, *, retry_after: float = 30) -> None:
-        #: Whole seconds after which a retry may succeed (``Retry-After``).
-        self.retry_after: int = max(1, math.ceil(retry_after))
-        super().__init__(description)
+
+class StoreUnavailable(TemporarilyUnavailable):
+    """The revocation or replay store cannot be trusted right now (503).
+
+    Raised with ``store_failure="closed"`` while a store's local mirror is
+    not (or no longer) known to be current, or a store operation failed.
+    """
+
+    description = "revocation status is temporarily unavailable"
 
 
 class ConfigurationError(JWTGuardError, ValueError):

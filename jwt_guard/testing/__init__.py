@@ -5,6 +5,7 @@ server, for jwt_guard's own tests and for applications' test suites.
    Never use these in production: they mint tokens for anyone who asks.
 """
 
+from jwt_guard.testing._authserver import AuthorizationServer
 from jwt_guard.testing._clock import FakeClock
 from jwt_guard.testing._issuer import LocalIssuer
 from jwt_guard.testing._keyserver import FAULTS, KeyServer, Recorded
@@ -13,6 +14,7 @@ from jwt_guard.testing._signing import SigningKey, b64url, encode_segments
 
 __all__ = [
     "FAULTS",
+    "AuthorizationServer",
     "FakeClock",
     "KeyServer",
     "LocalIssuer",

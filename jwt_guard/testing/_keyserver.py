@@ -167,6 +167,10 @@ class KeyServer:
         self._fault_delay = 0.5
         #: Set when the server stops: hanging and dripping replies end.
         self.stopping = threading.Event()
+        #: Extra handlers ``(method, url, headers, body) -> Reply | None``,
+        #: consulted in order before the built-in routes (faults still apply
+        #: first); ``None`` passes the request on.
+        self.routes: list[Callable[[str, str, Mapping[str, str], bytes], Reply | None]] = []
 
     # -- control -------------------------------------------------------
 
@@ -250,6 +254,10 @@ class KeyServer:
             reply = self._faulty(fault, kind, path, status, delay)
             if reply is not None:
                 return reply
+        for route in self.routes:
+            routed = route(method, url, lowered, body)
+            if routed is not None:
+                return routed
         if method == "GET" and kind == "discovery" and self._serves_discovery(path):
             base = urlsplit(self.issuer.issuer)
             jwks_uri = self.advertised_jwks_uri or f"{base.scheme}://{base.netloc}{self.jwks_path}"

@@ -18,6 +18,7 @@ from jwt_guard.errors import (
     KeySetUnavailable,
     MalformedToken,
     MissingToken,
+    StoreUnavailable,
 )
 
 # RFC 9110 §5.6.4 quoted-string: DQUOTE *( qdtext / quoted-pair ) DQUOTE
@@ -226,6 +227,18 @@ def test_render_key_set_unavailable(retry_after, header):
     assert json.loads(challenge.body) == {
         "error": "temporarily_unavailable",
         "error_description": "signing keys are temporarily unavailable",
+    }
+
+
+def test_render_store_unavailable():
+    """A store that cannot be trusted answers like an unreachable key server: 503, Retry-After."""
+    challenge = render(StoreUnavailable(retry_after=5), realm="api")
+    assert challenge.status_code == 503
+    assert challenge.header("Retry-After") == "5"
+    assert challenge.header("WWW-Authenticate") is None
+    assert json.loads(challenge.body) == {
+        "error": "temporarily_unavailable",
+        "error_description": "revocation status is temporarily unavailable",
     }
 
 

@@ -24,6 +24,8 @@ from jwt_guard.errors import (
     MissingClaim,
     MissingToken,
     NotYetValid,
+    StoreUnavailable,
+    TemporarilyUnavailable,
     TokenRevoked,
     TokenTooLarge,
     UnknownKey,
@@ -50,7 +52,9 @@ TREE = [
     pytest.param(InvalidTokenType, InvalidClaim, 401, "invalid_token", id="InvalidTokenType"),
     pytest.param(TokenRevoked, InvalidToken, 401, "invalid_token", id="TokenRevoked"),
     pytest.param(InsufficientScope, AuthError, 403, "insufficient_scope", id="InsufficientScope"),
-    pytest.param(KeySetUnavailable, JWTGuardError, 503, None, id="KeySetUnavailable"),
+    pytest.param(TemporarilyUnavailable, JWTGuardError, 503, None, id="TemporarilyUnavailable"),
+    pytest.param(KeySetUnavailable, TemporarilyUnavailable, 503, None, id="KeySetUnavailable"),
+    pytest.param(StoreUnavailable, TemporarilyUnavailable, 503, None, id="StoreUnavailable"),
     pytest.param(ConfigurationError, JWTGuardError, 500, None, id="ConfigurationError"),
 ]
 
@@ -220,3 +224,12 @@ def test_challenge_params_order(cls):
         assert params == []
     else:
         assert params[:2] == [("error", cls.error), ("error_description", cls.description)]
+
+
+@pytest.mark.parametrize("cls", [TemporarilyUnavailable, KeySetUnavailable, StoreUnavailable])
+@pytest.mark.parametrize(("retry_after", "expected"), [(30, 30), (2.1, 3), (0, 1), (-5, 1)])
+def test_temporarily_unavailable_carries_whole_seconds(cls, retry_after, expected):
+    """Retry-After is a whole number of seconds, at least one (RFC 9110 §10.2.3)."""
+    error = cls(retry_after=retry_after)
+    assert error.retry_after == expected
+    assert isinstance(error, TemporarilyUnavailable)

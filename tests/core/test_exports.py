@@ -33,6 +33,9 @@ PACKAGE_ALL = [
     "MissingClaim",
     "MissingToken",
     "NotYetValid",
+    "ProtectedResource",
+    "StoreUnavailable",
+    "TemporarilyUnavailable",
     "TokenRevoked",
     "TokenTooLarge",
     "UnknownKey",
@@ -45,6 +48,7 @@ PACKAGE_ALL = [
 
 TESTING_ALL = [
     "FAULTS",
+    "AuthorizationServer",
     "FakeClock",
     "KeyServer",
     "LocalIssuer",

@@ -13,7 +13,7 @@ import pytest
 
 import jwt_guard
 
-FRAMEWORKS = frozenset({"starlette", "werkzeug", "fastapi", "flask", "django", "uvicorn"})
+FRAMEWORKS = frozenset({"starlette", "werkzeug", "fastapi", "flask", "django", "uvicorn", "mcp"})
 PACKAGE = Path(jwt_guard.__file__).parent
 CORE_MODULES = [
     "__init__",
@@ -36,6 +36,7 @@ CORE_MODULES = [
     "_keysource",
     "_policy",
     "_reasons",
+    "_resource",
     "_token",
     "_verifier",
     "_wire",
@@ -156,6 +157,6 @@ def test_import_scanner(source, expected):
 
 def test_core_list_covers_every_private_core_module():
     """A new private module must be classified here (core, or adapter/demo)."""
-    adapters = {"asgi", "wsgi", "fastapi", "__main__"}
+    adapters = {"asgi", "wsgi", "fastapi", "mcp", "__main__"}
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules - adapters == set(CORE_MODULES)

@@ -51,6 +51,8 @@ from tests.conftest import signing_key
         pytest.param(errors.TokenRevoked(), "revoked", id="revoked"),
         pytest.param(errors.InsufficientScope(["read"]), "insufficient_scope", id="scope"),
         pytest.param(errors.KeySetUnavailable(), "keys_unavailable", id="keys-unavailable"),
+        pytest.param(errors.StoreUnavailable(), "store_unavailable", id="store-unavailable"),
+        pytest.param(errors.TemporarilyUnavailable(), "temporarily_unavailable", id="temporarily-unavailable"),
         pytest.param(errors.ConfigurationError(), "configuration_error", id="configuration"),
         pytest.param(errors.JWTGuardError(), "error", id="base"),
         pytest.param(ValueError("x"), "error", id="not-ours"),

@@ -300,8 +300,8 @@ def _quiet_library() -> Iterator[None]:
 def run(args: argparse.Namespace, streams: Streams) -> int:
     """Run ``jwt-guard check`` with parsed *args*; return the exit code."""
     token = strip_bearer(read_input(args.token, streams)) if args.token is not None else None
-    options, origin, setting = _options(args, os.environ)
     try:
+        options, origin, setting = _options(args, os.environ)
         with _quiet_library():
             report = diagnose(
                 options, origin=origin, setting=setting, token=token, required_scopes=split_words(args.require_scope)

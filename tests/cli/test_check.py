@@ -313,3 +313,11 @@ def test_hostile_values_are_escaped_in_text_output():
     assert "\x1b" not in text and "\x07" not in text
     assert "\\x1b]0;owned\\x07" in text
     no_secrets(text + json.dumps(render_json(report)), token, issuer)
+
+
+def test_a_bad_timeout_is_a_usage_error(run, environment):
+    environment(ISSUER="https://idp.example.test/", AUDIENCE=AUDIENCE)
+    result = run("check", "--timeout", "0")
+    assert result.code == 2
+    assert result.err.startswith("jwt-guard check: error: ")
+    assert "must be > 0" in result.err

@@ -7,15 +7,14 @@ audience check and ``exp`` is optional there. Every rule here is explicit.
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._config import ScopeClaim, Settings
-from jwt_guard._reasons import reason_code, shown, with_details
+from jwt_guard._reasons import details_of, reason_code, shown, with_details
 from jwt_guard.errors import (
     ExpiredToken,
     InsufficientScope,
@@ -35,6 +34,8 @@ __all__ = ["Check", "ClaimRules", "extract_scopes"]
 MAX_NUMERIC_DATE = 253402300799
 _MISSING: Any = object()
 _STRING_CLAIMS = ("sub", "jti", "client_id", "azp")
+#: The registered claims :meth:`ClaimRules.report` lists, in order.
+_REPORTED = ("exp", "nbf", "iat", "iss", "aud")
 
 
 def _numeric_date(name: str, value: Any) -> float:
@@ -103,15 +104,14 @@ class Check:
     description: str | None = None
 
 
-Getter = Callable[..., Any]
-
-
 class ClaimRules:
     """The claim checks for one :class:`~jwt_guard._config.Settings`.
 
     :meth:`check` applies them all and raises at the first failure (the
-    verification path); :meth:`report` applies each one and says how it went
-    (diagnostics). Both run the same rule methods.
+    verification path, kept in one function: it runs for every token).
+    :meth:`report` says how each rule went, by running :meth:`check` again
+    and again with the claim at fault replaced by a passing value, so that
+    diagnostics can never disagree with verification.
     """
 
     __slots__ = (
@@ -164,94 +164,83 @@ class ClaimRules:
         """The token's ``iss`` if it is a configured issuer, else :class:`InvalidIssuer`."""
         iss = claims.get("iss")
         if iss.__class__ is not str or iss not in self._issuers:
-            raise with_details(InvalidIssuer(), claim="iss", expected=self._issuer_list, received=shown(iss))
+            raise self._wrong_issuer(iss)
         return iss
+
+    def _wrong_issuer(self, iss: Any) -> InvalidIssuer:
+        return with_details(InvalidIssuer(), claim="iss", expected=self._issuer_list, received=shown(iss))
 
     def check(self, claims: dict[str, Any], now: float) -> tuple[float, float]:
         """Apply every claim rule at time *now*.
 
         Returns ``(not_before, not_after)``: the window in which the token
-        stays acceptable, for the verified-token cache.
+        stays acceptable, for the verified-token cache. Raises the
+        :class:`InvalidToken` of the first rule that fails, its details
+        naming the claim at fault.
         """
+        leeway = self._leeway
         get = claims.get
-        not_after = self._check_exp(get, now)
-        not_before = self._check_nbf(get, now)
-        not_after = min(not_after, self._check_iat(get, now))
-        self.check_issuer(claims)
-        self._check_audience(get)
-        self._check_required(get)
-        self._check_string_claims(get)
-        return not_before, not_after
+        not_after = math.inf
+        not_before = -math.inf
 
-    # -- the rules, each raising at its first failure --------------------------
-
-    def _check_exp(self, get: Getter, now: float) -> float:
         exp = get("exp", _MISSING)
         if exp is _MISSING:
             if self._require_exp:
                 raise with_details(MissingClaim("the access token has no expiry (exp)"), claim="exp")
-            return math.inf
-        not_after = _numeric_date("exp", exp) + self._leeway
-        if now >= not_after:
-            raise with_details(ExpiredToken(), claim="exp", received=exp, now=int(now), leeway=self._leeway)
-        return not_after
+        else:
+            not_after = _numeric_date("exp", exp) + leeway
+            if now >= not_after:
+                raise with_details(ExpiredToken(), claim="exp", received=exp, now=int(now), leeway=leeway)
 
-    def _check_nbf(self, get: Getter, now: float) -> float:
         nbf = get("nbf", _MISSING)
-        if nbf is _MISSING:
-            return -math.inf
-        not_before = _numeric_date("nbf", nbf) - self._leeway
-        if now < not_before:
-            raise with_details(NotYetValid(), claim="nbf", received=nbf, now=int(now), leeway=self._leeway)
-        return not_before
+        if nbf is not _MISSING:
+            not_before = _numeric_date("nbf", nbf) - leeway
+            if now < not_before:
+                raise with_details(NotYetValid(), claim="nbf", received=nbf, now=int(now), leeway=leeway)
 
-    def _check_iat(self, get: Getter, now: float) -> float:
-        """``iat`` not in the future and, with ``max_token_age``, not too old;
-        returns the end of the token's life that the age limit sets."""
-        leeway = self._leeway
         iat = get("iat", _MISSING)
         if iat is not _MISSING:
             iat = _numeric_date("iat", iat)
             if iat - leeway > now:
                 future = NotYetValid("the access token was issued in the future")
                 raise with_details(future, claim="iat", received=iat, now=int(now), leeway=leeway)
-        if self._max_age is None:
-            return math.inf
-        if iat is _MISSING:
-            raise with_details(MissingClaim("the access token has no issue time (iat)"), claim="iat")
-        not_after: float = iat + self._max_age + leeway
-        if now >= not_after:
-            old = ExpiredToken("the access token is too old")
-            raise with_details(old, claim="iat", received=iat, now=int(now), max_token_age=self._max_age)
-        return not_after
+        if self._max_age is not None:
+            if iat is _MISSING:
+                raise with_details(MissingClaim("the access token has no issue time (iat)"), claim="iat")
+            not_after = min(not_after, iat + self._max_age + leeway)
+            if now >= not_after:
+                old = ExpiredToken("the access token is too old")
+                raise with_details(old, claim="iat", received=iat, now=int(now), max_token_age=self._max_age)
 
-    def _check_audience(self, get: Getter) -> None:
+        iss = get("iss")
+        if iss.__class__ is not str or iss not in self._issuers:
+            raise self._wrong_issuer(iss)
+
         audiences = self._audiences
-        if audiences is None:
-            return
-        aud = get("aud")
-        if aud.__class__ is str:
-            if aud in audiences:
-                return
-        elif aud.__class__ is list and aud and all(item.__class__ is str for item in aud):  # noqa: SIM102
-            if not audiences.isdisjoint(aud):
-                return
-        # A missing aud fails here; python-jose would let it pass.
-        raise with_details(InvalidAudience(), claim="aud", expected=self._audience_list, received=shown(aud))
+        if audiences is not None:
+            aud = get("aud")
+            if aud.__class__ is str:
+                if aud not in audiences:
+                    raise self._wrong_audience(aud)
+            elif aud.__class__ is list and aud and all(item.__class__ is str for item in aud):
+                if audiences.isdisjoint(aud):
+                    raise self._wrong_audience(aud)
+            else:
+                # A missing aud fails here; python-jose would let it pass.
+                raise self._wrong_audience(aud)
 
-    def _check_required(self, get: Getter) -> None:
         for name in self._required:
             if get(name) is None:  # absent, or null: JSON null carries nothing
                 raise with_details(MissingClaim(), claim=name)
-
-    def _check_string_claims(self, get: Getter) -> None:
         for name in _STRING_CLAIMS:
             value = get(name, _MISSING)
             if value is not _MISSING and value.__class__ is not str:
                 error = InvalidClaim(f"the {name} claim must be a string")
                 raise with_details(error, claim=name, received=f"<{type(value).__name__}>")
+        return not_before, not_after
 
-    # -- building the result, and diagnostics ------------------------------------
+    def _wrong_audience(self, aud: Any) -> InvalidAudience:
+        return with_details(InvalidAudience(), claim="aud", expected=self._audience_list, received=shown(aud))
 
     def build(self, claims: dict[str, Any], header: dict[str, Any], raw: str) -> AccessToken:
         """The :class:`AccessToken` for claims that passed :meth:`check`."""
@@ -261,6 +250,40 @@ class ClaimRules:
             scopes=extract_scopes(claims, self._scope_claims),
             raw=raw,
         )
+
+    # -- diagnostics -----------------------------------------------------------
+
+    def _passing(self, claim: str, now: float) -> Any:
+        """A value of *claim* that passes :meth:`check` at *now*."""
+        if claim == "exp":
+            return int(now) + 3600
+        if claim in ("nbf", "iat"):
+            return int(now)
+        if claim == "iss":
+            return self._issuer_list[0]
+        if claim == "aud":
+            return self._audience_list[0] if self._audience_list else "-"
+        return "-"
+
+    def _failures(self, claims: Mapping[str, Any], now: float) -> dict[str, InvalidToken]:
+        """Each claim that :meth:`check` refuses, with its error: the claim at
+        fault is given a passing value and the check runs again."""
+        trial = dict(claims)
+        failures: dict[str, InvalidToken] = {}
+        # Every rule names one claim, so the loop ends after at most one
+        # round per rule.
+        for _ in range(len(_REPORTED) + len(self._required) + len(_STRING_CLAIMS) + 1):
+            try:
+                self.check(trial, now)
+            except InvalidToken as error:
+                claim = details_of(error).get("claim")
+                if not isinstance(claim, str) or claim in failures:
+                    break
+                failures[claim] = error
+                trial[claim] = self._passing(claim, now)
+            else:
+                break
+        return failures
 
     def report(
         self,
@@ -272,56 +295,45 @@ class ClaimRules:
         """Every claim rule applied to *claims* at *now*, one :class:`Check`
         each, whatever fails first; then the scopes, against
         *required_scopes*. Never raises for a bad token."""
-        get = claims.get
+        failures = self._failures(claims, now)
         leeway = f"leeway {self._leeway:g} s"
-        checks: list[Check] = []
-
-        def run(name: str, expected: Any, received: Any, rule: Callable[[], object]) -> None:
-            try:
-                rule()
-            except InvalidToken as error:
-                checks.append(Check(name, False, expected, received, reason_code(error), error.description))
-            else:
-                checks.append(Check(name, True, expected, received))
-
-        run("typ", self._typ_expected(), shown(header.get("typ")), lambda: self.check_type(header))
-        exp_expected = f"in the future ({leeway})" + ("" if self._require_exp else ", or absent")
-        run("exp", exp_expected, shown(get("exp")), lambda: self._check_exp(get, now))
-        run("nbf", f"absent, or in the past ({leeway})", shown(get("nbf")), lambda: self._check_nbf(get, now))
         iat_expected = f"absent, or not in the future ({leeway})"
         if self._max_age is not None:
             iat_expected = f"not in the future ({leeway}) and at most {self._max_age:g} s old"
-        run("iat", iat_expected, shown(get("iat")), lambda: self._check_iat(get, now))
-        iss_expected = self._issuer_list[0] if len(self._issuer_list) == 1 else self._issuer_list
-        run("iss", iss_expected, shown(get("iss")), lambda: self.check_issuer(claims))
+        expected: dict[str, Any] = {
+            "exp": f"in the future ({leeway})" + ("" if self._require_exp else ", or absent"),
+            "nbf": f"absent, or in the past ({leeway})",
+            "iat": iat_expected,
+            "iss": self._issuer_list[0] if len(self._issuer_list) == 1 else self._issuer_list,
+        }
+        if self._audience_list is not None:
+            expected["aud"] = self._audience_list[0] if len(self._audience_list) == 1 else self._audience_list
+
+        def check(name: str, label: str, want: Any, received: Any) -> Check:
+            error = failures.get(name)
+            if error is None:
+                return Check(label, True, want, received)
+            return Check(label, False, want, received, reason_code(error), error.description)
+
+        checks: list[Check] = []
+        try:
+            self.check_type(header)
+            checks.append(Check("typ", True, self._typ_expected(), shown(header.get("typ"))))
+        except InvalidToken as error:
+            typ = shown(header.get("typ"))
+            checks.append(Check("typ", False, self._typ_expected(), typ, reason_code(error), error.description))
+        for name, want in expected.items():
+            checks.append(check(name, name, want, shown(claims.get(name))))
         if self._audience_list is None:
-            checks.append(Check("aud", True, "not checked (audience=None)", shown(get("aud"))))
-        else:
-            aud_expected = self._audience_list[0] if len(self._audience_list) == 1 else self._audience_list
-            run("aud", aud_expected, shown(get("aud")), lambda: self._check_audience(get))
+            checks.append(Check("aud", True, "not checked (audience=None)", shown(claims.get("aud"))))
         for name in self._required:
-            present = "present" if get(name) is not None else "absent"
-            run(f"claim {name}", "present", present, functools.partial(self._check_required_one, get, name))
-        checks.extend(self._string_checks(get))
-        checks.append(self._scope_check(claims, tuple(required_scopes)))
-        return checks
-
-    def _check_required_one(self, get: Getter, name: str) -> None:
-        if get(name) is None:
-            raise with_details(MissingClaim(), claim=name)
-
-    def _string_checks(self, get: Getter) -> list[Check]:
-        checks = []
+            present = "present" if claims.get(name) is not None else "absent"
+            checks.append(check(name, f"claim {name}", "present", present))
         for name in _STRING_CLAIMS:
-            value = get(name, _MISSING)
-            if value is _MISSING:
-                continue
-            kind = type(value).__name__
-            if value.__class__ is str:
-                checks.append(Check(name, True, "a string", "a string"))
-            else:
-                error = InvalidClaim(f"the {name} claim must be a string")
-                checks.append(Check(name, False, "a string", f"<{kind}>", reason_code(error), error.description))
+            if name in claims:
+                kind = "a string" if claims[name].__class__ is str else f"<{type(claims[name]).__name__}>"
+                checks.append(check(name, name, "a string", kind))
+        checks.append(self._scope_check(claims, tuple(required_scopes)))
         return checks
 
     def _scope_check(self, claims: Mapping[str, Any], required: tuple[str, ...]) -> Check:

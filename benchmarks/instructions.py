@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA", "HS256")
-VARIANTS = ("floor", "jwt_guard", "pyjwt", "joserfc")
+VARIANTS = ("floor", "jwt_guard", "default", "pyjwt", "joserfc")
 
 # Runs inside valgrind: build the variants of verify.py around a fixed key,
 # then call one of them COUNT times.
@@ -61,7 +61,7 @@ def _fixed_key(alg: str, directory: Path) -> Path:
 
 
 def _instructions(script: Path, alg: str, variant: str, count: int, key: Path) -> int:
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = dict(os.environ, PYTHONHASHSEED="0", JWT_GUARD_BENCH_POOL="65", JWT_GUARD_BENCH_CACHE="64")
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(script)]
     completed = subprocess.run(
         [*command, alg, variant, str(count), str(key)],
@@ -87,7 +87,7 @@ def main() -> int:
         return 2
     print(f"instructions per verification (callgrind, {args.count} verifications minus 0, fixed keys)")
     print(
-        f"{'alg':<7} {'floor':>9} {'jwt_guard':>10} {'x floor':>8}"
+        f"{'alg':<7} {'floor':>9} {'jwt_guard':>10} {'x floor':>8} {'default':>9} {'x floor':>8}"
         f" {'pyjwt':>9} {'x ours':>7} {'joserfc':>9} {'x ours':>7}"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,8 +102,10 @@ def main() -> int:
                 loaded = _instructions(script, alg, variant, args.count, key)
                 per_call[variant] = (loaded - base) / args.count
             ours = per_call["jwt_guard"]
+            default = per_call["default"]
             print(
                 f"{alg:<7} {per_call['floor']:>9.0f} {ours:>10.0f} {ours / per_call['floor']:>7.3f}x"
+                f" {default:>9.0f} {default / per_call['floor']:>7.3f}x"
                 f" {per_call['pyjwt']:>9.0f} {per_call['pyjwt'] / ours:>6.2f}x"
                 f" {per_call['joserfc']:>9.0f} {per_call['joserfc'] / ours:>6.2f}x"
             )

@@ -11,12 +11,21 @@ ratio is taken within a round):
                decoding of the three segments and ``json.loads`` of header
                and payload: what any correct verifier must at least do;
 * ``jwt_guard`` ``Verifier.verify`` with the verified-token cache off;
+* ``default``  ``Verifier.verify`` as configured by default (verified-token
+               cache on), fed distinct tokens: every call is a cache miss
+               plus an insert (and, once full, an eviction);
 * ``pyjwt``    ``jwt.decode`` with a pre-loaded key (iss/aud/exp checked);
 * ``joserfc``  ``jwt.decode`` with an imported key plus its claims registry.
 
+Every variant is fed a token freshly decoded from bytes, as an adapter
+decodes it from a request header (so no variant profits from a string's
+cached hash), cycling through a pool of distinct tokens larger than the
+verified-token cache.
+
 Plus a verified-token cache hit, compared with a cold RS256 verification.
-Targets (issue 2): jwt_guard <= 1.10x floor for RS/PS/ES/EdDSA, <= 1.3x for
-HS256, faster than PyJWT and joserfc everywhere, cache hit <= 5% of cold RS256.
+Targets: jwt_guard and the default configuration <= 1.10x floor for
+RS/PS/ES/EdDSA, <= 1.3x for HS256, faster than PyJWT and joserfc everywhere,
+cache hit <= 2% of cold RS256.
 """
 
 from __future__ import annotations
@@ -24,8 +33,11 @@ from __future__ import annotations
 import argparse
 import base64
 import gc
+import itertools
 import json
+import os
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -56,20 +68,30 @@ def _b64d(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
+#: Distinct tokens per algorithm: more than the verified-token cache holds.
+POOL = int(os.environ.get("JWT_GUARD_BENCH_POOL", "1536"))
+
+
 def _claims(issuer: LocalIssuer) -> dict[str, Any]:
-    # A realistic access token: registered claims, client, scopes, a custom claim.
-    # With an RS256 signature (342 characters) this makes a ~600-byte token.
+    # A realistic access token: registered claims, client, scopes, a unique id.
+    # With an RS256 signature (342 characters) this makes a ~630-byte token.
     return issuer.claims(
         sub="auth0|5f7c8ec7c33c",
         scope="read:messages write:messages",
         client_id=None,
-        jti=None,
+        jti=secrets.token_hex(8),
         nbf=None,
         expires_in=3600,
     )
 
 
-def _floor_for(alg: str, token: str, key: Any) -> Callable[[], None]:
+def _feed(tokens: list[str]) -> Callable[[], str]:
+    """Each call: the next token of the pool, as a new string object."""
+    pool = itertools.cycle([token.encode("ascii") for token in tokens])
+    return lambda: next(pool).decode("latin-1")
+
+
+def _floor_for(alg: str, feed: Callable[[], str], key: Any) -> Callable[[], None]:
     """The minimum work: decode, parse JSON, verify the signature."""
     if alg == "RS256":
 
@@ -97,7 +119,7 @@ def _floor_for(alg: str, token: str, key: Any) -> Callable[[], None]:
             mac.verify(sig)
 
     def floor() -> None:
-        header, payload, signature = token.split(".")
+        header, payload, signature = feed().split(".")
         json.loads(_b64d(header))
         json.loads(_b64d(payload))
         verify(_b64d(signature), f"{header}.{payload}".encode())
@@ -115,21 +137,28 @@ def _joserfc_key(alg: str, issuer: LocalIssuer) -> Any:
 
 def build(alg: str) -> tuple[str, dict[str, Callable[[], object]]]:
     issuer = LocalIssuer(ISSUER, audience=AUDIENCE, algorithm=alg)
-    token = issuer.sign(_claims(issuer))
+    tokens = [issuer.sign(_claims(issuer)) for _ in range(POOL)]
+    token = tokens[0]
+    feed = _feed(tokens)
     public = issuer.signing_key.public_key
-    verifier_options: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, "result_cache_size": 0}
+    verifier_options: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE}
     if alg == "HS256":
         verifier_options.update(keys=issuer.signing_key.private_key, algorithms=["HS256"])
     else:
         verifier_options.update(keys=issuer.jwks())
-    ours = Verifier(**verifier_options)
+    ours = Verifier(**verifier_options, result_cache_size=0)
+    # instructions.py shrinks the pool (signing under valgrind is slow) and
+    # the cache with it: a FIFO cache of N entries misses every token of a
+    # cyclic pool of N + 1.
+    cache_size = os.environ.get("JWT_GUARD_BENCH_CACHE")
+    default = Verifier(**verifier_options, **({"result_cache_size": int(cache_size)} if cache_size else {}))
     ours.verify(token)  # sanity check: it verifies
 
     pyjwt_alg = "EdDSA" if alg == "EdDSA" else alg
     pyjwt_key = public
 
     def with_pyjwt() -> object:
-        return pyjwt.decode(token, pyjwt_key, algorithms=[pyjwt_alg], audience=AUDIENCE, issuer=ISSUER)
+        return pyjwt.decode(feed(), pyjwt_key, algorithms=[pyjwt_alg], audience=AUDIENCE, issuer=ISSUER)
 
     rfc_key = _joserfc_key(alg, issuer)
     registry = jose_rfc.JWTClaimsRegistry(
@@ -137,22 +166,24 @@ def build(alg: str) -> tuple[str, dict[str, Callable[[], object]]]:
     )
 
     def with_joserfc() -> object:
-        decoded = jose_rfc.decode(token, rfc_key, algorithms=[alg])
+        decoded = jose_rfc.decode(feed(), rfc_key, algorithms=[alg])
         registry.validate(decoded.claims)
         return decoded
 
     with_pyjwt()
     with_joserfc()
     variants: dict[str, Callable[[], object]] = {
-        "floor": _floor_for(alg, token, public),
-        "jwt_guard": lambda: ours.verify(token),
+        "floor": _floor_for(alg, feed, public),
+        "jwt_guard": lambda: ours.verify(feed()),
+        "default": lambda: default.verify(feed()),
         "pyjwt": with_pyjwt,
         "joserfc": with_joserfc,
     }
     if alg == "RS256":
         cached = Verifier(issuer=ISSUER, audience=AUDIENCE, keys=issuer.jwks())
         cached.verify(token)
-        variants["cache hit"] = lambda: cached.verify(token)
+        header = token.encode("ascii")
+        variants["cache hit"] = lambda: cached.verify(header.decode("latin-1"))
     return token, variants
 
 
@@ -194,6 +225,7 @@ def main() -> int:
 
     print(f"Python {sys.version.split()[0]}, {rounds} interleaved rounds; medians in µs per verification")
     columns = [("alg", "<7"), ("token", ">5"), ("floor", ">8"), ("jwt_guard", ">10"), ("x floor", ">8")]
+    columns += [("default", ">8"), ("x floor", ">8")]
     columns += [("target", ">7"), ("pyjwt", ">8"), ("x ours", ">7"), ("joserfc", ">8"), ("x ours", ">7")]
     header = " ".join(f"{name:{spec}}" for name, spec in columns)
     print(header)
@@ -206,13 +238,15 @@ def main() -> int:
         samples = measure(variants, rounds, budget)
         med = {name: statistics.median(values) for name, values in samples.items()}
         ratio = statistics.median(o / f for o, f in zip(samples["jwt_guard"], samples["floor"], strict=True))
+        default_ratio = statistics.median(d / f for d, f in zip(samples["default"], samples["floor"], strict=True))
         vs_pyjwt = statistics.median(p / o for p, o in zip(samples["pyjwt"], samples["jwt_guard"], strict=True))
         vs_joserfc = statistics.median(j / o for j, o in zip(samples["joserfc"], samples["jwt_guard"], strict=True))
         print(
             f"{alg:<7} {len(token):>5} {med['floor']:>8.1f} {med['jwt_guard']:>10.1f} {ratio:>7.2f}x"
+            f" {med['default']:>8.1f} {default_ratio:>7.2f}x"
             f" {TARGETS[alg]:>6.2f}x {med['pyjwt']:>8.1f} {vs_pyjwt:>6.2f}x {med['joserfc']:>8.1f} {vs_joserfc:>6.2f}x"
         )
-        ok = ratio <= TARGETS[alg] and vs_pyjwt > 1 and vs_joserfc > 1
+        ok = max(ratio, default_ratio) <= TARGETS[alg] and vs_pyjwt > 1 and vs_joserfc > 1
         verdicts.append(f"{alg}: {'meets' if ok else 'MISSES'} targets")
         if alg == "RS256":
             cold_rs256 = samples["jwt_guard"]
@@ -220,7 +254,7 @@ def main() -> int:
     hit_share = statistics.median(h / c for h, c in zip(cache_hit, cold_rs256, strict=True))
     print(
         f"\nverified-token cache hit: {statistics.median(cache_hit):.2f} µs = {hit_share * 100:.1f}% of a cold RS256"
-        f" verification (target <= 5%)"
+        f" verification (target <= 2%)"
     )
     print("'x ours' = how many times slower the peer is than jwt_guard (higher is better for jwt_guard).")
     print("; ".join(verdicts))

@@ -9,6 +9,7 @@ from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge, render
 from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
 from jwt_guard._events import Event, EventKind
+from jwt_guard._introspection import InactiveToken, Introspection, IntrospectionUnavailable
 from jwt_guard._reasons import reason_code
 from jwt_guard._resource import ProtectedResource
 from jwt_guard._verifier import Verifier
@@ -49,7 +50,10 @@ __all__ = [
     "Event",
     "EventKind",
     "ExpiredToken",
+    "InactiveToken",
     "InsufficientScope",
+    "Introspection",
+    "IntrospectionUnavailable",
     "InvalidAudience",
     "InvalidClaim",
     "InvalidIssuer",

@@ -28,7 +28,9 @@ class AccessToken:
     ``repr`` so that logging the object does not leak the credential.
     """
 
-    __slots__ = ("_claims", "_header", "_raw", "_scopes")
+    __slots__ = ("_claims", "_claims_view", "_header", "_raw", "_scopes")
+
+    _claims_view: Mapping[str, Any]
 
     def __init__(
         self,
@@ -44,11 +46,43 @@ class AccessToken:
         self._header = header if isinstance(header, dict) else dict(header)
         self._scopes = scopes
         self._raw = raw
+        # Made here, not on first use: raising and catching AttributeError
+        # would cost more than the view itself.
+        self._claims_view = MappingProxyType(self._claims)
+
+    # Pickling and copying carry the values, not the view (a mappingproxy
+    # cannot be pickled); the copy makes its own.
+    def __getstate__(self) -> tuple[dict[str, Any], dict[str, Any], frozenset[str], str]:
+        return (self._claims, self._header, self._scopes, self._raw)
+
+    def __setstate__(self, state: tuple[dict[str, Any], dict[str, Any], frozenset[str], str]) -> None:
+        self._claims, self._header, self._scopes, self._raw = state
+        self._claims_view = MappingProxyType(self._claims)
+
+    @classmethod
+    def _of(cls, claims: dict[str, Any], header: dict[str, Any], scopes: frozenset[str], raw: str) -> AccessToken:
+        """Internal: an AccessToken from values that are already checked and
+        never mutated (a cache hit rebuilding its result around a token)."""
+        token = object.__new__(cls)
+        token._claims = claims
+        token._header = header
+        token._scopes = scopes
+        token._raw = raw
+        token._claims_view = MappingProxyType(claims)
+        return token
 
     @property
     def claims(self) -> Mapping[str, Any]:
-        """The verified claims set (read-only)."""
-        return MappingProxyType(self._claims)
+        """The verified claims set (read-only).
+
+        The same view every time: reading it is cheap enough for the request
+        path (a revocation check reads it on every request, cache hits too).
+        """
+        try:
+            return self._claims_view
+        except AttributeError:  # a token built without __init__ or _of
+            view = self._claims_view = MappingProxyType(self._claims)
+            return view
 
     @property
     def header(self) -> Mapping[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 from jwt_guard._config import (
     ASYMMETRIC_ALGORITHMS,
     DEFAULT_ALGORITHMS,
+    DEFAULT_LEEWAY,
     HMAC_ALGORITHMS,
     KeyCacheOptions,
     build_settings,
@@ -77,6 +78,26 @@ ENV_VARIABLES: tuple[EnvVariable, ...] = (
     ),
     EnvVariable("JWKS_TIMEOUT", "key_cache.timeout", "seconds", "timeout of one key fetch"),
     EnvVariable("JWKS_CONNECT_TIMEOUT", "key_cache.connect_timeout", "seconds", "connect timeout of one key fetch"),
+    EnvVariable("INTROSPECTION_CLIENT_ID", "introspection.client_id", "str", "introspect opaque tokens as this client"),
+    EnvVariable("INTROSPECTION_CLIENT_SECRET", "introspection.client_secret", "secret", "its client secret"),
+    EnvVariable("INTROSPECTION_CLIENT_SECRET_FILE", "introspection.client_secret", "path", "a file holding the secret"),
+    EnvVariable("INTROSPECTION_AUTH", "introspection.auth", "str", "client_secret_basic, _post or private_key_jwt"),
+    EnvVariable("INTROSPECTION_PRIVATE_KEY_FILE", "introspection.private_key", "path", "PEM key for private_key_jwt"),
+    EnvVariable("INTROSPECTION_KEY_ID", "introspection.private_key_id", "str", "kid of that key's assertions"),
+    EnvVariable("INTROSPECTION_ENDPOINT", "introspection.endpoint", "url", "instead of the discovered endpoint"),
+    EnvVariable("INTROSPECTION_CACHE_TTL", "introspection.cache_ttl", "seconds", "longest reuse of an active answer"),
+    EnvVariable("INTROSPECTION_RATE", "introspection.rate", "number", "calls per second for unknown tokens"),
+    EnvVariable("REVOCATION_REDIS_URL", "revocation", "url", "refuse tokens revoked in this Redis (a RedisStore)"),
+    EnvVariable("REVOCATION_PREFIX", "revocation.prefix", "str", "key prefix of the revocation records"),
+    EnvVariable(
+        "REVOCATION_STORE_FAILURE", "revocation.store_failure", "str", "closed (503) or open while Redis is out"
+    ),
+    EnvVariable(
+        "REVOCATION_MAX_TOKEN_LIFETIME", "revocation.max_token_lifetime", "seconds", "how long a cutoff is kept"
+    ),
+    EnvVariable(
+        "REVOCATION_FAILURE_GRACE", "revocation.failure_grace", "seconds", "trust the mirror this long without Redis"
+    ),
 )
 _BY_NAME = {variable.name: variable for variable in ENV_VARIABLES}
 
@@ -184,6 +205,7 @@ def options_from_env(
     environ: Mapping[str, str],
     *,
     provided: Collection[str] = (),
+    leeway: object = None,
 ) -> dict[str, Any]:
     """Read :class:`~jwt_guard.Verifier` keyword arguments from *environ*.
 
@@ -195,7 +217,8 @@ def options_from_env(
     Raises :class:`~jwt_guard.ConfigurationError` naming the variable at
     fault. Checks that involve several options at once (HS* algorithms
     without a shared secret, ``KEYS_FILE`` together with ``JWKS_URI``) are
-    left to the Verifier, which names the options.
+    left to the Verifier, which names the options. *leeway*, when given in
+    code, is what a revocation store's ``clock_skew`` must cover.
     """
     if not isinstance(prefix, str):
         raise ConfigurationError("the environment prefix must be a string")
@@ -279,7 +302,95 @@ def options_from_env(
     key_cache = _key_cache_options(prefix, raw)
     if key_cache is not None:
         options["key_cache"] = key_cache
+    introspection = _introspection_options(prefix, raw)
+    if introspection is not None:
+        options["introspection"] = introspection
+    if any(short.startswith("REVOCATION_") for short in raw):
+        given = leeway if isinstance(leeway, (int, float)) and not isinstance(leeway, bool) else None
+        covered = float(given) if given is not None else float(options.get("leeway", DEFAULT_LEEWAY))
+        options["revocation"] = _revocation_store(prefix, raw, covered)
     return options
+
+
+def _read_secret(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise _fail(variable, f"cannot read {path!r}") from None
+
+
+def _introspection_options(prefix: str, raw: Mapping[str, str]) -> Any:
+    from jwt_guard._introspection import Introspection
+
+    given = {name: value for name, value in raw.items() if name.startswith("INTROSPECTION_")}
+    if not given:
+        return None
+    if "INTROSPECTION_CLIENT_ID" not in given:
+        raise ConfigurationError(f"{prefix}INTROSPECTION_CLIENT_ID is not set (the INTROSPECTION_* variables need it)")
+    options: dict[str, Any] = {"client_id": given["INTROSPECTION_CLIENT_ID"].strip()}
+    if "INTROSPECTION_CLIENT_SECRET" in given and "INTROSPECTION_CLIENT_SECRET_FILE" in given:
+        raise ConfigurationError(
+            f"set {prefix}INTROSPECTION_CLIENT_SECRET or {prefix}INTROSPECTION_CLIENT_SECRET_FILE, not both"
+        )
+    if "INTROSPECTION_CLIENT_SECRET" in given:
+        options["client_secret"] = given["INTROSPECTION_CLIENT_SECRET"]
+    if "INTROSPECTION_CLIENT_SECRET_FILE" in given:
+        name = prefix + "INTROSPECTION_CLIENT_SECRET_FILE"
+        options["client_secret"] = _read_secret(name, given["INTROSPECTION_CLIENT_SECRET_FILE"].strip())
+    if "INTROSPECTION_PRIVATE_KEY_FILE" in given:
+        name = prefix + "INTROSPECTION_PRIVATE_KEY_FILE"
+        options["private_key"] = _read_secret(name, given["INTROSPECTION_PRIVATE_KEY_FILE"].strip())
+        options.setdefault("auth", "private_key_jwt")
+    for short, field in (("AUTH", "auth"), ("KEY_ID", "private_key_id"), ("ENDPOINT", "endpoint")):
+        if "INTROSPECTION_" + short in given:
+            options[field] = given["INTROSPECTION_" + short].strip()
+    for short, field in (("CACHE_TTL", "cache_ttl"), ("RATE", "rate")):
+        if "INTROSPECTION_" + short in given:
+            options[field] = _number(prefix + "INTROSPECTION_" + short, given["INTROSPECTION_" + short])
+    try:
+        return Introspection(**options)
+    except ConfigurationError as exc:
+        involved = ", ".join(prefix + name for name in sorted(given))
+        raise ConfigurationError(f"{involved}: {exc.description}") from None
+
+
+_REVOCATION = (
+    ("prefix", "PREFIX"),
+    ("store_failure", "STORE_FAILURE"),
+    ("max_token_lifetime", "MAX_TOKEN_LIFETIME"),
+    ("failure_grace", "FAILURE_GRACE"),
+)
+
+
+def _revocation_store(prefix: str, raw: Mapping[str, str], leeway: float) -> Any:
+    """A RedisStore from the REVOCATION_* variables; its clock_skew covers *leeway*."""
+    if "REVOCATION_REDIS_URL" not in raw:
+        raise ConfigurationError(f"{prefix}REVOCATION_REDIS_URL is not set (the REVOCATION_* variables need it)")
+    from jwt_guard.stores import RedisStore
+
+    # A jti record must outlive exp + leeway (see Verifier's revocation=).
+    options: dict[str, Any] = {"clock_skew": max(DEFAULT_LEEWAY, leeway) if math.isfinite(leeway) else DEFAULT_LEEWAY}
+    if "REVOCATION_PREFIX" in raw:
+        options["prefix"] = raw["REVOCATION_PREFIX"].strip()
+    if "REVOCATION_STORE_FAILURE" in raw:
+        options["store_failure"] = raw["REVOCATION_STORE_FAILURE"].strip().lower()
+    for short in ("MAX_TOKEN_LIFETIME", "FAILURE_GRACE"):
+        if "REVOCATION_" + short in raw:
+            options[short.lower()] = _number(f"{prefix}REVOCATION_{short}", raw["REVOCATION_" + short])
+    # Check the URL, then each value alone, so that a message names one variable.
+    url = raw["REVOCATION_REDIS_URL"].strip()
+    checks: list[tuple[str, dict[str, Any]]] = [("REDIS_URL", {})] + [
+        (short, {option: options[option]}) for option, short in _REVOCATION if option in options
+    ]
+    for short, given in checks:
+        try:
+            RedisStore(url, **given).close()
+        except ConfigurationError as exc:
+            raise _fail(f"{prefix}REVOCATION_{short}", exc.description) from None
+    try:
+        return RedisStore.from_url(url, **options)
+    except ConfigurationError as exc:
+        raise _fail(prefix + "REVOCATION_REDIS_URL", exc.description) from None
 
 
 def _key_cache_options(prefix: str, raw: Mapping[str, str]) -> KeyCacheOptions | None:

@@ -109,15 +109,20 @@ class _Body:
 
 
 class HTTPClients:
-    """One pooled ``httpx.Client`` and one ``httpx.AsyncClient`` per owner."""
+    """One pooled ``httpx.Client`` and one ``httpx.AsyncClient`` per owner;
+    *max_connections* per client (key fetches are rare; introspection calls
+    are frequent and concurrent)."""
 
     def __init__(
         self,
         options: KeyCacheOptions,
         transport: httpx.BaseTransport | None,
         async_transport: httpx.AsyncBaseTransport | None,
+        *,
+        max_connections: int = 4,
     ) -> None:
         self.options = options
+        self._max_connections = max_connections
         self._transport = transport
         self._async_transport = async_transport
         self._sync: httpx.Client | None = None
@@ -138,7 +143,7 @@ class HTTPClients:
             "follow_redirects": options.max_redirects > 0,
             "max_redirects": max(options.max_redirects, 1),
             "headers": {"user-agent": _USER_AGENT, "accept-encoding": "identity"},
-            "limits": httpx.Limits(max_connections=4, max_keepalive_connections=keepalive),
+            "limits": httpx.Limits(max_connections=self._max_connections, max_keepalive_connections=keepalive),
             "trust_env": False,
         }
 
@@ -159,7 +164,7 @@ class HTTPClients:
                 self._sync = httpx.Client(
                     transport=self._transport,
                     event_hooks={"request": [self._check]},
-                    **self._options(self._transport, keepalive=2),
+                    **self._options(self._transport, keepalive=max(2, self._max_connections // 2)),
                 )
             return self._sync
 

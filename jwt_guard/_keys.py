@@ -32,6 +32,7 @@ __all__ = [
     "keyset_from_jwks",
     "keyset_from_pem",
     "keyset_from_secret",
+    "message_public_key",
 ]
 
 logger = logging.getLogger("jwt_guard")
@@ -171,6 +172,30 @@ def _public_key_from_jwk(jwk: Mapping[str, Any]) -> tuple[object, tuple[str, ...
         secret = _b64url_uint(jwk, "k")
         return secret, tuple(_HMAC_MIN), "oct:" + hashlib.sha256(secret).hexdigest()
     raise ValueError("unsupported key type")
+
+
+def message_public_key(jwk: Mapping[str, Any]) -> tuple[object, tuple[str, ...], str]:
+    """The public key a message carries in a ``jwk`` member (a DPoP proof's
+    header, RFC 9449 §4.2): (key, algorithms it can serve, RFC 7638 thumbprint).
+
+    Stricter than a key-set entry, since the sender chooses the key: private
+    members and symmetric keys are refused outright, and the members the
+    thumbprint covers must be in their one canonical form (RFC 7518 §2 and
+    §6: unpadded base64url, minimal-length integers, full-length EC
+    coordinates), so that one key has exactly one thumbprint. The usual
+    rules hold as well: RSA of at least 2048 bits, EC points on their curve,
+    ``use``/``key_ops`` allowing signatures. Raises :class:`ValueError`.
+    """
+    if jwk.get("kty") == "oct" or "k" in jwk:
+        raise ValueError("a symmetric key is not a public key")
+    if _PRIVATE_MEMBERS.intersection(jwk):
+        raise ValueError("key has private members")
+    _check_jwk_use(jwk)
+    key, candidates, _ = _public_key_from_jwk(jwk)
+    canonical = public_jwk(key)
+    if any(jwk.get(name) != value for name, value in canonical.items()):
+        raise ValueError("key members are not in canonical form")
+    return key, candidates, thumbprint(canonical)
 
 
 def _check_jwk_use(jwk: Mapping[str, Any]) -> None:

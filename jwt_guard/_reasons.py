@@ -19,6 +19,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from jwt_guard._dpop_errors import (
+    DPoPProofReplayed,
+    DPoPTokenAsBearer,
+    InvalidDPoPBinding,
+    InvalidDPoPProof,
+    UseDPoPNonce,
+)
+from jwt_guard._introspection import InactiveToken, IntrospectionUnavailable
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
@@ -64,6 +72,12 @@ REASON_CODES: Mapping[type[BaseException], str] = MappingProxyType(
         InvalidTokenType: "invalid_token_type",
         InvalidClaim: "invalid_claim",
         TokenRevoked: "revoked",
+        InactiveToken: "inactive",
+        DPoPTokenAsBearer: "dpop_token_as_bearer",
+        InvalidDPoPBinding: "invalid_dpop_binding",
+        DPoPProofReplayed: "dpop_proof_replayed",
+        UseDPoPNonce: "use_dpop_nonce",
+        InvalidDPoPProof: "invalid_dpop_proof",
         InvalidToken: "invalid_token",
         MissingToken: "missing_token",
         InvalidRequest: "invalid_request",
@@ -71,6 +85,7 @@ REASON_CODES: Mapping[type[BaseException], str] = MappingProxyType(
         AuthError: "unauthorized",
         KeySetUnavailable: "keys_unavailable",
         StoreUnavailable: "store_unavailable",
+        IntrospectionUnavailable: "introspection_unavailable",
         TemporarilyUnavailable: "temporarily_unavailable",
         ConfigurationError: "configuration_error",
         JWTGuardError: "error",

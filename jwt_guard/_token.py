@@ -15,7 +15,7 @@ from typing import Any
 from jwt_guard._reasons import shown, with_details
 from jwt_guard.errors import MalformedToken, TokenTooLarge, UnsupportedAlgorithm
 
-__all__ = ["ParsedToken", "b64url_decode", "decode_json_object", "parse"]
+__all__ = ["UNIQUE_MEMBERS_DECODER", "HeaderCache", "ParsedToken", "b64url_decode", "decode_json_object", "parse"]
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TOKEN_CHARS = _ALPHABET + b"."
@@ -51,6 +51,9 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _HEADER_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
 _PAYLOAD_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+#: A JSON decoder that refuses duplicate member names and NaN/Infinity, for
+#: other JOSE objects that must parse one way only (DPoP proof claims).
+UNIQUE_MEMBERS_DECODER = _HEADER_DECODER
 
 
 def _check_b64url(segment: bytes) -> int:
@@ -208,12 +211,15 @@ def _decode_segment(segment: bytes) -> bytes:
     return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[remainder])
 
 
-def parse(token: str | bytes, *, max_size: int, algorithms: frozenset[str]) -> ParsedToken:
+def parse(
+    token: str | bytes, *, max_size: int, algorithms: frozenset[str], headers: HeaderCache | None = None
+) -> ParsedToken:
     """Check *token*'s structure and header; return its parts.
 
     Order matters: size first (a 1 MiB token costs one ``len``), then the
     alphabet, segments and base64url, then the header JSON, then the
-    algorithm allowlist, all before any key is looked up.
+    algorithm allowlist, all before any key is looked up. *headers* (one
+    per verifier) remembers headers already parsed and checked.
     """
     if isinstance(token, str):
         if len(token) > max_size:
@@ -246,7 +252,6 @@ def parse(token: str | bytes, *, max_size: int, algorithms: frozenset[str]) -> P
     if not signature_segment:
         raise MalformedToken("the token is unsigned")
     try:
-        header_bytes = _decode_segment(header_segment)
         signature = _decode_segment(signature_segment)
         # The payload is decoded only after the signature verifies, but its
         # encoding is checked now so that a bad token costs no crypto.
@@ -256,7 +261,29 @@ def parse(token: str | bytes, *, max_size: int, algorithms: frozenset[str]) -> P
             raise ValueError("not base64url")
     except (ValueError, binascii.Error):
         raise MalformedToken("the token is not valid base64url") from None
+    known = headers.get(header_segment) if headers is not None else None
+    if known is None:
+        known = _parse_header(header_segment, algorithms)
+        if headers is not None:
+            headers.put(header_segment, known)
+    header, alg, kid = known
+    return ParsedToken(
+        raw,
+        header,
+        alg,
+        kid,
+        data[: len(header_segment) + 1 + len(payload_segment)],
+        payload_segment,
+        signature,
+    )
 
+
+def _parse_header(segment: bytes, algorithms: frozenset[str]) -> tuple[dict[str, Any], str, str | None]:
+    """The JOSE header of *segment*, its ``alg`` and ``kid``, every check done."""
+    try:
+        header_bytes = _decode_segment(segment)
+    except (ValueError, binascii.Error):
+        raise MalformedToken("the token is not valid base64url") from None
     header = decode_json_object(header_bytes, _HEADER_DECODER, max_brackets=MAX_HEADER_BRACKETS)
     if header is None:
         raise MalformedToken("the token header is not a JSON object")
@@ -275,15 +302,33 @@ def parse(token: str | bytes, *, max_size: int, algorithms: frozenset[str]) -> P
         kid = None
     if "crit" in header or "b64" in header:
         _check_critical(header)
-    return ParsedToken(
-        raw,
-        header,
-        alg,
-        kid,
-        data[: len(header_segment) + 1 + len(payload_segment)],
-        payload_segment,
-        signature,
-    )
+    return header, alg, kid
+
+
+class HeaderCache:
+    """Parsed JOSE headers by their encoded segment, bounded (FIFO).
+
+    Every token a key signs carries the same header bytes, so parsing them
+    once per key instead of once per token saves a base64 and a JSON decode
+    on every verification. Only headers that passed every check (for one
+    verifier's allowlist) are stored; the dicts are shared and never
+    mutated. A flood of distinct headers only empties it now and then.
+    """
+
+    __slots__ = ("_entries", "_size")
+
+    def __init__(self, size: int = 32) -> None:
+        self._entries: dict[bytes, tuple[dict[str, Any], str, str | None]] = {}
+        self._size = size
+
+    def get(self, segment: bytes) -> tuple[dict[str, Any], str, str | None] | None:
+        return self._entries.get(segment)
+
+    def put(self, segment: bytes, parsed: tuple[dict[str, Any], str, str | None]) -> None:
+        entries = self._entries
+        if len(entries) >= self._size:
+            entries.clear()  # a flood of distinct headers: start over
+        entries[segment] = parsed
 
 
 def _check_critical(header: dict[str, Any]) -> None:

@@ -1,11 +1,12 @@
 """The :class:`Verifier`: token → key → signature → claims → AccessToken.
 
-:meth:`Verifier.verify` and :meth:`Verifier.verify_async` drive one
-verification *flow* (:meth:`Verifier._flow`): a generator that parses the
-token, finds its key and checks it, and yields an effect whenever it needs
-I/O (a key-set fetch to wait for, a background refresh to start). The sync
-face runs effects with threads, the async face with asyncio; no decision is
-written twice.
+:meth:`Verifier.verify` and :meth:`Verifier.verify_async` share one
+verification: :meth:`Verifier._start` parses the token, finds its key and
+checks it. When that needs I/O (a key-set fetch to wait for, a background
+refresh to start) it returns a *flow* instead of the result: a generator
+that yields effects, which the sync face runs with threads and the async
+face with asyncio. No decision is written twice, and the common case (a
+cached key) pays for no generator at all.
 """
 
 from __future__ import annotations
@@ -32,26 +33,33 @@ from jwt_guard._config import (
 from jwt_guard._events import EventKind, RejectionLog, Reporter, logger
 from jwt_guard._fetch import attach_shells
 from jwt_guard._http import HTTPClients
+from jwt_guard._introspection import Introspection
+from jwt_guard._introspector import Introspector, looks_like_jws
 from jwt_guard._jose import verify_signature
 from jwt_guard._keys import BoundKey, KeySet, keyset_from_jwks, keyset_from_pem, keyset_from_secret
 from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
 from jwt_guard._policy import KeySetState
 from jwt_guard._reasons import reason_code, shown, with_details
-from jwt_guard._token import ParsedToken, parse
+from jwt_guard._token import HeaderCache, ParsedToken, parse
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
     InvalidSignature,
     InvalidToken,
     JWTGuardError,
+    TokenRevoked,
 )
 
 if TYPE_CHECKING:
     import httpx
 
     from jwt_guard._events import Event
+    from jwt_guard.stores import Store
 
 __all__ = ["StaticKeySource", "Verifier", "key_sources"]
+
+#: How long :meth:`Verifier.prefetch` waits for a revocation store's first read.
+REVOCATION_READY_TIMEOUT = 30.0
 
 #: What ``keys=`` accepts: a JWKS (or single JWK) mapping, PEM text (one or
 #: more keys or certificates), a list of PEM texts, or a shared secret.
@@ -82,6 +90,10 @@ def _static_keyset(keys: StaticKeySource, algorithms: frozenset[str]) -> KeySet:
     if not len(keyset):
         raise ConfigurationError("keys holds no key usable with the configured algorithms")
     return keyset
+
+
+def _no_cache(token: str | bytes) -> None:
+    return None
 
 
 class Verifier:
@@ -129,6 +141,15 @@ class Verifier:
     :param async_transport: an ``httpx.AsyncBaseTransport`` likewise.
     :param on_event: called with an :class:`~jwt_guard.Event` for fetches,
         failures, stale serving, unknown-kid refetches and rejections.
+    :param introspection: :class:`~jwt_guard.Introspection`: verify opaque
+        tokens (anything that is not three base64url segments) at the
+        authorization server's introspection endpoint (RFC 7662). JWTs are
+        still verified locally.
+    :param revocation: a :mod:`jwt_guard.stores` store: every verified token,
+        cache hits included, is checked against its records in memory
+        (:class:`~jwt_guard.TokenRevoked`; ``StoreUnavailable`` when it cannot
+        vouch and fails closed). Its ``clock_skew`` must be at least
+        ``leeway``. The verifier starts the store; its owner closes it.
 
     .. warning::
        Keys come only from ``keys``, ``jwks_uri`` or the issuer's discovery
@@ -160,6 +181,8 @@ class Verifier:
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         on_event: Callable[[Event], None] | None = None,
+        introspection: Introspection | None = None,
+        revocation: Store | None = None,
     ) -> None:
         settings = build_settings(
             issuer=issuer,
@@ -192,11 +215,15 @@ class Verifier:
         self._rejections = RejectionLog()
         self._max_size = settings.max_token_size
         self._algorithms = settings.algorithms
+        self._headers = HeaderCache()
         self._cache = (
             ResultCache(settings.result_cache_size, settings.result_cache_ttl, settings.clock, settings.max_token_size)
             if settings.result_cache_size
             else None
         )
+        self._lookup: Callable[[str | bytes], AccessToken | None] = (
+            self._cache.get if self._cache is not None else _no_cache
+        )  # _lookup_any when introspection is configured (below)
         self._clients: HTTPClients | None = None
         #: The key source of each issuer; with one source for all, also ``_single``.
         self._sources: dict[str, KeySource]
@@ -213,6 +240,28 @@ class Verifier:
                 self._sources = {iss: self._remote(iss, iss, None) for iss in settings.issuers}
         distinct = {id(source): source for source in self._sources.values()}
         self._single: KeySource | None = next(iter(distinct.values())) if len(settings.issuers) == 1 else None
+        self._introspector: Introspector | None = None
+        if introspection is not None:
+            if not isinstance(introspection, Introspection):
+                raise ConfigurationError(f"introspection must be an Introspection, not {type(introspection).__name__}")
+            self._introspector = Introspector(
+                introspection,
+                settings,
+                sources=self._sources,
+                reporter=self._reporter,
+                transport=transport,
+                async_transport=async_transport,
+            )
+            self._lookup = self._lookup_any
+        self._revocation: Store | None = None
+        self._owns_revocation = False
+        #: The revocation check run on every verified token (one call), or None.
+        self._revoked: Callable[[AccessToken], object] | None = None
+        if revocation is not None:
+            from jwt_guard.stores._base import revocation_store
+
+            self._revocation = revocation_store(revocation, leeway=settings.leeway)  # checked and started
+            self._revoked = self._revocation.check_token
 
     def _remote(self, label: str, issuer: str | None, jwks_uri: str | None) -> RemoteKeys:
         settings = self._settings
@@ -247,9 +296,13 @@ class Verifier:
 
         from jwt_guard._env import options_from_env
 
-        options = options_from_env(prefix, os.environ if environ is None else environ, provided=overrides.keys())
+        environ = os.environ if environ is None else environ
+        options = options_from_env(prefix, environ, provided=overrides.keys(), leeway=overrides.get("leeway"))
         options.update(overrides)
-        return cls(**options)
+        verifier = cls(**options)
+        # A store built from the environment belongs to this verifier: close() closes it.
+        verifier._owns_revocation = "revocation" not in overrides and verifier._revocation is not None
+        return verifier
 
     # -- public surface --------------------------------------------------
 
@@ -273,6 +326,11 @@ class Verifier:
         """The validated configuration (read-only)."""
         return self._settings
 
+    @property
+    def revocation(self) -> Store | None:
+        """The revocation store, if one is configured."""
+        return self._revocation
+
     def verify(self, token: str | bytes) -> AccessToken:
         """Verify *token* and return its :class:`AccessToken`.
 
@@ -282,10 +340,15 @@ class Verifier:
         key set is cached (cold start, or an unknown ``kid`` refetch).
         """
         try:
-            cached = self._cached(token)
-            if cached is not None:
-                return cached
-            result: AccessToken = run_sync(self._flow(token))
+            result = self._lookup(token)
+            if result is None:
+                started = self._start(token)
+                result = started if started.__class__ is AccessToken else run_sync(started)  # type: ignore[arg-type]
+            elif self._validators:
+                self._validate(result)
+            revoked = self._revoked
+            if revoked is not None and revoked(result) is not None:
+                raise TokenRevoked()
             return result
         except JWTGuardError as error:
             self._rejected(error)
@@ -294,42 +357,66 @@ class Verifier:
     async def verify_async(self, token: str | bytes) -> AccessToken:
         """Like :meth:`verify`, fetching keys with ``httpx.AsyncClient``."""
         try:
-            cached = self._cached(token)
-            if cached is not None:
-                return cached
-            result: AccessToken = await run_async(self._flow(token))
+            result = self._lookup(token)
+            if result is None:
+                started = self._start(token)
+                result = started if started.__class__ is AccessToken else await run_async(started)  # type: ignore[arg-type]
+            elif self._validators:
+                self._validate(result)
+            revoked = self._revoked
+            if revoked is not None and revoked(result) is not None:
+                raise TokenRevoked()
             return result
         except JWTGuardError as error:
             self._rejected(error)
             raise
 
     def prefetch(self) -> None:
-        """Fetch discovery documents and key sets now (e.g. at startup).
+        """Fetch discovery documents and key sets now (e.g. at startup), and
+        wait for a revocation store's first read (``Store.ensure_ready``).
 
         Raises :class:`~jwt_guard.KeySetUnavailable` if any cannot be had.
         """
         for source in self._remote_sources():
             run_sync(source.keyset_flow())
+        if self._introspector is not None:
+            run_sync(self._introspector.endpoint_flow())
+        if self._revocation is not None:
+            self._revocation.ensure_ready(REVOCATION_READY_TIMEOUT)
 
     async def prefetch_async(self) -> None:
         """Async :meth:`prefetch`."""
         for source in self._remote_sources():
             await run_async(source.keyset_flow())
+        if self._introspector is not None:
+            await run_async(self._introspector.endpoint_flow())
+        if self._revocation is not None:
+            await self._revocation.ensure_ready_async(REVOCATION_READY_TIMEOUT)
 
     def clear_cache(self) -> None:
-        """Forget every cached verification result."""
+        """Forget every cached verification result (introspection answers too)."""
         if self._cache is not None:
             self._cache.clear()
+        if self._introspector is not None:
+            self._introspector.clear()
 
     def close(self) -> None:
-        """Close the pooled HTTP client used by :meth:`verify`."""
+        """Close the pooled HTTP client used by :meth:`verify` (and a store made by :meth:`from_env`)."""
         if self._clients is not None:
             self._clients.close()
+        if self._introspector is not None:
+            self._introspector.close()
+        if self._owns_revocation and self._revocation is not None:
+            self._revocation.close()
 
     async def aclose(self) -> None:
-        """Close the pooled HTTP clients (async and sync)."""
+        """Close the pooled HTTP clients (async and sync), and a store made by :meth:`from_env`."""
         if self._clients is not None:
             await self._clients.aclose()
+        if self._introspector is not None:
+            await self._introspector.aclose()
+        if self._owns_revocation and self._revocation is not None:
+            await self._revocation.aclose()
 
     def __enter__(self) -> Verifier:
         return self
@@ -351,22 +438,37 @@ class Verifier:
 
     # -- the verification flow -------------------------------------------
 
-    def _cached(self, token: str | bytes) -> AccessToken | None:
-        cache = self._cache
-        if cache is None:
-            return None
-        hit = cache.get(token)
-        if hit is not None and self._validators:
-            self._validate(hit)
-        return hit
+    def _lookup_any(self, token: str | bytes) -> AccessToken | None:
+        """With introspection: the introspection cache for tokens that are
+        not JWTs (a JWT never gets there), else the verified-result cache."""
+        introspector = self._introspector
+        if introspector is not None and type(token) is str and token.count(".") != 2:
+            return introspector.cached(token)
+        return self._cache.get(token) if self._cache is not None else None
 
-    def _flow(self, token: str | bytes) -> Generator[Effect, Any, AccessToken]:
-        parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms)
+    def _start(self, token: str | bytes) -> AccessToken | Generator[Effect, Any, AccessToken]:
+        """Verify *token*, or return the flow that will once its I/O is done."""
+        if self._introspector is not None and not looks_like_jws(token):
+            return self._introspect(token)
+        parsed = parse(token, max_size=self._max_size, algorithms=self._algorithms, headers=self._headers)
         source = self._single or self._source_for(parsed)
         epoch = self._cache.epoch if self._cache is not None else 0
         key = source.find(parsed.kid, parsed.alg)
         if key is None:
-            key = yield from source.acquire(parsed.kid, parsed.alg, lambda: self._rules.check_issuer(parsed.claims()))
+            return self._acquire_then_finish(parsed, source, epoch)
+        return self._finish(parsed, key, epoch)
+
+    def _introspect(self, token: str | bytes) -> Generator[Effect, Any, AccessToken]:
+        assert self._introspector is not None
+        result: AccessToken = yield from self._introspector.flow(token)
+        if self._validators:
+            self._validate(result)
+        return result
+
+    def _acquire_then_finish(
+        self, parsed: ParsedToken, source: KeySource, epoch: int
+    ) -> Generator[Effect, Any, AccessToken]:
+        key = yield from source.acquire(parsed.kid, parsed.alg, lambda: self._rules.check_issuer(parsed.claims()))
         return self._finish(parsed, key, epoch)
 
     def _source_for(self, parsed: ParsedToken) -> KeySource:

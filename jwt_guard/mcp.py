@@ -24,7 +24,8 @@ Outages. The SDK's ``TokenVerifier`` protocol has two outcomes, an access
 token or ``None``, and the SDK turns ``None`` into a 401 that tells the client
 to obtain a new token. A key server that cannot be reached is not the
 client's fault, so :meth:`TokenVerifier.verify_token` does not return
-``None`` then: it raises :class:`jwt_guard.KeySetUnavailable`. Left alone,
+``None`` then: it raises :class:`jwt_guard.TemporarilyUnavailable` (keys,
+introspection or a store unavailable). Left alone,
 the SDK's Starlette application answers that with a 500;
 :class:`ServiceUnavailableMiddleware` turns it into ``503 Service
 Unavailable`` with ``Retry-After``, as jwt_guard's own middlewares answer.
@@ -49,8 +50,8 @@ from jwt_guard import (
     AccessToken,
     AuthError,
     ConfigurationError,
-    KeySetUnavailable,
     ProtectedResource,
+    TemporarilyUnavailable,
     Verifier,
     render,
 )
@@ -101,7 +102,7 @@ class TokenVerifier:
 
     Every :class:`~jwt_guard.AuthError` (expired, forged, wrong audience …)
     returns ``None``, which the SDK answers with 401 and ``resource_metadata``.
-    :class:`~jwt_guard.KeySetUnavailable` is raised, never turned into a 401:
+    :class:`~jwt_guard.TemporarilyUnavailable` is raised, never turned into a 401:
     see :class:`ServiceUnavailableMiddleware`.
     """
 
@@ -129,8 +130,9 @@ class TokenVerifier:
     async def verify_token(self, token: str) -> SDKAccessToken | None:
         """Verify *token*; ``None`` when it is not acceptable.
 
-        Raises :class:`~jwt_guard.KeySetUnavailable` when no signing keys can
-        be obtained (a 503 situation, not the client's fault).
+        Raises :class:`~jwt_guard.TemporarilyUnavailable` when no signing keys
+        (or introspection answer) can be obtained (a 503 situation, not the
+        client's fault).
         """
         try:
             verified = await self._verifier.verify_async(token)
@@ -174,7 +176,7 @@ def auth_settings(resource: ProtectedResource, *, required_scopes: Sequence[str]
 
 
 class ServiceUnavailableMiddleware:
-    """ASGI middleware answering :class:`~jwt_guard.KeySetUnavailable` with
+    """ASGI middleware answering :class:`~jwt_guard.TemporarilyUnavailable` with
     ``503 Service Unavailable`` and ``Retry-After``.
 
     Add it to the SDK's Starlette application (``app.add_middleware(...)``,
@@ -199,7 +201,7 @@ class ServiceUnavailableMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except KeySetUnavailable as error:
+        except TemporarilyUnavailable as error:
             if started:
                 raise
             answer = render(error)

@@ -8,15 +8,17 @@ Commands::
     jwt-guard dev-issuer              a local identity provider for development
     jwt-guard token --scope ...       get a token from a running dev-issuer
     jwt-guard demo                    a protected API plus a local issuer
+    jwt-guard revoke --jti|--sub|--client ...   revoke tokens in the shared Redis store
+    jwt-guard revocations             list the active revocations
 
 Exit codes are the same for every command: 0 success, 1 invalid token or
 insufficient scope (or a refused token request, or a port already taken), 2
-usage error or malformed input, 3 keys or the issuer unobtainable. Errors
+usage error or malformed input, 3 keys, the issuer or Redis unobtainable. Errors
 are one line on stderr, never a traceback.
 
 Each command is one module (``_inspect``, ``_verify``, ``_check``,
-``_dev_issuer``, ``_token``, ``_demo``) with an ``add_parser(commands)`` that registers its
-options and help, and a ``run(args, streams)`` that returns the exit code or
+``_dev_issuer``, ``_token``, ``_demo``, ``_revoke``, ``_revocations``) with an
+``add_parser(commands)`` that registers its options and help, and a ``run(args, streams)`` that returns the exit code or
 raises :class:`~jwt_guard.cli._common.CommandError`; what they share (exit
 codes, streams, formatting, argparse types) is in ``_common``. A new command
 is a new module listed in ``_COMMANDS``.
@@ -32,7 +34,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from jwt_guard.cli import _check, _demo, _dev_issuer, _inspect, _token, _verify
+from jwt_guard.cli import _check, _demo, _dev_issuer, _inspect, _revocations, _revoke, _token, _verify
 from jwt_guard.cli._common import (
     DEV_ISSUER_PORT,
     EXIT_BROKEN_PIPE,
@@ -56,7 +58,7 @@ __all__ = [
 ]
 
 #: The commands in the order ``--help`` lists them.
-_COMMANDS = (_inspect, _verify, _check, _dev_issuer, _token, _demo)
+_COMMANDS = (_inspect, _verify, _check, _dev_issuer, _token, _demo, _revoke, _revocations)
 
 _MAIN_EPILOG = f"""\
 examples:
@@ -66,6 +68,7 @@ examples:
   jwt-guard check --token "$TOKEN"                 # diagnose the JWT_GUARD_* configuration
   jwt-guard dev-issuer                             # local identity provider on port {DEV_ISSUER_PORT}
   TOKEN=$(jwt-guard token --scope read)            # a token from that dev-issuer
+  jwt-guard revoke --redis redis://127.0.0.1:6379/0 --issuer https://idp.example.com/ --sub alice
 
 Run `jwt-guard COMMAND --help` for each command's options and examples.
 

@@ -88,7 +88,21 @@ _FIXES = {
     "no_usable_keys": "no key of the set serves an allowed algorithm: see the keys above and the allowlist",
 }
 #: Options that configure the verifier from the command line (need --issuer).
-_FLAG_OPTIONS = ("audience", "no_audience", "jwks_uri", "key", "algorithm", "scope_claim", "leeway")
+_FLAG_OPTIONS = (
+    "audience",
+    "no_audience",
+    "jwks_uri",
+    "key",
+    "algorithm",
+    "scope_claim",
+    "leeway",
+    "introspection_client_id",
+    "introspection_secret_file",
+    "introspection_private_key",
+    "introspection_key_id",
+    "introspection_auth",
+    "introspection_endpoint",
+)
 
 
 # -- building the report ---------------------------------------------------------
@@ -266,7 +280,7 @@ def _options(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[dict
     from jwt_guard._env import options_from_env
 
     if args.issuer:
-        options = verifier_options(args)
+        options = verifier_options(args, environ)
         options.pop("result_cache_size", None)
         return options, "command line", flag_setting
     given = [name for name in _FLAG_OPTIONS if getattr(args, name) not in (None, False)]

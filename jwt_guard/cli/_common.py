@@ -57,7 +57,7 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 #: Bad arguments, unreadable files, malformed input, invalid configuration.
 EXIT_USAGE = 2
-#: Keys (or the development issuer) could not be reached.
+#: Keys, the development issuer or the revocation store's Redis could not be reached.
 EXIT_UNAVAILABLE = 3
 # 128 + SIGPIPE, what a shell reports for a process killed by a closed pipe.
 EXIT_BROKEN_PIPE = 141
@@ -68,7 +68,7 @@ exit codes:
   0  success
   1  invalid token or insufficient scope; a refused token request; a port already taken
   2  usage error, malformed input or invalid configuration
-  3  signing keys (or the development issuer) could not be reached"""
+  3  signing keys, the development issuer or Redis could not be reached"""
 
 #: Default port of ``dev-issuer`` (8000 is left to the API under development).
 DEV_ISSUER_PORT = 9000

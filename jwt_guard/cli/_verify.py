@@ -6,8 +6,9 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jwt_guard._config import DEFAULT_ALGORITHMS, HMAC_ALGORITHMS
@@ -32,12 +33,14 @@ from jwt_guard.cli._common import (
     strip_bearer,
     to_json,
 )
-from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, KeySetUnavailable
+from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, TemporarilyUnavailable
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
 
 __all__ = ["add_parser", "add_verifier_arguments", "run", "verifier_options"]
+
+_SECRET_VARIABLE = "JWT_GUARD_INTROSPECTION_CLIENT_SECRET"  # noqa: S105 - a variable name
 
 _EPILOG = f"""\
 Runs the same Verifier your API uses: signature with keys from the issuer's
@@ -50,6 +53,11 @@ document (default), --jwks-uri, or --key (a PEM public key or certificate, a
 JWKS/JWK JSON file, or for HS256/384/512 a file holding the shared secret).
 Plain http issuer and JWKS URLs are accepted on loopback hosts only.
 
+Opaque (non-JWT) tokens are checked at the issuer's introspection endpoint
+(RFC 7662) when --introspection-client-id is given; the secret comes from
+--introspection-secret-file or JWT_GUARD_INTROSPECTION_CLIENT_SECRET, never
+from the command line.
+
 examples:
   jwt-guard verify "$TOKEN" --issuer https://tenant.eu.auth0.com/ --audience https://api.example.com \\
       --scope-claim permissions --require-scope read:messages
@@ -57,12 +65,14 @@ examples:
   jwt-guard verify "$TOKEN" --issuer https://idp.example.com/ --audience api --key public.pem
   jwt-guard verify "$TOKEN" --issuer https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example \\
       --no-audience --json
+  jwt-guard verify "$OPAQUE" --issuer https://idp.example.com/ --audience api \\
+      --introspection-client-id my-api --introspection-secret-file secret.txt
 
 exit codes:
   0  valid (and every --require-scope granted)
   1  invalid token, or valid but missing a required scope
   2  usage error or invalid configuration
-  3  signing keys could not be obtained (the API would answer 503)
+  3  signing keys could not be obtained, or introspection failed (the API would answer 503)
 """
 
 
@@ -82,7 +92,7 @@ def _load_cli_keys(path: str, algorithms: Sequence[str]) -> Any:
     return load_key_file(path, what="--key")
 
 
-def verifier_options(args: argparse.Namespace) -> dict[str, Any]:
+def verifier_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
     """The :class:`~jwt_guard.Verifier` keyword arguments of the options
     :func:`add_verifier_arguments` declares (``check`` shares them)."""
     issuers = split_words(args.issuer)
@@ -111,7 +121,40 @@ def verifier_options(args: argparse.Namespace) -> dict[str, Any]:
         from jwt_guard._config import KeyCacheOptions
 
         options["key_cache"] = KeyCacheOptions(timeout=args.timeout, connect_timeout=min(args.timeout, 2.0))
+    introspection = _introspection(args, environ)
+    if introspection is not None:
+        options["introspection"] = introspection
     return options
+
+
+def _read_text(path: str, flag: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        raise CommandError(f"{flag}: cannot read {path!r}") from None
+
+
+def _introspection(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
+    from jwt_guard._introspection import Introspection
+
+    given = [args.introspection_secret_file, args.introspection_private_key, args.introspection_endpoint]
+    if args.introspection_client_id is None:
+        if any(value is not None for value in given) or args.introspection_auth or args.introspection_key_id:
+            raise CommandError("the --introspection-* options need --introspection-client-id")
+        return None
+    options: dict[str, Any] = {"client_id": args.introspection_client_id, "endpoint": args.introspection_endpoint}
+    if args.introspection_private_key is not None:
+        options["private_key"] = _read_text(args.introspection_private_key, "--introspection-private-key")
+        options["auth"] = "private_key_jwt"
+        options["private_key_id"] = args.introspection_key_id
+    elif args.introspection_secret_file is not None:
+        options["client_secret"] = _read_text(args.introspection_secret_file, "--introspection-secret-file")
+    elif environ.get(_SECRET_VARIABLE):
+        options["client_secret"] = environ[_SECRET_VARIABLE]
+    if args.introspection_auth:
+        options["auth"] = args.introspection_auth
+    return Introspection(**options)
 
 
 def _ascii(text: str) -> str:
@@ -187,7 +230,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     raw = strip_bearer(read_input(args.token, streams))
     required = split_words(args.require_scope)
     try:
-        options = verifier_options(args)
+        options = verifier_options(args, os.environ)
         verifier = Verifier(**options)
     except ConfigurationError as exc:
         raise CommandError(exc.description) from None
@@ -195,13 +238,13 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         with _library_logging(args.verbose, streams):
             token = verifier.verify(raw)
         check_scopes(token, required)
-    except (AuthError, KeySetUnavailable) as error:
+    except (AuthError, TemporarilyUnavailable) as error:
         document = _error_document(error)
         if args.json:
             streams.out(to_json(document))
         else:
             streams.err(f"INVALID: {document['error']}: {document['error_description']} ({document['reason']})")
-            if "details" in document and not isinstance(error, KeySetUnavailable):
+            if "details" in document and not isinstance(error, TemporarilyUnavailable):
                 streams.err(f"  {_ascii(format_details(document['details']))}")
             if "fix" in document:
                 streams.err(f"  fix: {document['fix']}")
@@ -211,7 +254,9 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
                 )
             else:
                 streams.err(f"  an API would answer {document['status']} with Retry-After: {document['retry_after']}")
-        if isinstance(error, KeySetUnavailable):
+        if isinstance(error, TemporarilyUnavailable):
+            # An issuer that its discovery document names differently is a
+            # configuration error: retrying will not help.
             return EXIT_USAGE if details_of(error).get("configuration") else EXIT_UNAVAILABLE
         return EXIT_INVALID
     finally:
@@ -234,8 +279,11 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
             )
         )
         return EXIT_OK
+    from jwt_guard._introspector import looks_like_jws
+
+    proof = "signature" if looks_like_jws(raw) else "introspection answer"
     checked = (
-        "signature, issuer, audience and expiry" if options["audience"] is not None else "signature, issuer and expiry"
+        f"{proof}, issuer, audience and expiry" if options["audience"] is not None else f"{proof}, issuer and expiry"
     )
     streams.out(f"VALID: the {checked} check out" + (f"; scopes {' '.join(required)} granted." if required else "."))
     for name, value in _describe(token, now):
@@ -248,8 +296,9 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
 
 def add_verifier_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """Declare the options that configure a :class:`~jwt_guard.Verifier`
-    (``--issuer``, ``--audience``, keys, algorithms, scopes, leeway, timeout);
-    *required*: ``--issuer`` and an audience option must be given."""
+    (``--issuer``, ``--audience``, keys, algorithms, scopes, leeway, timeout,
+    introspection); *required*: ``--issuer`` and an audience option must be
+    given."""
     parser.add_argument(
         "--issuer",
         action="append",
@@ -289,6 +338,28 @@ def add_verifier_arguments(parser: argparse.ArgumentParser, *, required: bool) -
     )
     parser.add_argument("--leeway", type=seconds_type, metavar="SECONDS", help="clock skew tolerated (default 60)")
     parser.add_argument("--timeout", type=seconds_type, metavar="SECONDS", help="timeout of each key fetch (default 5)")
+    introspection = parser.add_argument_group("opaque tokens (RFC 7662 introspection)")
+    introspection.add_argument(
+        "--introspection-client-id", metavar="ID", help="introspect opaque tokens as this client"
+    )
+    secret = introspection.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--introspection-secret-file",
+        metavar="FILE",
+        help=f"file holding the client secret (default: ${_SECRET_VARIABLE})",
+    )
+    secret.add_argument(
+        "--introspection-private-key", metavar="FILE", help="PEM private key: authenticate with private_key_jwt"
+    )
+    introspection.add_argument("--introspection-key-id", metavar="KID", help="kid of the private key's assertions")
+    introspection.add_argument(
+        "--introspection-auth",
+        choices=("client_secret_basic", "client_secret_post", "private_key_jwt"),
+        help="client authentication (default: client_secret_basic, or private_key_jwt with a private key)",
+    )
+    introspection.add_argument(
+        "--introspection-endpoint", metavar="URL", help="the endpoint (default: from the issuer's metadata)"
+    )
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

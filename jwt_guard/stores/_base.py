@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from jwt_guard._access_token import AccessToken
 
-__all__ = ["BackendError", "Store", "StoreFailure"]
+__all__ = ["BackendError", "Store", "StoreFailure", "revocation_store"]
 
 #: What a store does when it cannot vouch for its answer: ``"closed"`` refuses
 #: the request with :class:`~jwt_guard.StoreUnavailable` (503 + Retry-After),
@@ -46,6 +46,29 @@ StoreFailure = Literal["closed", "open"]
 _monotonic = time.monotonic
 _LOG_INTERVAL = 10.0  # seconds between two warnings of the same kind
 _MAX_CLAIM_TTL = 31 * 86400.0
+
+
+def revocation_store(store: object, *, leeway: float) -> Store:
+    """*store* checked for use as ``Verifier(revocation=store)`` with *leeway*,
+    and started (a mirror begins its first read; this returns at once).
+
+    A ``jti`` record lapses ``clock_skew`` after the token's ``exp``, while
+    the verifier accepts the token until ``exp + leeway``: a store whose
+    ``clock_skew`` is below the leeway would let a revoked token back in for
+    the difference, so that is a :class:`~jwt_guard.ConfigurationError`.
+    """
+    if not isinstance(store, Store):
+        raise ConfigurationError(
+            f"revocation must be a jwt_guard.stores store (MemoryStore, RedisStore), not {type(store).__name__}"
+        )
+    if store.clock_skew < leeway:
+        raise ConfigurationError(
+            f"the revocation store's clock_skew ({store.clock_skew:g} s) is smaller than the verifier's leeway "
+            f"({leeway:g} s): a revoked token would be accepted again for the difference after its exp; "
+            f"create the store with clock_skew={leeway:g} or more"
+        )
+    store.start()
+    return store
 
 
 class BackendError(Exception):
@@ -179,16 +202,11 @@ class Store(abc.ABC):
 
         The client is ``client_id``, else ``azp``, as
         :attr:`AccessToken.client_id <jwt_guard.AccessToken.client_id>` reads it.
+        This is what ``Verifier(revocation=store)`` calls on every request.
         """
-        # Raw reads of the verified claims dict (.claims would wrap it in a new
-        # read-only proxy each call): this runs on every request, cache hits
-        # included, and check() ignores values that are not strings.
-        claims = token._claims
-        claim = claims.get
-        client_id = claim("client_id")
-        if type(client_id) is not str or not client_id:
-            client_id = claim("azp")
-        return self.check(claims["iss"], claim("jti"), claim("sub"), client_id, claim("iat"))
+        if self._trusted_until < _monotonic():
+            self._untrusted()
+        return self._index.check_claims(token.claims)
 
     def _untrusted(self) -> None:
         """The index may be behind: apply ``store_failure``. Backends refine this."""
@@ -372,6 +390,19 @@ class Store(abc.ABC):
         """:meth:`wait_ready` for async code (never blocks the event loop)."""
         self.start()
         return True
+
+    def ensure_ready(self, timeout: float | None = None) -> None:
+        """:meth:`wait_ready`; if the store still cannot vouch for its answers,
+        ``store_failure`` decides: ``"closed"`` raises
+        :class:`~jwt_guard.StoreUnavailable`, ``"open"`` warns (and emits an event).
+        ``Verifier.prefetch()`` calls this."""
+        if not self.wait_ready(timeout):
+            self._untrusted()
+
+    async def ensure_ready_async(self, timeout: float | None = None) -> None:
+        """:meth:`ensure_ready` for async code (never blocks the event loop)."""
+        if not await self.wait_ready_async(timeout):
+            self._untrusted()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release threads and connections. The store is not used afterwards."""

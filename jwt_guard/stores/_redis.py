@@ -20,7 +20,7 @@ from jwt_guard.stores._mirror import MirrorReader, Row, decode_read_reply, error
 from jwt_guard.stores._records import Revocation, seconds_option
 from jwt_guard.stores._redis_format import READ_SCRIPT, WRITE_SCRIPT, Keys, read_args, write_args
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "display_url"]
 
 _INSTALL_HINT = "RedisStore needs the redis package: pip install 'jwt-guard[redis]'"
 
@@ -37,7 +37,7 @@ def _import_redis() -> Any:
     return redis
 
 
-def _display_url(url: str) -> str:
+def display_url(url: str) -> str:
     """*url* without credentials, for logs and repr."""
     parts = urlsplit(url)
     if parts.scheme == "unix":
@@ -355,6 +355,11 @@ class RedisStore(Store):
         return self._trusted_until >= time.monotonic()
 
     @property
+    def failure_grace(self) -> float:
+        """Seconds the mirror stays trusted without hearing from Redis."""
+        return self._grace
+
+    @property
     def ready(self) -> bool:
         """Whether the mirror is current now (the request path answers without failing)."""
         return self._trusted_until >= time.monotonic()
@@ -423,7 +428,7 @@ class RedisStore(Store):
             left = max(0.0, self._trusted_until - time.monotonic())
             logger.warning(
                 "jwt_guard: revocation mirror lost contact with Redis at %s (%s); trusted for %.1f s more",
-                _display_url(self._url),
+                display_url(self._url),
                 reason,
                 left,
             )
@@ -450,4 +455,4 @@ class RedisStore(Store):
         self._reporter.emit(EventKind.STORE_UNAVAILABLE, reason="full", operation="mirror")
 
     def __repr__(self) -> str:
-        return f"RedisStore({_display_url(self._url)!r}, prefix={self._keys.prefix!r}, ready={self.ready})"
+        return f"RedisStore({display_url(self._url)!r}, prefix={self._keys.prefix!r}, ready={self.ready})"

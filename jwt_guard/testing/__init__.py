@@ -7,6 +7,7 @@ server, for jwt_guard's own tests and for applications' test suites.
 
 from jwt_guard.testing._authserver import AuthorizationServer
 from jwt_guard.testing._clock import FakeClock
+from jwt_guard.testing._introspection import IntrospectionCall, IntrospectionEndpoint
 from jwt_guard.testing._issuer import LocalIssuer
 from jwt_guard.testing._keyserver import FAULTS, KeyServer, Recorded
 from jwt_guard.testing._network import LocalServer, mock_transport
@@ -16,6 +17,8 @@ __all__ = [
     "FAULTS",
     "AuthorizationServer",
     "FakeClock",
+    "IntrospectionCall",
+    "IntrospectionEndpoint",
     "KeyServer",
     "LocalIssuer",
     "LocalServer",

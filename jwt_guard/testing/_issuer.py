@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from jwt_guard._verifier import Verifier
+from jwt_guard.testing._introspection import OpaqueTokens
 from jwt_guard.testing._keyserver import KeyServer
 from jwt_guard.testing._network import LocalServer, mock_transport
 from jwt_guard.testing._signing import SigningKey, b64url, encode_segments
@@ -82,6 +83,7 @@ class LocalIssuer:
         self._lock = threading.Lock()
         self._keys = self._initial_keys(algorithm, kid, keys)
         self._extra_jwks: list[dict[str, Any]] = []
+        self._opaque = OpaqueTokens(lambda: self.clock())  # follows a clock replaced later
 
     @staticmethod
     def _initial_keys(algorithm: str | None, kid: str | None, keys: Iterable[SigningKey] | None) -> list[SigningKey]:
@@ -243,6 +245,30 @@ class LocalIssuer:
         header = {name: value for name, value in header.items() if value is not None}
         signing_input = encode_segments(header, payload)
         return f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
+
+    def opaque_token(
+        self,
+        *,
+        scope: str | Iterable[str] | Any = None,
+        sub: str | None = "user-1",
+        aud: str | list[str] | _Default | None = DEFAULT,
+        expires_in: float | _Default | None = DEFAULT,
+        **claims: Any,
+    ) -> str:
+        """Mint an opaque (reference) token: a random string whose claims
+        only the introspection endpoint tells (see
+        :class:`~jwt_guard.testing.IntrospectionEndpoint`). Same defaults as
+        :meth:`token`."""
+        return self._opaque.issue(self.claims(scope=scope, sub=sub, aud=aud, expires_in=expires_in, **claims))
+
+    def revoke(self, token: str) -> None:
+        """Revoke an opaque token: introspection answers it inactive from now on."""
+        self._opaque.revoke(token)
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """The RFC 7662 answer for an opaque *token* (``{"active": false}``
+        when unknown, revoked or expired)."""
+        return self._opaque.answer(token)
 
     # -- network -------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-__all__ = ["FAULTS", "KeyServer", "PublishedIssuer", "Recorded", "Reply"]
+__all__ = ["FAULTS", "Endpoint", "KeyServer", "PublishedIssuer", "Recorded", "Reply"]
 
 
 class PublishedIssuer(Protocol):
@@ -49,6 +49,20 @@ class PublishedIssuer(Protocol):
     def token(self, **claims: Any) -> str:
         """A signed access token (``scope``, ``sub``, ``aud`` and any claim)."""
         ...
+
+
+class Endpoint(Protocol):
+    """An extra POST endpoint a key server routes to (the introspection
+    endpoint of :mod:`jwt_guard.testing._introspection`)."""
+
+    @property
+    def url(self) -> str:
+        """Its absolute URL, advertised in discovery."""
+        ...
+
+    def matches(self, path: str) -> bool: ...
+
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> Reply: ...
 
 
 #: Faults a key server can be switched to (``KeyServer.set_fault``).
@@ -131,6 +145,9 @@ class KeyServer:
     :param last_modified: send ``Last-Modified`` (the issuer clock's time
         when the JWKS took its current value) and honour ``If-Modified-Since``
         when no ``If-None-Match`` is sent (RFC 9110 §13.2.2).
+    :param introspection: serve this introspection endpoint (an
+        :class:`~jwt_guard.testing.IntrospectionEndpoint`) and advertise it
+        as ``introspection_endpoint`` in discovery; faults can target it.
     """
 
     #: Where the ``redirect`` fault points; serves the JWKS without faults.
@@ -147,6 +164,7 @@ class KeyServer:
         jwks_uri: str | None = None,
         etag: bool = True,
         last_modified: bool = True,
+        introspection: Endpoint | None = None,
     ) -> None:
         if discovery not in ("oidc", "rfc8414", "both"):
             raise ValueError("discovery must be 'oidc', 'rfc8414' or 'both'")
@@ -158,6 +176,7 @@ class KeyServer:
         self.advertised_jwks_uri = jwks_uri
         self.etag = etag
         self.last_modified = last_modified
+        self.introspection = introspection
         self._body_since: tuple[bytes, float] | None = None
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
@@ -176,11 +195,11 @@ class KeyServer:
 
     def set_fault(self, fault: str | None, *, target: str = "jwks", status: int = 500, delay: float = 0.5) -> None:
         """Switch to *fault* (one of :data:`FAULTS`) for *target*
-        (``"jwks"``, ``"discovery"`` or ``"any"``); ``None`` heals."""
+        (``"jwks"``, ``"discovery"``, ``"introspection"`` or ``"any"``); ``None`` heals."""
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; expected one of {FAULTS}")
-        if target not in ("jwks", "discovery", "any"):
-            raise ValueError("target must be 'jwks', 'discovery' or 'any'")
+        if target not in ("jwks", "discovery", "introspection", "any"):
+            raise ValueError("target must be 'jwks', 'discovery', 'introspection' or 'any'")
         with self._lock:
             self._fault = fault
             self._fault_target = target
@@ -237,6 +256,8 @@ class KeyServer:
     def _target_of(self, path: str) -> str | None:
         if path == self.jwks_path:
             return "jwks"
+        if self.introspection is not None and self.introspection.matches(path):
+            return "introspection"
         if path.endswith("/.well-known/openid-configuration") or "/.well-known/oauth-authorization-server" in path:
             return "discovery"
         return None
@@ -261,9 +282,14 @@ class KeyServer:
         if method == "GET" and kind == "discovery" and self._serves_discovery(path):
             base = urlsplit(self.issuer.issuer)
             jwks_uri = self.advertised_jwks_uri or f"{base.scheme}://{base.netloc}{self.jwks_path}"
-            return _json_reply(self.issuer.discovery(jwks_uri=jwks_uri), headers={"cache-control": "max-age=3600"})
+            document = self.issuer.discovery(jwks_uri=jwks_uri)
+            if self.introspection is not None:
+                document["introspection_endpoint"] = self.introspection.url
+            return _json_reply(document, headers={"cache-control": "max-age=3600"})
         if method == "GET" and (kind == "jwks" or path == self.moved_path):
             return self._jwks(lowered)
+        if method == "POST" and kind == "introspection" and self.introspection is not None:
+            return self.introspection(lowered, body)
         if method == "POST" and self.token_endpoint and path.endswith("/oauth/token"):
             return self._token(lowered, body)
         return _json_reply({"error": "not_found"}, status=404)

@@ -10,6 +10,7 @@ import pytest
 
 from jwt_guard import ConfigurationError, KeyCacheOptions, Verifier
 from jwt_guard._env import ENV_VARIABLES, load_key_file, options_from_env
+from jwt_guard.testing import SigningKey
 from tests.conftest import AUDIENCE, ISSUER
 
 BASE = {"JWT_GUARD_ISSUER": ISSUER, "JWT_GUARD_AUDIENCE": AUDIENCE}
@@ -279,3 +280,67 @@ def test_scope_claims_variable_is_a_list_whatever_the_separator():
 def test_spaced_scope_claims_given_to_from_env_in_code_is_refused():
     with pytest.raises(ConfigurationError, match=r"scope_claims=\['scope', 'permissions'\]"):
         Verifier.from_env(environ=env(), scope_claims="scope permissions")
+
+
+# -- introspection (opaque tokens) ----------------------------------------------
+
+
+def test_introspection_from_the_environment(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n")
+    options = options_from_env(
+        "JWT_GUARD_",
+        {
+            "JWT_GUARD_ISSUER": "https://idp.example.test/",
+            "JWT_GUARD_AUDIENCE": "api",
+            "JWT_GUARD_INTROSPECTION_CLIENT_ID": "my-api",
+            "JWT_GUARD_INTROSPECTION_CLIENT_SECRET_FILE": str(secret),
+            "JWT_GUARD_INTROSPECTION_AUTH": "client_secret_post",
+            "JWT_GUARD_INTROSPECTION_CACHE_TTL": "30",
+            "JWT_GUARD_INTROSPECTION_RATE": "5",
+        },
+    )
+    introspection = options["introspection"]
+    assert (introspection.client_id, introspection.client_secret) == ("my-api", "s3cret")
+    assert (introspection.auth, introspection.cache_ttl, introspection.rate) == ("client_secret_post", 30.0, 5.0)
+
+
+def test_introspection_private_key_from_the_environment(tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text(SigningKey("ES256").private_pem())
+    options = options_from_env(
+        "JWT_GUARD_",
+        {
+            "JWT_GUARD_ISSUER": "https://idp.example.test/",
+            "JWT_GUARD_AUDIENCE": "api",
+            "JWT_GUARD_INTROSPECTION_CLIENT_ID": "my-api",
+            "JWT_GUARD_INTROSPECTION_PRIVATE_KEY_FILE": str(key),
+            "JWT_GUARD_INTROSPECTION_KEY_ID": "k1",
+        },
+    )
+    assert options["introspection"].auth == "private_key_jwt"
+    assert options["introspection"].signer[1] == "ES256"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param({"JWT_GUARD_INTROSPECTION_CLIENT_SECRET": "x"}, "INTROSPECTION_CLIENT_ID is not set", id="no-id"),
+        pytest.param(
+            {"JWT_GUARD_INTROSPECTION_CLIENT_ID": "a", "JWT_GUARD_INTROSPECTION_RATE": "fast"},
+            "JWT_GUARD_INTROSPECTION_RATE",
+            id="bad-rate",
+        ),
+        pytest.param(
+            {"JWT_GUARD_INTROSPECTION_CLIENT_ID": "a", "JWT_GUARD_INTROSPECTION_CLIENT_SECRET_FILE": "/nonexistent"},
+            "cannot read",
+            id="missing-file",
+        ),
+        pytest.param({"JWT_GUARD_INTROSPECTION_CLIENT_ID": "a"}, "client_secret", id="no-secret"),
+    ],
+)
+def test_bad_introspection_variables_are_named(extra, message):
+    environ = {"JWT_GUARD_ISSUER": "https://idp.example.test/", "JWT_GUARD_AUDIENCE": "api", **extra}
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        options_from_env("JWT_GUARD_", environ)
+    assert "x" * 3 not in str(caught.value)

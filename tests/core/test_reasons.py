@@ -62,11 +62,16 @@ def test_each_error_has_its_reason_code(error, code):
     assert reason_code(error) == code
 
 
+def _error_classes(module: object) -> set[type]:
+    names = getattr(module, "__all__", ())
+    return {obj for name in names if isinstance(obj := getattr(module, name), type) and issubclass(obj, Exception)}
+
+
 def test_every_error_class_of_the_package_has_a_code_of_its_own():
     """Each public error class is in the table (no refusal hides under its parent's code)."""
-    public = {
-        obj for name in errors.__all__ if isinstance(obj := getattr(errors, name), type) and issubclass(obj, Exception)
-    }
+    from jwt_guard import _dpop_errors
+
+    public = _error_classes(errors) | _error_classes(jwt_guard) | _error_classes(_dpop_errors)
     assert public <= set(REASON_CODES)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import socket
 import sys
 import warnings
 
@@ -18,8 +19,9 @@ pytest.importorskip(
 from mcp.server.auth.provider import AccessToken as SDKAccessToken
 from mcp.server.auth.settings import AuthSettings
 
-from jwt_guard import ConfigurationError, KeySetUnavailable, ProtectedResource, Verifier
+from jwt_guard import ConfigurationError, KeySetUnavailable, ProtectedResource, StoreUnavailable, Verifier
 from jwt_guard.mcp import ServiceUnavailableMiddleware, TokenVerifier, auth_settings, to_sdk_token
+from jwt_guard.stores import MemoryStore, RedisStore
 from jwt_guard.testing import LocalIssuer, mock_transport
 from tests.mcp.conftest import load_example
 
@@ -236,6 +238,33 @@ async def test_outage_is_a_503_with_retry_after(issuer, resource, clock):
     assert response.headers["cache-control"] == "no-store"
     assert response.json()["error"] == "temporarily_unavailable"
     await verifier.aclose()
+
+
+async def test_a_revoked_token_is_a_401_and_a_store_outage_a_503(issuer, resource, clock):
+    """Revocation answers like any refused token; a store that cannot vouch (closed) like an outage."""
+    store = MemoryStore()
+    verifier = Verifier(issuer=IDP, audience=RESOURCE, clock=clock, keys=issuer.jwks(), revocation=store)
+    token = issuer.token(scope="mcp:tools", jti="stolen")
+    store.revoke_token("stolen", issuer=IDP, expires_at=clock() + 600)
+    response = await post_mcp(sdk_app(verifier, resource), token)
+    assert response.status_code == 401
+    assert "resource_metadata=" in response.headers["www-authenticate"]
+
+    # Nothing listens on this port: the store never finishes its first read.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", store_failure="closed", connect_timeout=0.2)
+    try:
+        verifier = Verifier(issuer=IDP, audience=RESOURCE, clock=clock, keys=issuer.jwks(), revocation=unreachable)
+        with pytest.raises(StoreUnavailable):
+            await TokenVerifier(verifier).verify_token(issuer.token(scope="mcp:tools"))
+        response = await post_mcp(sdk_app(verifier, resource), issuer.token(scope="mcp:tools"))
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) >= 1
+        assert "www-authenticate" not in response.headers
+    finally:
+        unreachable.close()
 
 
 async def test_outage_after_the_response_started_is_reraised():

@@ -1,8 +1,9 @@
 """Real services for tests: find the binary, run it on a free 127.0.0.1 port, stop it.
 
-One rule for every service a test needs (redis-server, Chromium, ...): when
-the binary is missing the test skips with a message that says how to install
-it, unless ``JWT_GUARD_REQUIRE_SERVICES=1`` (set by CI), where it fails.
+One rule for every service a test needs (redis-server, Chromium, Node.js, ...):
+when the binary (or its package) is missing the test skips with a message
+that says how to install it, unless ``JWT_GUARD_REQUIRE_SERVICES=1`` (set by
+CI), where it fails.
 Benchmarks use :class:`RedisServer` too (pytest is imported only to skip).
 """
 
@@ -15,9 +16,19 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import NoReturn
 
 REQUIRE_SERVICES = "JWT_GUARD_REQUIRE_SERVICES"
 START_TIMEOUT = 20.0
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip with *message*, or fail under ``JWT_GUARD_REQUIRE_SERVICES=1``."""
+    import pytest
+
+    if os.environ.get(REQUIRE_SERVICES) == "1":
+        pytest.fail(f"{message} ({REQUIRE_SERVICES}=1)")
+    pytest.skip(message)
 
 
 def require_binary(name: str, install: str) -> str:
@@ -25,12 +36,7 @@ def require_binary(name: str, install: str) -> str:
     found = shutil.which(name)
     if found is not None:
         return found
-    import pytest
-
-    message = f"{name} not found: {install}"
-    if os.environ.get(REQUIRE_SERVICES) == "1":
-        pytest.fail(f"{message} ({REQUIRE_SERVICES}=1)")
-    pytest.skip(message)
+    unavailable(f"{name} not found: {install}")
 
 
 def free_port() -> int:

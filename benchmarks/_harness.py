@@ -39,7 +39,6 @@ if str(ROOT) not in sys.path:
 # "bare" shows the measurement's noise floor on this machine.
 VARIANTS = ("bare", "bare-control", "guard", "guard-nocache", "pyjwt-recipe")
 AUDIENCE = "https://api.bench.test"
-TARGET_SHARE = 0.90
 TARGET_VS_PYJWT = 1.5
 BATCHES = 10  # per variant and in-process round
 
@@ -56,6 +55,8 @@ class Adapter:
     script: str  # the script's file, run again with --serve for each server process
     interface: str  # "ASGI" or "WSGI", as the (a) title names it
     issue: int  # the issue whose targets the summary checks
+    in_process_target: float  # guard's (cached token) least share of bare's throughput in (a)
+    loopback_target: float  # and in (b)
     path: str  # the path every variant serves
     claims: Mapping[str, Any]  # of the token every request carries
     # (issuer_url, jwks_uri, token, rounds, budget_s) -> CPU µs per request, see in_process
@@ -357,11 +358,14 @@ def _verdict(value: float, target: float, noise: float) -> str:
     return status + (", within the noise floor" if abs(value / target - 1) <= noise else "")
 
 
-def verdicts(label: str, samples: Samples, higher_is_better: bool) -> list[str]:
+def verdicts(label: str, samples: Samples, higher_is_better: bool, target: float) -> list[str]:
     """One line per variant and target: met or missed, and by how much.
 
-    The noise floor is how far bare-control, identical to bare, strayed
-    from it: a margin smaller than that is not a measured difference.
+    *target* is guard's least share of bare (a repeated token, served by the
+    verified-result cache); guard-nocache has no share target, every request
+    paying a signature check. The noise floor is how far bare-control,
+    identical to bare, strayed from it: a margin smaller than that is not a
+    measured difference.
     """
     noise = abs(_ratio(samples, "bare-control", "bare", higher_is_better) - 1)
     lines = [f"{label}: noise floor {noise:.1%} (bare-control, an identical bare app, against bare)"]
@@ -369,10 +373,13 @@ def verdicts(label: str, samples: Samples, higher_is_better: bool) -> list[str]:
         share = _ratio(samples, variant, "bare", higher_is_better)
         vs_pyjwt = _ratio(samples, variant, "pyjwt-recipe", higher_is_better)
         name = variant + (" (cache off)" if variant == "guard-nocache" else "")
-        lines.append(
-            f"{label}: {name} {share:.1%} of bare: {_verdict(share, TARGET_SHARE, noise)}"
-            f" ({(share - TARGET_SHARE) * 100:+.1f} points vs {TARGET_SHARE:.0%})"
-        )
+        if variant == "guard":
+            lines.append(
+                f"{label}: {name} {share:.1%} of bare: {_verdict(share, target, noise)}"
+                f" ({(share - target) * 100:+.1f} points vs {target:.0%})"
+            )
+        else:
+            lines.append(f"{label}: {name} {share:.1%} of bare (no target)")
         lines.append(
             f"{label}: {name} {vs_pyjwt:.2f}x pyjwt-recipe: {_verdict(vs_pyjwt, TARGET_VS_PYJWT, noise)}"
             f" ({vs_pyjwt - TARGET_VS_PYJWT:+.2f}x vs {TARGET_VS_PYJWT}x)"
@@ -445,7 +452,7 @@ def main(adapter: Adapter, argv: list[str] | None = None) -> int:
             f"{args.rounds} rounds x {BATCHES} interleaved batches"
         )
         print(table(title, "us/req", a, False))
-        lines = verdicts("(a) in process", a, False)
+        lines = verdicts("(a) in process", a, False, adapter.in_process_target)
         results: dict[str, Any] = {"in_process_us": a}
         if not args.skip_loopback:
             b, cpu = over_loopback(adapter, keys.issuer_url, keys.jwks_uri, token, args, use_wrk)
@@ -461,13 +468,13 @@ def main(adapter: Adapter, argv: list[str] | None = None) -> int:
             if all(cpu.values()):
                 print()
                 print(cpu_table(adapter.cpu_title, cpu))
-            lines += verdicts("(b) loopback", b, True)
+            lines += verdicts("(b) loopback", b, True, adapter.loopback_target)
             results.update(loopback_rps=b, server_cpu_us=cpu)
         print()
         print(
-            f"Targets (issue {adapter.issue}): guard >= {TARGET_SHARE:.0%} of bare "
-            f"and >= {TARGET_VS_PYJWT}x pyjwt-recipe; "
-            "ratios are medians of within-round ratios. The loopback figures are the target measurement."
+            f"Targets (issue {adapter.issue}): guard (repeated token) >= {adapter.in_process_target:.0%} of bare "
+            f"in process and >= {adapter.loopback_target:.0%} over loopback; guard and guard-nocache "
+            f">= {TARGET_VS_PYJWT}x pyjwt-recipe. Ratios are medians of within-round ratios."
         )
         for line in lines:
             print(line)

@@ -6,12 +6,13 @@ the local test issuer in :mod:`jwt_guard.testing`.
 """
 
 from jwt_guard._access_token import AccessToken
-from jwt_guard._challenge import Challenge, render
+from jwt_guard._challenge import Challenge, render_error
 from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
 from jwt_guard._events import Event, EventKind
 from jwt_guard._introspection import InactiveToken, Introspection, IntrospectionUnavailable
 from jwt_guard._reasons import reason_code
 from jwt_guard._resource import ProtectedResource
+from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     AuthError,
@@ -43,6 +44,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
+    "RESPONDER_KEY",
+    "TOKEN_KEY",
     "AccessToken",
     "AuthError",
     "Challenge",
@@ -69,6 +72,7 @@ __all__ = [
     "MissingToken",
     "NotYetValid",
     "ProtectedResource",
+    "Responder",
     "StoreUnavailable",
     "TemporarilyUnavailable",
     "TokenRevoked",
@@ -78,5 +82,5 @@ __all__ = [
     "Verifier",
     "__version__",
     "reason_code",
-    "render",
+    "render_error",
 ]

@@ -1,50 +1,37 @@
-"""Errors as HTTP answers: status, headers and JSON body, with no I/O.
+"""Errors as answers: HTTP status, headers and JSON body, or a WebSocket close, with no I/O.
 
-Both adapters send exactly what :func:`render` returns, so the ASGI and WSGI
-faces cannot drift apart.
+Every adapter sends exactly what :func:`render_error` (or, for a WebSocket
+that cannot get an HTTP denial, :func:`websocket_close`) returns, so the
+ASGI, WSGI and FastAPI faces cannot drift apart. The header syntax (quoting,
+allowed characters) lives in :mod:`jwt_guard._auth_syntax`.
+
+Each error renders the challenge of its own scheme
+(:meth:`~jwt_guard.AuthError.www_authenticate`: ``Bearer``, or ``DPoP`` for
+the errors of :mod:`jwt_guard._dpop_errors`). Where the middlewares' DPoP
+support joins: a ``DPoP`` challenge next to the ``Bearer`` one when both
+schemes are accepted (RFC 9449 §7.2) and the ``DPoP-Nonce`` header are more
+values from :func:`_challenges`, and ``resource_metadata`` (RFC 9728 §5.1)
+one more auth-param of each; all are settings of the
+:class:`~jwt_guard.Responder` that calls :func:`render_error`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
+from jwt_guard._auth_syntax import safe_description
 from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
 
-__all__ = ["Challenge", "bearer_challenge", "quote_param", "render"]
+__all__ = ["WS_POLICY_VIOLATION", "WS_TRY_AGAIN_LATER", "Challenge", "render_error", "websocket_close"]
 
-# RFC 6750 §3: error and error_description values are limited to
-# %x20-21 / %x23-5B / %x5D-7E, and scope tokens to %x21 / %x23-5B / %x5D-7E.
-_NOT_DESCRIPTION_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-# RFC 9110 §5.6.4: quoted-string; backslash-escape the two special characters
-# and drop anything a header value cannot carry.
-_NOT_QDTEXT = re.compile(r"[^\t\x20-\x7e]")
-_QUOTED_SPECIAL = re.compile(r'(["\\])')
-
-
-def quote_param(value: str) -> str:
-    """Render *value* as an RFC 9110 quoted-string."""
-    return '"' + _QUOTED_SPECIAL.sub(r"\\\1", _NOT_QDTEXT.sub("", value)) + '"'
-
-
-def _safe_value(name: str, value: str) -> str:
-    if name == "error_description":
-        return _NOT_DESCRIPTION_CHAR.sub("?", value)
-    if name == "scope":
-        # scope = scope-token *( SP scope-token ): no empty tokens left behind.
-        return " ".join(token for token in (_NOT_DESCRIPTION_CHAR.sub("", part) for part in value.split(" ")) if token)
-    return value
-
-
-def bearer_challenge(realm: str | None, params: list[tuple[str, str]]) -> str:
-    """Build a ``Bearer`` challenge (RFC 6750 §3) from ordered auth-params."""
-    parts: list[str] = []
-    if realm is not None:
-        parts.append(f"realm={quote_param(realm)}")
-    for name, value in params:
-        parts.append(f"{name}={quote_param(_safe_value(name, value))}")
-    return "Bearer " + ", ".join(parts) if parts else "Bearer"
+#: RFC 6455 §7.4.1: 1008 "policy violation" closes a WebSocket whose
+#: credentials were refused; 1013 "try again later" when verification is
+#: temporarily unavailable (not the client's fault).
+WS_POLICY_VIOLATION = 1008
+WS_TRY_AGAIN_LATER = 1013
+# RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code.
+_CLOSE_REASON_BYTES = 123
 
 
 @dataclass(frozen=True)
@@ -64,26 +51,33 @@ class Challenge:
         return None
 
 
-def render(error: JWTGuardError, *, realm: str | None = None) -> Challenge:
-    """Turn *error* into the HTTP answer DESIGN.md's semantics table gives.
+def _challenges(error: AuthError, realm: str | None) -> list[str]:
+    """The ``WWW-Authenticate`` values answering *error*: the challenge of
+    its own scheme (``Bearer``, or ``DPoP`` for the DPoP errors)."""
+    return [error.www_authenticate(realm)]
 
-    401/400/403 answers carry ``WWW-Authenticate: Bearer …``; a 503 carries
-    ``Retry-After`` and no bearer error, since an unreachable key server or
-    revocation store is not the client's fault. Bodies are JSON and never cached.
+
+def render_error(error: JWTGuardError, *, realm: str | None = None) -> Challenge:
+    """Turn *error* into the HTTP answer of the semantics table in DESIGN.md.
+
+    401/400/403 answers carry ``WWW-Authenticate: Bearer …`` (with *realm*
+    when given); a 503 carries ``Retry-After`` and no bearer error, since an
+    unreachable key server or revocation store is not the client's fault. Bodies are JSON
+    ``{"error", "error_description"[, "scope"]}`` and never cached.
     """
     headers: list[tuple[str, str]] = [
         ("content-type", "application/json"),
         ("cache-control", "no-store"),
     ]
     if isinstance(error, AuthError):
-        headers.append(("www-authenticate", bearer_challenge(realm, error.challenge_params())))
+        headers.extend(("www-authenticate", value) for value in _challenges(error, realm))
         code = error.error or "unauthorized"
     elif isinstance(error, TemporarilyUnavailable):
         headers.append(("retry-after", str(error.retry_after)))
         code = "temporarily_unavailable"
     else:
         code = "server_error"
-    body = {"error": code, "error_description": _NOT_DESCRIPTION_CHAR.sub("?", error.description)}
+    body = {"error": code, "error_description": safe_description(error.description)}
     if isinstance(error, AuthError) and error.status_code == 403:
         scopes = getattr(error, "required_scopes", ())
         if scopes:
@@ -91,3 +85,16 @@ def render(error: JWTGuardError, *, realm: str | None = None) -> Challenge:
     payload = json.dumps(body, separators=(",", ":")).encode()
     headers.append(("content-length", str(len(payload))))
     return Challenge(error.status_code, tuple(headers), payload)
+
+
+# The name render_error had before it was exported as jwt_guard.render_error.
+render = render_error
+
+
+def websocket_close(error: JWTGuardError) -> tuple[int, str]:
+    """The close code and reason refusing a WebSocket that cannot get an HTTP
+    denial response (RFC 6455 §7.4.1): 1013 when verification is temporarily
+    unavailable (keys, revocation store), else 1008."""
+    code = WS_TRY_AGAIN_LATER if isinstance(error, TemporarilyUnavailable) else WS_POLICY_VIOLATION
+    reason = error.description.encode("utf-8")[:_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+    return code, reason

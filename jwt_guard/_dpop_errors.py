@@ -26,9 +26,9 @@ proof, the token or key material.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
+from jwt_guard._auth_syntax import challenge_value
 from jwt_guard.errors import AuthError, InvalidToken
 
 __all__ = [
@@ -41,28 +41,15 @@ __all__ = [
     "dpop_headers",
 ]
 
-# RFC 6750 §3 (which RFC 9449 §7.1 builds on): error_description is limited to
-# %x20-21 / %x23-5B / %x5D-7E; other values are RFC 9110 §5.6.4 quoted-strings.
-_NOT_DESCRIPTION_CHAR = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-_NOT_QDTEXT = re.compile(r"[^\t\x20-\x7e]")
-_QUOTED_SPECIAL = re.compile(r'(["\\])')
-
-
-def _quote(name: str, value: str) -> str:
-    if name == "error_description":
-        value = _NOT_DESCRIPTION_CHAR.sub("?", value)
-    return '"' + _QUOTED_SPECIAL.sub(r"\\\1", _NOT_QDTEXT.sub("", value)) + '"'
-
 
 def dpop_challenge(realm: str | None, params: Iterable[tuple[str, str]]) -> str:
     """Build a ``DPoP`` challenge (RFC 9449 §7.1) from ordered auth-params.
 
     ``dpop_challenge(None, [("algs", "ES256 PS256")])`` gives
-    ``DPoP algs="ES256 PS256"``.
+    ``DPoP algs="ES256 PS256"``. Quoting and the RFC 6750 §3 character
+    rules (which RFC 9449 §7.1 builds on) are those of every challenge.
     """
-    parts = [f"realm={_quote('realm', realm)}"] if realm is not None else []
-    parts.extend(f"{name}={_quote(name, value)}" for name, value in params)
-    return "DPoP " + ", ".join(parts) if parts else "DPoP"
+    return challenge_value("DPoP", realm, params)
 
 
 class _DPoPChallenge(AuthError):

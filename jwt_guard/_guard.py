@@ -1,43 +1,85 @@
-"""The request-side policy both adapters share, with no I/O and no framework:
-where a bearer token may come from (RFC 6750 §2), which paths are exempt,
-and what an anonymous request gets.
+"""The request layer: every decision about a request, with no I/O and no framework.
 
-Adapters only translate their framework's request into the plain values
-taken here (header values, query string, path) and send what
-:mod:`jwt_guard._challenge` renders.
+Adapters (:mod:`jwt_guard.asgi`, :mod:`jwt_guard.wsgi`,
+:mod:`jwt_guard.fastapi`) only translate. A middleware wraps what its server
+gives it in a :class:`~jwt_guard._request.Request` (or, when
+:attr:`Guard.header_only` says the ``Authorization`` values are all the
+guard reads, hands over just those), then:
+
+1. :meth:`Guard.exempt` — is the path served without authentication?
+2. :meth:`Guard.authenticate` — the request's :class:`Credentials`, or
+   ``None`` for an anonymous request that may pass (optional mode); raises
+   :class:`InvalidRequest` for malformed or duplicated credentials (RFC 6750
+   §2) and :class:`MissingToken` for a required but absent token;
+3. ``Verifier.verify(credentials.token)`` (or ``verify_async``: the only
+   I/O, which is why the adapter calls it);
+4. stores the token (or ``None``) under :data:`TOKEN_KEY` and its
+   :class:`~jwt_guard.Responder` under :data:`RESPONDER_KEY`, and on any
+   :class:`~jwt_guard.JWTGuardError` sends what the responder answers.
+
+Endpoint decorators and dependencies check a
+:class:`~jwt_guard._endpoint.Requirement` against :data:`TOKEN_KEY` and answer
+through the :data:`RESPONDER_KEY` responder.
+
+Seams for later features (none implemented here yet):
+
+- cookies with a CSRF check: :meth:`Guard.credentials` reads the named
+  cookie (``request.cookies``) when no ``Authorization`` header came, and an
+  origin check on ``request.method`` / ``Origin`` / ``Sec-Fetch-Site`` joins
+  :meth:`Guard.authenticate` for cookie credentials;
+- DPoP (the checks themselves are in :mod:`jwt_guard._dpop`):
+  :func:`parse_authorization` accepts the ``DPoP`` scheme, memoised like a
+  bearer header, and :class:`Credentials` carries ``scheme="DPoP"``; the
+  proof, new on every request and never memoised, is
+  ``single_proof(request.header_values("dpop"), options)``, checked by
+  ``verify_proof(..., method=request.method, url=request.url())`` (or the
+  configured ``public_url``) after the token. :attr:`Guard.header_only` is
+  then off, so adapters build the Request;
+- RFC 9728 metadata and step-up: the :class:`~jwt_guard.Responder` adds
+  ``resource_metadata`` to its challenges, a Requirement gains
+  ``acr_values`` / ``max_age``.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl
 
-from jwt_guard._challenge import Challenge, render
-from jwt_guard._config import realm_ok
+from jwt_guard._request import Credentials, Request
+from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import (
-    ConfigurationError,
-    InsufficientScope,
-    InvalidRequest,
-    JWTGuardError,
-    MissingToken,
-)
+from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, MissingToken
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
 
-__all__ = ["ErrorHandler", "Guard", "check_scopes", "check_verifier", "middleware_guard", "parse_authorization"]
+__all__ = [
+    "RESPONDER_KEY",
+    "TOKEN_KEY",
+    "Guard",
+    "check_scopes",
+    "check_verifier",
+    "middleware_layer",
+    "parse_authorization",
+]
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _TOKEN68_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 _QUERY_PARAM = "access_token"
-
-#: ``on_error(error, request) -> response``: lets an application render its
-#: own answer. The request object is the adapter's (a Starlette ``Request``,
-#: a WSGI environ); the response type is the adapter's too.
-ErrorHandler = Callable[[JWTGuardError, Any], Any]
+# The memo of parsed Authorization values: entries and the longest value kept.
+# A client sends the same header on every request; parsing it once makes the
+# repeated case a dict lookup, and handing out the same token string lets the
+# verifier's result cache reuse its hash. Bounded: at most 256 x 8 KiB.
+_MEMO_SIZE = 256
+_MEMO_MAX_VALUE = 8192
+_Entry = tuple[object, "Credentials | None"]  # (Authorization value, its credentials)
+_NOTHING = object()  # equal to no header value
+# The memo is keyed by the value's tail (the signature: high entropy), so
+# that a lookup hashes 32 characters instead of the whole token; a hit is
+# confirmed by comparing the whole value.
+_MEMO_KEY = 32
 
 
 def parse_authorization(value: str) -> str | None:
@@ -66,8 +108,8 @@ def parse_authorization(value: str) -> str | None:
 
 def _is_token68(value: str) -> bool:
     # The same test as a regex fullmatch of [A-Za-z0-9\-._~+/]+=*, about five
-    # times faster on a typical JWT (this runs on every request): once the
-    # trailing "=" are gone, deleting every allowed byte must leave nothing.
+    # times faster on a typical JWT: once the trailing "=" are gone, deleting
+    # every allowed byte must leave nothing.
     body = value.rstrip("=")
     return bool(body) and body.isascii() and not body.encode("ascii").translate(None, _TOKEN68_CHARS)
 
@@ -83,11 +125,10 @@ def check_scopes(token: AccessToken, required: Sequence[str], *, any_of: bool = 
 
 
 class Guard:
-    """Adapter-independent settings and decisions of a middleware.
+    """Which requests need a token, and where the token may come from.
 
-    :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
-    :param optional: let requests without a token through anonymously (a
-        present but invalid token is still refused).
+    :param optional: let requests without credentials through anonymously
+        (present but invalid credentials are still refused).
     :param exclude_paths: paths served without authentication: exact paths,
         or prefixes when they end with ``/`` or ``*`` (``"/docs/"``,
         ``"/static*"``).
@@ -95,18 +136,15 @@ class Guard:
         discourages it: URLs end up in logs and browser history).
     """
 
-    __slots__ = ("_exact", "_prefixes", "allow_query_token", "excludes", "optional", "realm")
+    __slots__ = ("_exact", "_last", "_memo", "_prefixes", "allow_query_token", "excludes", "header_only", "optional")
 
     def __init__(
         self,
         *,
-        realm: str | None = None,
         optional: bool = False,
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
     ) -> None:
-        if realm is not None and not realm_ok(realm):
-            raise ConfigurationError("realm must be printable ASCII without quotes or backslashes")
         if isinstance(exclude_paths, str):
             exclude_paths = (exclude_paths,)
         exact: set[str] = set()
@@ -121,49 +159,114 @@ class Guard:
                 exact.add(path.rstrip("/"))
             else:
                 exact.add(path)
-        self.realm = realm
         self.optional = bool(optional)
         self.allow_query_token = bool(allow_query_token)
         self._exact = frozenset(exact)
         self._prefixes = tuple(prefixes)
-        #: False when no path is excluded: adapters then skip the path lookup.
+        #: False when no path is excluded (then :meth:`exempt` reads no path).
         self.excludes = bool(exact or prefixes)
+        #: True when this guard's decisions read nothing of a request but its
+        #: ``Authorization`` values (no excluded paths, no query tokens): an
+        #: adapter may then pass those values to :meth:`authenticate_header`
+        #: instead of wrapping every request in a Request. Features that read
+        #: more (cookies, DPoP proofs) will turn it off.
+        self.header_only = not (self.excludes or self.allow_query_token)
+        self._memo: dict[str | bytes, _Entry] = {}
+        # The entry seen last: a client repeating its token skips even the
+        # memo's lookup (one attribute read, one comparison).
+        self._last: _Entry = (_NOTHING, None)
 
     def excluded(self, path: str) -> bool:
         """True if *path* is served without authentication."""
         return path in self._exact or (bool(self._prefixes) and path.startswith(self._prefixes))
 
-    def credentials(self, authorization: Sequence[str], query_string: str | bytes | None) -> str | None:
-        """The bearer token of a request, ``None`` if it has none.
+    def exempt(self, request: Request) -> bool:
+        """True if *request* is served without looking at its credentials."""
+        return self.excludes and self.excluded(request.path)
 
-        *authorization* holds every ``Authorization`` header value received.
-        Raises :class:`InvalidRequest` for a malformed header, two headers, or
-        a token sent in more than one place (RFC 6750 §2).
+    def authenticate(self, request: Request) -> Credentials | None:
+        """The credentials to verify, or ``None`` for an anonymous request
+        that may go on (optional mode).
+
+        Raises :class:`InvalidRequest` for malformed or duplicated
+        credentials, and :class:`MissingToken` when a token is required and
+        the request has none.
         """
-        token: str | None = None
+        authorization = request.raw_header_values("authorization")
+        if self.header_only:
+            return self.authenticate_header(authorization)
+        found = self._credentials(request, authorization)
+        if found is None and not self.optional:
+            raise MissingToken()
+        return found
+
+    def authenticate_header(self, authorization: Sequence[str | bytes]) -> Credentials | None:
+        """:meth:`authenticate` from the request's ``Authorization`` values
+        alone (as :meth:`~jwt_guard._request.Request.raw_header_values`
+        gives them), for a guard that reads nothing else (:attr:`header_only`).
+        """
+        if len(authorization) == 1:
+            # The common case: a header seen before costs a comparison or a dict lookup.
+            value = authorization[0]
+            last = self._last
+            found = last[1] if last[0] == value else self._from_header(value)
+        elif authorization:
+            raise InvalidRequest("more than one Authorization header")
+        else:
+            found = None
+        if found is None and not self.optional:
+            raise MissingToken()
+        return found
+
+    def credentials(self, request: Request) -> Credentials | None:
+        """The bearer credentials of *request*, ``None`` if it has none.
+
+        Raises :class:`InvalidRequest` for a malformed header, two headers,
+        or a token sent in more than one place (RFC 6750 §2).
+        """
+        return self._credentials(request, request.raw_header_values("authorization"))
+
+    def _credentials(self, request: Request, authorization: Sequence[str | bytes]) -> Credentials | None:
+        found: Credentials | None = None
         if authorization:
             if len(authorization) > 1:
                 raise InvalidRequest("more than one Authorization header")
-            token = parse_authorization(authorization[0])
-        if self.allow_query_token and query_string:
-            query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
-            # Parsed whole: the name may arrive percent-encoded (access%5Ftoken).
-            found = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == _QUERY_PARAM]
-            if len(found) > 1 or (found and token is not None):
-                raise InvalidRequest("the access token was sent in more than one place")
-            if found:
-                if not found[0]:
-                    raise InvalidRequest("the access_token parameter is empty")
-                token = found[0]
-        return token
+            found = self._from_header(authorization[0])
+        if self.allow_query_token:
+            query = request.query_string
+            if query:
+                found = self._from_query(query, found)
+        return found
 
-    def anonymous(self) -> None:
-        """A request without a token: allowed in optional mode, else refused."""
-        if not self.optional:
-            raise MissingToken()
+    def _from_header(self, value: str | bytes) -> Credentials | None:
+        """The credentials in one ``Authorization`` value (str, or bytes as an
+        ASGI server sends it: decoded only when not memoised)."""
+        key = value[-_MEMO_KEY:]
+        memo = self._memo
+        entry = memo.get(key)
+        if entry is None or entry[0] != value:
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            token = parse_authorization(text)  # raises for a malformed Bearer header: not memoised
+            entry = (value, None if token is None else Credentials("Bearer", token, "header"))
+            if len(value) > _MEMO_MAX_VALUE:
+                return entry[1]
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()  # atomic under threads, unlike evicting one entry
+            memo[key] = entry
+        self._last = entry
+        return entry[1]
 
-    def render(self, error: JWTGuardError) -> Challenge:
-        return render(error, realm=self.realm)
+    @staticmethod
+    def _from_query(query: str, found: Credentials | None) -> Credentials | None:
+        # Parsed whole: the name may arrive percent-encoded (access%5Ftoken).
+        values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == _QUERY_PARAM]
+        if not values:
+            return found
+        if len(values) > 1 or found is not None:
+            raise InvalidRequest("the access token was sent in more than one place")
+        if not values[0]:
+            raise InvalidRequest("the access_token parameter is empty")
+        return Credentials("Bearer", values[0], "query")
 
 
 def check_verifier(verifier: object) -> None:
@@ -172,7 +275,7 @@ def check_verifier(verifier: object) -> None:
         raise ConfigurationError(f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}")
 
 
-def middleware_guard(
+def middleware_layer(
     verifier: object,
     on_error: object,
     *,
@@ -181,15 +284,19 @@ def middleware_guard(
     optional: bool,
     exclude_paths: Iterable[str],
     allow_query_token: bool,
-) -> Guard:
-    """Check the options the ASGI and WSGI middlewares share and return their :class:`Guard`.
+) -> tuple[Guard, Responder]:
+    """Check the options the ASGI and WSGI middlewares share; return their
+    :class:`Guard` and :class:`~jwt_guard.Responder`.
 
     In this order: *verifier*, then *on_error* (a plain function: an
-    ``async def`` would hand back an unawaited coroutine), then the Guard's
-    own settings. *on_error_returns* names what the adapter's *on_error*
-    returns, for the message.
+    ``async def`` would hand back an unawaited coroutine), then the realm,
+    then the Guard's settings. *on_error_returns* names what the adapter's
+    *on_error* returns, for the message.
     """
     check_verifier(verifier)
     if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
         raise ConfigurationError(f"on_error must be a plain function returning {on_error_returns}")
-    return Guard(realm=realm, optional=optional, exclude_paths=exclude_paths, allow_query_token=allow_query_token)
+    handler = cast("ErrorHandler | None", on_error)
+    responder = Responder(realm=realm, on_error=handler, verifier=cast(Verifier, verifier))
+    guard = Guard(optional=optional, exclude_paths=exclude_paths, allow_query_token=allow_query_token)
+    return guard, responder

@@ -18,7 +18,14 @@ is a :class:`TokenUser` (a ``starlette.authentication.BaseUser``) and
 ``scope["auth"]`` an ``AuthCredentials`` holding the token's scopes, so
 ``request.user``, ``request.auth.scopes`` and Starlette's own ``@requires``
 work unchanged. The verified :class:`~jwt_guard.AccessToken` itself is under
-``scope["jwt_guard.token"]``; read it with :func:`get_access_token`.
+``scope["jwt_guard.token"]`` (:data:`~jwt_guard.TOKEN_KEY`; ``None`` for a
+request let through anonymously or on an excluded path); read it with
+:func:`get_access_token`. The middleware's :class:`~jwt_guard.Responder`,
+under ``scope["jwt_guard.responder"]``, lets the decorators answer like it.
+
+Every decision (where credentials come from, excluded paths, optional mode,
+scope requirements, the error answer) is taken by jwt_guard's framework-free
+request layer; this module only translates between it and ASGI/Starlette.
 
 Trust assumptions
 -----------------
@@ -36,22 +43,20 @@ Trust assumptions
 - **Only the verified token grants anything.** :func:`require_scopes`,
   :func:`require_any_scope` and :func:`get_access_token` read
   ``scope["jwt_guard.token"]``, which only this middleware and the
-  :mod:`jwt_guard.fastapi` dependency set after verification; they never
-  trust ``request.auth``, which any other middleware may fill.
+  :mod:`jwt_guard.fastapi` dependency set after verification, and accept
+  nothing but an :class:`~jwt_guard.AccessToken` there; they never trust
+  ``request.auth``, which any other middleware may fill.
 - **Key-server outages are not the client's fault**: they answer 503 with
   ``Retry-After``, never 401 and never 500.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
-import anyio
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -59,20 +64,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from jwt_guard._access_token import AccessToken
-from jwt_guard._challenge import Challenge, render
-from jwt_guard._events import logger
-from jwt_guard._guard import check_scopes, middleware_guard
+from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
+from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
+from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
+from jwt_guard._guard import middleware_layer
+from jwt_guard._request import ScopeRequest, scope_header_values
+from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import (
-    ConfigurationError,
-    InsufficientScope,
-    JWTGuardError,
-    KeySetUnavailable,
-    MissingToken,
-)
+from jwt_guard.errors import ConfigurationError, JWTGuardError
 
 __all__ = [
-    "TOKEN_SCOPE_KEY",
+    "RESPONDER_KEY",
+    "TOKEN_KEY",
+    "WS_POLICY_VIOLATION",
+    "WS_TRY_AGAIN_LATER",
     "ErrorRenderer",
     "JWTGuardMiddleware",
     "TokenUser",
@@ -82,19 +87,12 @@ __all__ = [
     "require_scopes",
 ]
 
-#: The scope key holding the verified :class:`~jwt_guard.AccessToken`.
-TOKEN_SCOPE_KEY = "jwt_guard.token"  # noqa: S105 - a dictionary key
-# Which verifier produced it (the FastAPI dependency reuses only its own).
-_VERIFIER_KEY = "jwt_guard.verifier"
-# The middleware that handled the request (decorators render like it).
-_MIDDLEWARE_KEY = "jwt_guard.middleware"
+#: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
+TOKEN_SCOPE_KEY = TOKEN_KEY
 
-#: RFC 6455 §7.4.1: 1008 "policy violation" for authentication failures;
-#: 1013 "try again later" when keys cannot be had (not the client's fault).
-WS_POLICY_VIOLATION = 1008
-WS_TRY_AGAIN_LATER = 1013
 _DENIAL_EXTENSION = "websocket.http.response"
 _AUTHORIZATION = b"authorization"
+_new = object.__new__
 
 #: ``on_error(error, connection) -> Response | None``: render the
 #: application's own answer to a refused request; ``None`` keeps the default.
@@ -136,12 +134,36 @@ class TokenUser(BaseUser):
         return f"TokenUser({self.access_token!r})"
 
 
+class _TokenCredentials(AuthCredentials):
+    """``scope["auth"]`` for a verified token: Starlette's ``AuthCredentials``
+    whose ``scopes`` list (the token's scopes) is made on first use, since
+    most requests never read it. Each request gets its own list."""
+
+    _token: AccessToken
+    _scopes: list[str]
+
+    def __init__(self, token: AccessToken) -> None:  # no super().__init__(): scopes come from the token
+        self._token = token
+
+    @property
+    def scopes(self) -> list[str]:
+        try:
+            return self._scopes
+        except AttributeError:
+            self._scopes = list(self._token.scopes)
+            return self._scopes
+
+    @scopes.setter
+    def scopes(self, value: list[str]) -> None:
+        self._scopes = value
+
+
 def get_access_token(connection: HTTPConnection | Mapping[str, Any]) -> AccessToken | None:
     """The verified :class:`~jwt_guard.AccessToken` of a request, websocket or
     ASGI scope; ``None`` when the request carried none (optional mode, an
     excluded path, or no middleware)."""
     scope = connection.scope if isinstance(connection, HTTPConnection) else connection
-    token = scope.get(TOKEN_SCOPE_KEY)
+    token = scope.get(TOKEN_KEY)
     return token if isinstance(token, AccessToken) else None
 
 
@@ -156,15 +178,6 @@ def _raw_headers(challenge: Challenge) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in challenge.headers]
 
 
-def _close_code(error: JWTGuardError) -> int:
-    return WS_TRY_AGAIN_LATER if isinstance(error, KeySetUnavailable) else WS_POLICY_VIOLATION
-
-
-def _close_reason(error: JWTGuardError) -> str:
-    # RFC 6455 §5.5: a control frame payload is at most 125 bytes, 2 of them the code.
-    return error.description.encode("utf-8")[:123].decode("utf-8", "ignore")
-
-
 def _denial_send(send: Send) -> Send:
     """Turn an HTTP response's messages into WebSocket denial messages."""
 
@@ -177,35 +190,28 @@ def _denial_send(send: Send) -> Send:
     return wrapped
 
 
+async def _send_challenge(challenge: Challenge, send: Send, prefix: str = "") -> None:
+    await send(
+        {"type": prefix + "http.response.start", "status": challenge.status_code, "headers": _raw_headers(challenge)}
+    )
+    await send({"type": prefix + "http.response.body", "body": challenge.body})
+
+
 async def _deny(
-    error: JWTGuardError,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    response: Response | None,
-    challenge: Callable[[JWTGuardError], Challenge],
+    error: JWTGuardError, responder: Responder, connection: HTTPConnection, receive: Receive, send: Send
 ) -> None:
     """Refuse a WebSocket that has not been accepted: an HTTP denial response
     when the server supports the extension, else a 1008 (or 1013) close."""
+    scope = connection.scope
+    answer = responder.answer(error, connection)
     if _DENIAL_EXTENSION in (scope.get("extensions") or {}):
-        if response is not None:
-            await response(scope, receive, _denial_send(send))
-            return
-        rendered = challenge(error)
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": rendered.status_code,
-                "headers": _raw_headers(rendered),
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": rendered.body})
+        if isinstance(answer, Challenge):
+            await _send_challenge(answer, send, "websocket.")
+        else:
+            await answer(scope, receive, _denial_send(send))
         return
-    await send({"type": "websocket.close", "code": _close_code(error), "reason": _close_reason(error)})
-
-
-class _StartupAborted(Exception):
-    """Raised into the application's lifespan to stop a fail-fast startup."""
+    code, reason = responder.close(error)
+    await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 class JWTGuardMiddleware:
@@ -227,11 +233,13 @@ class JWTGuardMiddleware:
     :param verifier: the :class:`~jwt_guard.Verifier` checking tokens.
     :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
     :param optional: let requests without a token through with Starlette's
-        ``UnauthenticatedUser`` and empty ``AuthCredentials``. A token that is
-        present but invalid is still refused.
-    :param exclude_paths: paths served untouched (no verification, no
-        ``scope["user"]``): exact paths, or prefixes when they end with ``/``
-        or ``*`` (``"/docs/"``, ``"/static*"``).
+        ``UnauthenticatedUser``, empty ``AuthCredentials`` and
+        ``scope["jwt_guard.token"] = None``. A token that is present but
+        invalid is still refused.
+    :param exclude_paths: paths served without verification (no
+        ``scope["user"]``; ``scope["jwt_guard.token"]`` is ``None``): exact
+        paths, or prefixes when they end with ``/`` or ``*`` (``"/docs/"``,
+        ``"/static*"``).
     :param allow_query_token: also accept the ``access_token`` query
         parameter (RFC 6750 §2.3). Off by default.
     :param on_error: ``on_error(error, connection) -> Response | None``, a
@@ -268,7 +276,7 @@ class JWTGuardMiddleware:
         close_expired_websockets: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.guard = middleware_guard(
+        self.guard, self.responder = middleware_layer(
             verifier,
             on_error,
             on_error_returns="a Response or None",
@@ -281,7 +289,6 @@ class JWTGuardMiddleware:
             raise ConfigurationError("fail_fast=True needs prefetch=True")
         self.app = app
         self.verifier = verifier
-        self._on_error = on_error
         self._prefetch = bool(prefetch)
         self._fail_fast = bool(fail_fast)
         self._watch_expiry = bool(close_expired_websockets)
@@ -289,165 +296,64 @@ class JWTGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind != "http" and kind != "websocket":
-            if kind == "lifespan" and self._prefetch:
-                await self._lifespan(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
-            return
-        guard = self.guard
-        if guard.excludes and guard.excluded(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        try:
-            token = await self._authenticate(scope)
-        except JWTGuardError as error:
-            if kind == "http":
-                await self._reject(error, scope, receive, send)
-            else:
-                await self._reject_websocket(error, scope, receive, send)
-            return
-        if kind == "websocket" and self._watch_expiry and token is not None:
-            await self._run_until_expiry(token, scope, receive, send)
+        if kind == "http" or kind == "websocket":
+            scope[RESPONDER_KEY] = self.responder
+            guard = self.guard
+            token: AccessToken | None = None
+            # Only the Authorization values, unless the guard reads more of the request.
+            request = None if guard.header_only else ScopeRequest(scope)
+            if request is None or not guard.exempt(request):
+                try:
+                    credentials = (
+                        guard.authenticate_header(scope_header_values(scope, _AUTHORIZATION))
+                        if request is None
+                        else guard.authenticate(request)
+                    )
+                    if credentials is None:
+                        scope["user"] = UnauthenticatedUser()
+                        scope["auth"] = AuthCredentials()
+                    else:
+                        token = await self.verifier.verify_async(credentials.token)
+                        # TokenUser(token) and _TokenCredentials(token) without a call of
+                        # their Python __init__: this runs on every request.
+                        user = _new(TokenUser)
+                        user.access_token = token
+                        scope["user"] = user
+                        auth = _new(_TokenCredentials)
+                        auth._token = token
+                        scope["auth"] = auth
+                except JWTGuardError as error:
+                    if kind == "http":
+                        await self._reject(error, scope, receive, send)
+                    else:
+                        await self._reject_websocket(error, scope, receive, send)
+                    return
+                if kind == "websocket" and self._watch_expiry and token is not None:
+                    scope[TOKEN_KEY] = token
+                    await run_until_expiry(self.app, token, self._clock, scope, receive, send)
+                    return
+            scope[TOKEN_KEY] = token
+        elif kind == "lifespan" and self._prefetch:
+            await lifespan_with_prefetch(self.app, self.verifier, self._fail_fast, scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    async def _authenticate(self, scope: Scope) -> AccessToken | None:
-        authorization: list[str] = []
-        for name, value in scope["headers"]:  # a plain loop: cheaper than a comprehension
-            if name == _AUTHORIZATION:
-                authorization.append(value.decode("latin-1"))
-        raw = self.guard.credentials(authorization, scope.get("query_string"))
-        scope[_MIDDLEWARE_KEY] = self
-        if raw is None:
-            self.guard.anonymous()
-            scope["user"] = UnauthenticatedUser()
-            scope["auth"] = AuthCredentials()
-            scope.pop(TOKEN_SCOPE_KEY, None)
-            return None
-        token = await self.verifier.verify_async(raw)
-        scope["user"] = TokenUser(token)
-        scope["auth"] = AuthCredentials(list(token.scopes))
-        scope[TOKEN_SCOPE_KEY] = token
-        scope[_VERIFIER_KEY] = self.verifier
-        return token
-
     # -- answers -----------------------------------------------------------
 
-    def challenge(self, error: JWTGuardError) -> Challenge:
-        """The default answer to *error*, with this middleware's realm."""
-        return self.guard.render(error)
-
-    def error_response(self, error: JWTGuardError, connection: HTTPConnection) -> Response:
-        """The response for *error*: the application's ``on_error`` answer, or
-        the default challenge. Decorators use it to answer like the middleware."""
-        if self._on_error is not None:
-            response = self._on_error(error, connection)
-            if response is not None:
-                return response
-        return challenge_response(self.challenge(error))
-
     async def _reject(self, error: JWTGuardError, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._on_error is not None:
-            response = self._on_error(error, Request(scope, receive))
-            if response is not None:
-                await response(scope, receive, send)
-                return
-        challenge = self.challenge(error)
-        await send({"type": "http.response.start", "status": challenge.status_code, "headers": _raw_headers(challenge)})
-        await send({"type": "http.response.body", "body": challenge.body})
+        request = Request(scope, receive) if self.responder.on_error is not None else None
+        answer = self.responder.answer(error, request)
+        if isinstance(answer, Challenge):
+            await _send_challenge(answer, send)
+        else:
+            await answer(scope, receive, send)
 
     async def _reject_websocket(self, error: JWTGuardError, scope: Scope, receive: Receive, send: Send) -> None:
         # ASGI: the application answers the websocket.connect event.
         message = await receive()
         if message["type"] != "websocket.connect":
             return  # the client left already
-        response = self._on_error(error, HTTPConnection(scope, receive)) if self._on_error is not None else None
-        await _deny(error, scope, receive, send, response, self.challenge)
-
-    # -- WebSocket expiry --------------------------------------------------
-
-    async def _run_until_expiry(self, token: AccessToken, scope: Scope, receive: Receive, send: Send) -> None:
-        exp = token.get("exp")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-            await self.app(scope, receive, send)
-            return
-        accepted = anyio.Event()
-        state = {"expired": False, "closed": False}
-
-        async def send_hook(message: Message) -> None:
-            if state["expired"]:
-                # ASGI 2.4: sending on a closed connection raises an OSError.
-                raise OSError("the WebSocket was closed: its access token expired")
-            kind = message["type"]
-            if kind == "websocket.accept":
-                accepted.set()
-            elif kind in ("websocket.close", "websocket.http.response.start"):
-                state["closed"] = True
-            await send(message)
-
-        async def watch() -> None:
-            await accepted.wait()
-            delay = float(exp) - self._clock()
-            if delay > 0:
-                await anyio.sleep(delay)
-            if state["closed"]:
-                return
-            state["expired"] = True
-            logger.debug("jwt_guard: closing a WebSocket whose access token expired")
-            with contextlib.suppress(OSError):  # the client may have left meanwhile
-                await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": "token expired"})
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(watch)
-            try:
-                await self.app(scope, receive, send_hook)
-            finally:
-                tasks.cancel_scope.cancel()
-
-    # -- lifespan ------------------------------------------------------------
-
-    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        aborted = False
-
-        async def receive_hook() -> Message:
-            nonlocal aborted
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                failure = await self._prefetch_keys()
-                if failure is not None and self._fail_fast:
-                    aborted = True
-                    await send(
-                        {
-                            "type": "lifespan.startup.failed",
-                            "message": f"jwt_guard: signing keys could not be prefetched: {failure.description}",
-                        }
-                    )
-                    raise _StartupAborted
-            return message
-
-        async def send_hook(message: Message) -> None:
-            if not aborted:
-                await send(message)
-
-        try:
-            await self.app(scope, receive_hook, send_hook)
-        except _StartupAborted:
-            return
-
-    async def _prefetch_keys(self) -> JWTGuardError | None:
-        try:
-            await self.verifier.prefetch_async()
-        except JWTGuardError as error:
-            if self._fail_fast:
-                logger.error("jwt_guard: signing keys could not be prefetched at startup: %s", error.description)
-            else:
-                logger.warning(
-                    "jwt_guard: signing keys could not be prefetched at startup (%s); requests will retry",
-                    error.description,
-                )
-            return error
-        return None
+        await _deny(error, self.responder, HTTPConnection(scope, receive), receive, send)
 
 
 # -- decorators ----------------------------------------------------------------
@@ -459,73 +365,48 @@ def require_scopes(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R
     Decorates Starlette endpoints: async and sync functions, ``HTTPEndpoint``
     methods, WebSocket functions and ``WebSocketEndpoint`` methods. The
     endpoint needs a ``request`` or ``websocket`` parameter (or one annotated
-    with a Starlette connection type); without one, decoration raises
-    ``TypeError`` at import time.
+    with a Starlette connection type). Mistakes fail at decoration time, as
+    in :func:`jwt_guard.wsgi.require_scopes`: ``TypeError`` without such a
+    parameter, without parentheses, without scopes or for a scope that is
+    not a string; ``ValueError`` for a string that is not an RFC 6749 §3.3
+    scope token.
 
     Without a verified token the endpoint answers 401; with one lacking a
     scope, 403 ``insufficient_scope`` naming the scopes. Answers are rendered
-    like the middleware's (same realm and ``on_error``). A WebSocket that
-    fails is refused with a denial response (before accept, when the server
-    supports it) or closed with 1008.
+    like the middleware's (its :class:`~jwt_guard.Responder`: same realm and
+    ``on_error``). A WebSocket that fails is refused with a denial response
+    (before accept, when the server supports it) or closed with 1008.
 
     .. warning::
        Scopes are read only from the token verified by
        :class:`JWTGuardMiddleware` (or the FastAPI dependency); install the
        middleware in front of decorated endpoints, otherwise every request is
-       refused with 401.
+       refused with 401 (and a warning is logged once per endpoint).
     """
-    return _scope_decorator("require_scopes", scopes, any_of=False)
+    return _scope_decorator(Requirement.for_decorator("require_scopes", scopes, any_of=False), "require_scopes")
 
 
 def require_any_scope(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Like :func:`require_scopes`, but **one** of *scopes* is enough."""
-    return _scope_decorator("require_any_scope", scopes, any_of=True)
+    return _scope_decorator(Requirement.for_decorator("require_any_scope", scopes, any_of=True), "require_any_scope")
 
 
-def _scope_decorator(
-    name: str, scopes: tuple[str, ...], *, any_of: bool
-) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    if not scopes:
-        raise TypeError(f"{name}() needs at least one scope")
-    for scope in scopes:
-        if not isinstance(scope, str):
-            raise TypeError(f"{name}() takes scope names; use @{name}('scope'), not @{name}")
-        if not scope or " " in scope:
-            raise TypeError(f"{name}() scope names must be non-empty and contain no spaces, got {scope!r}")
-    required = tuple(dict.fromkeys(scopes))
-
+def _scope_decorator(requirement: Requirement, name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
         index, param, kind = _connection_parameter(func, name)
-        is_async = _is_async(func)
+        check = EndpointCheck(requirement, getattr(func, "__qualname__", repr(func)))
         if kind == "websocket":
-            if not is_async:
+            if not is_async(func):
                 raise TypeError(f"{name}: WebSocket endpoint {func.__qualname__} must be async")
-            return cast(Callable[_P, _R], _websocket_wrapper(func, index, param, required, any_of))
-        if is_async:
-            return cast(Callable[_P, _R], _async_wrapper(func, index, param, required, any_of))
-        return cast(Callable[_P, _R], _sync_wrapper(func, index, param, required, any_of))
+            return cast(Callable[_P, _R], _websocket_wrapper(func, index, param, check))
+        if is_async(func):
+            return cast(Callable[_P, _R], _async_wrapper(func, index, param, check))
+        return cast(Callable[_P, _R], _sync_wrapper(func, index, param, check))
 
     return decorate
 
 
-def _is_async(func: Callable[..., Any]) -> bool:
-    while isinstance(func, functools.partial):
-        func = func.func
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))  # noqa: B004
-
-
 _CONNECTION_NAMES = {"Request": "http", "HTTPConnection": "http", "WebSocket": "websocket"}
-
-
-def _signature(func: Callable[..., Any], name: str) -> inspect.Signature:
-    try:
-        try:
-            return inspect.signature(func, eval_str=True)
-        except (NameError, AttributeError, SyntaxError, TypeError):
-            # Annotations naming things defined later: read them unevaluated.
-            return inspect.signature(func)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name}: cannot read the signature of {func!r}") from exc
 
 
 def _annotation_kind(annotation: Any) -> str | None:
@@ -540,7 +421,7 @@ def _connection_parameter(func: Callable[..., Any], name: str) -> tuple[int, str
     """(position, name, "http" | "websocket") of the endpoint's connection:
     the first parameter annotated with a Starlette connection type, else the
     one named ``request`` or ``websocket`` (Starlette's convention)."""
-    parameters = list(_signature(func, name).parameters.values())
+    parameters = list(read_signature(func, name).parameters.values())
     for index, parameter in enumerate(parameters):
         kind = _annotation_kind(parameter.annotation)
         if kind is not None:
@@ -552,66 +433,47 @@ def _connection_parameter(func: Callable[..., Any], name: str) -> tuple[int, str
 
 
 def _connection(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, param: str) -> HTTPConnection:
-    connection = kwargs[param] if param in kwargs else args[index] if index < len(args) else None
+    connection = argument(args, kwargs, index, param)
     if not isinstance(connection, HTTPConnection):
         raise TypeError(f"expected a Starlette Request or WebSocket as {param!r}, got {type(connection).__name__}")
     return connection
 
 
-def _scope_error(scope: Scope, required: tuple[str, ...], any_of: bool) -> JWTGuardError | None:
-    # Only a verified token counts: a forged one never got this far (401).
-    token = get_access_token(scope)
-    if token is None:
-        return MissingToken()
-    try:
-        check_scopes(token, required, any_of=any_of)
-    except InsufficientScope as error:
-        return error
-    return None
+def _response(error: JWTGuardError, connection: HTTPConnection) -> Response:
+    """The answer of the middleware that saw *connection* (its responder)."""
+    answer = responder_of(connection.scope).answer(error, connection)
+    return challenge_response(answer) if isinstance(answer, Challenge) else cast(Response, answer)
 
 
-def _error_response(error: JWTGuardError, connection: HTTPConnection) -> Response:
-    middleware = connection.scope.get(_MIDDLEWARE_KEY)
-    if isinstance(middleware, JWTGuardMiddleware):
-        return middleware.error_response(error, connection)
-    return challenge_response(render(error))
-
-
-def _async_wrapper(
-    func: Callable[..., Any], index: int, param: str, required: tuple[str, ...], any_of: bool
-) -> Callable[..., Any]:
+def _async_wrapper(func: Callable[..., Any], index: int, param: str, check: EndpointCheck) -> Callable[..., Any]:
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         request = _connection(args, kwargs, index, param)
-        error = _scope_error(request.scope, required, any_of)
+        error = check.refusal(request.scope)
         if error is not None:
-            return _error_response(error, request)
+            return _response(error, request)
         return await func(*args, **kwargs)
 
     return wrapper
 
 
-def _sync_wrapper(
-    func: Callable[..., Any], index: int, param: str, required: tuple[str, ...], any_of: bool
-) -> Callable[..., Any]:
+def _sync_wrapper(func: Callable[..., Any], index: int, param: str, check: EndpointCheck) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         request = _connection(args, kwargs, index, param)
-        error = _scope_error(request.scope, required, any_of)
+        error = check.refusal(request.scope)
         if error is not None:
-            return _error_response(error, request)
+            return _response(error, request)
         return func(*args, **kwargs)
 
     return wrapper
 
 
-def _websocket_wrapper(
-    func: Callable[..., Any], index: int, param: str, required: tuple[str, ...], any_of: bool
-) -> Callable[..., Any]:
+def _websocket_wrapper(func: Callable[..., Any], index: int, param: str, check: EndpointCheck) -> Callable[..., Any]:
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         websocket = _connection(args, kwargs, index, param)
-        error = _scope_error(websocket.scope, required, any_of)
+        error = check.refusal(websocket.scope)
         if error is None:
             return await func(*args, **kwargs)
         if not isinstance(websocket, WebSocket):
@@ -623,15 +485,11 @@ def _websocket_wrapper(
 
 
 async def _refuse_websocket(websocket: WebSocket, error: JWTGuardError) -> None:
+    responder = responder_of(websocket.scope)
     if websocket.application_state == WebSocketState.CONNECTING:
         if websocket.client_state == WebSocketState.CONNECTING:
             await websocket.receive()  # ASGI: answer the websocket.connect event
-        middleware = websocket.scope.get(_MIDDLEWARE_KEY)
-        if isinstance(middleware, JWTGuardMiddleware):
-            response = middleware.error_response(error, websocket) if middleware._on_error else None
-            challenge = middleware.challenge
-        else:
-            response, challenge = None, render
-        await _deny(error, websocket.scope, websocket.receive, websocket.send, response, challenge)
+        await _deny(error, responder, websocket, websocket.receive, websocket.send)
     elif websocket.application_state == WebSocketState.CONNECTED:
-        await websocket.close(code=WS_POLICY_VIOLATION, reason=_close_reason(error))
+        code, reason = responder.close(error)
+        await websocket.close(code=code, reason=reason)

@@ -36,6 +36,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from jwt_guard._auth_syntax import bearer_challenge
+
 __all__ = [
     "AuthError",
     "ConfigurationError",
@@ -93,8 +95,6 @@ class AuthError(JWTGuardError):
 
     def www_authenticate(self, realm: str | None = None) -> str:
         """The ``WWW-Authenticate`` header value answering this error."""
-        from jwt_guard._challenge import bearer_challenge
-
         return bearer_challenge(realm, self.challenge_params())
 
 

@@ -28,8 +28,10 @@ page lists, per route, the scopes merged from every ``Security(…, scopes=…)`
 on the way.
 
 It works with or without the middleware. When the middleware already
-verified the request's token with the same :class:`~jwt_guard.Verifier`, that
-result is reused instead of verifying twice.
+verified the request's token with the same :class:`~jwt_guard.Verifier` (its
+:class:`~jwt_guard.Responder` says which), that result is reused instead of
+verifying twice. Credentials, scopes and answers are decided by the same
+framework-free request layer as the middlewares'; this module translates.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the
@@ -53,16 +55,13 @@ from starlette.responses import Response
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge
-from jwt_guard._guard import Guard, check_scopes, check_verifier
+from jwt_guard._endpoint import Requirement
+from jwt_guard._guard import Guard, check_verifier
+from jwt_guard._request import ScopeRequest
+from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
 from jwt_guard._verifier import Verifier
-from jwt_guard.asgi import (
-    _VERIFIER_KEY,
-    TOKEN_SCOPE_KEY,
-    WS_POLICY_VIOLATION,
-    WS_TRY_AGAIN_LATER,
-    challenge_response,
-)
-from jwt_guard.errors import ConfigurationError, JWTGuardError, KeySetUnavailable, MissingToken
+from jwt_guard.asgi import challenge_response
+from jwt_guard.errors import ConfigurationError, JWTGuardError
 
 __all__ = ["JWTBearer", "JWTGuardHTTPException", "install_error_handler"]
 
@@ -146,6 +145,12 @@ class JWTBearer(OAuth2):
     :param refresh_url: the flows' refresh URL.
     :param scopes: scope names and descriptions for the OAuth2 flows.
 
+    Scope names are checked as :func:`jwt_guard.asgi.require_scopes` checks
+    them, when a route's scopes are first seen (FastAPI hands them to the
+    dependency only with a request): a name that is not an RFC 6749 §3.3
+    scope token raises ``ValueError``, a server error on that route rather
+    than a silent 403.
+
     .. warning::
        The token is verified here unless the middleware already verified it
        with the same verifier; a token verified by *another* verifier (other
@@ -170,7 +175,9 @@ class JWTBearer(OAuth2):
         if scopes and not (token_url or authorization_url):
             raise ConfigurationError("scopes describe OAuth2 flows: give token_url and/or authorization_url")
         self.verifier = verifier
-        self.guard = Guard(realm=realm, allow_query_token=allow_query_token)
+        self.responder = Responder(realm=realm, verifier=verifier)
+        self.guard = Guard(optional=not auto_error, allow_query_token=allow_query_token)
+        self._requirements: dict[tuple[str, ...], Requirement] = {}
         self.auto_error = auto_error
         self.scheme_name = scheme_name or type(self).__name__
         if token_url or authorization_url:
@@ -184,27 +191,35 @@ class JWTBearer(OAuth2):
         self, request: HTTPConnection, security_scopes: SecurityScopes
     ) -> AccessToken | None:
         scope = request.scope
-        token = scope.get(TOKEN_SCOPE_KEY)
-        if not isinstance(token, AccessToken) or scope.get(_VERIFIER_KEY) is not self.verifier:
+        token = scope.get(TOKEN_KEY)
+        responder = scope.get(RESPONDER_KEY)
+        if not (
+            isinstance(token, AccessToken) and isinstance(responder, Responder) and responder.verifier is self.verifier
+        ):
             try:
-                raw = self.guard.credentials(request.headers.getlist("authorization"), scope.get("query_string"))
-                if raw is None:
-                    if not self.auto_error:
-                        return None
-                    raise MissingToken()
-                token = await self.verifier.verify_async(raw)
+                credentials = self.guard.authenticate(ScopeRequest(scope))
+                if credentials is None:
+                    return None  # auto_error=False: anonymous
+                token = await self.verifier.verify_async(credentials.token)
             except JWTGuardError as error:
                 raise self._refusal(error, request) from None
-            scope[TOKEN_SCOPE_KEY] = token
-            scope[_VERIFIER_KEY] = self.verifier
-        try:
-            check_scopes(token, security_scopes.scopes)
-        except JWTGuardError as error:
-            raise self._refusal(error, request) from None
+            scope[TOKEN_KEY] = token
+            scope[RESPONDER_KEY] = self.responder
+        refusal = self._requirement(security_scopes.scopes).refusal(token)
+        if refusal is not None:
+            raise self._refusal(refusal, request)
         return token
+
+    def _requirement(self, scopes: list[str]) -> Requirement:
+        key = tuple(scopes)
+        requirement = self._requirements.get(key)
+        if requirement is None:
+            # Route definitions bound this dict: clients cannot add scope sets.
+            requirement = self._requirements[key] = Requirement(key, name="Security")
+        return requirement
 
     def _refusal(self, error: JWTGuardError, request: HTTPConnection) -> Exception:
         if request.scope["type"] == "websocket":
-            code = WS_TRY_AGAIN_LATER if isinstance(error, KeySetUnavailable) else WS_POLICY_VIOLATION
-            return WebSocketException(code=code, reason=error.description)
-        return JWTGuardHTTPException(error, self.guard.render(error))
+            code, reason = self.responder.close(error)
+            return WebSocketException(code=code, reason=reason)
+        return JWTGuardHTTPException(error, self.responder.challenge(error))

@@ -53,7 +53,7 @@ from jwt_guard import (
     ProtectedResource,
     TemporarilyUnavailable,
     Verifier,
-    render,
+    render_error,
 )
 from jwt_guard._resource import check_resource_audience
 
@@ -204,7 +204,7 @@ class ServiceUnavailableMiddleware:
         except TemporarilyUnavailable as error:
             if started:
                 raise
-            answer = render(error)
+            answer = render_error(error)
             headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
             await send({"type": "http.response.start", "status": answer.status_code, "headers": headers})
             await send({"type": "http.response.body", "body": answer.body})

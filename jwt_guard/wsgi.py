@@ -4,7 +4,10 @@ WSGI adapter
 
 :class:`JWTGuardMiddleware` verifies the bearer token of every request
 before the wrapped application sees it, and stores the verified
-:class:`~jwt_guard.AccessToken` in ``environ["jwt_guard.token"]``.
+:class:`~jwt_guard.AccessToken` in ``environ["jwt_guard.token"]``
+(:data:`~jwt_guard.TOKEN_KEY`; ``None`` for a request let through
+anonymously or on an excluded path) and its :class:`~jwt_guard.Responder`
+in ``environ["jwt_guard.responder"]``.
 :func:`require_scopes` and :func:`require_any_scope` protect single views
 of Flask, Werkzeug and Django applications, or plain WSGI callables.
 
@@ -20,6 +23,11 @@ of Flask, Werkzeug and Django applications, or plain WSGI callables.
     @require_scopes("read:messages")
     def messages():
         return {"for": get_access_token().subject}
+
+Every decision (where credentials come from, excluded paths, optional mode,
+scope requirements, the error answer) is taken by jwt_guard's framework-free
+request layer; this module only translates between it and WSGI, Werkzeug,
+Flask and Django.
 
 Trust assumptions
 -----------------
@@ -46,32 +54,32 @@ Trust assumptions
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import importlib.util
 import inspect
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from werkzeug.http import parse_list_header
 from werkzeug.wrappers import Request, Response
 
 from jwt_guard._access_token import AccessToken
-from jwt_guard._challenge import render
-from jwt_guard._events import logger
-from jwt_guard._guard import check_scopes, middleware_guard
+from jwt_guard._challenge import Challenge
+from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
+from jwt_guard._guard import middleware_layer
+from jwt_guard._request import EnvironRequest, environ_authorization
+from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import InsufficientScope, JWTGuardError, MissingToken
+from jwt_guard.errors import JWTGuardError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = [
-    "ENVIRON_KEY",
+    "RESPONDER_KEY",
+    "TOKEN_KEY",
     "ErrorRenderer",
     "JWTGuardMiddleware",
     "get_access_token",
@@ -79,12 +87,8 @@ __all__ = [
     "require_scopes",
 ]
 
-#: The environ key holding the verified :class:`~jwt_guard.AccessToken`
-#: (``None`` for an anonymous request in optional mode or on an excluded path).
-ENVIRON_KEY = "jwt_guard.token"
-# The middleware leaves itself here so that the decorators answer with its
-# realm and on_error hook.
-_MIDDLEWARE_KEY = "jwt_guard.middleware"
+#: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
+ENVIRON_KEY = TOKEN_KEY
 
 #: ``on_error(error, environ) -> WSGI application | None``: render an error
 #: yourself. A Werkzeug or Flask ``Response`` is a WSGI application; return
@@ -94,40 +98,10 @@ ErrorRenderer = Callable[[JWTGuardError, "WSGIEnvironment"], "WSGIApplication | 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
-# An auth-scheme (RFC 9110 §11.1) followed by whitespace and something that is
-# not "=": the start of a set of credentials, as opposed to an auth-param.
-_CREDENTIALS_START = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]+[^ \t=]")
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def _status_line(code: int) -> str:
     return _STATUS_LINES.get(code) or f"{code} Error"
-
-
-def _authorization_values(environ: WSGIEnvironment) -> list[str]:
-    """Every ``Authorization`` header the client sent, as far as WSGI can tell."""
-    value: str | None = environ.get("HTTP_AUTHORIZATION")
-    if value is None:
-        return []
-    if "," not in value:  # a bearer token68 never holds a comma
-        return [value]
-    # The server joined repeated headers with ",". Split the way RFC 9110
-    # §5.6.1 lists are split (commas inside quoted strings stay), then count
-    # the parts that open a new set of credentials: one Digest header with
-    # auth-params is one header, "Bearer a,Bearer b" is two.
-    parts = [part for part in parse_list_header(value) if _CREDENTIALS_START.match(part)]
-    return parts if len(parts) > 1 else [value]
-
-
-def _path(environ: WSGIEnvironment) -> str:
-    path: str = environ.get("PATH_INFO") or "/"
-    if not path.isascii():
-        # PEP 3333: the bytes of the path, decoded as latin-1 (a server that
-        # already decoded UTF-8 sends characters latin-1 cannot hold).
-        with contextlib.suppress(UnicodeEncodeError):
-            path = path.encode("latin-1").decode("utf-8", "replace")
-    return path
 
 
 class JWTGuardMiddleware:
@@ -180,7 +154,7 @@ class JWTGuardMiddleware:
        logs, proxies and browser history (RFC 6750 §5.3). Prefer the header.
     """
 
-    __slots__ = ("_guard", "_on_error", "_query", "app", "verifier")
+    __slots__ = ("app", "guard", "responder", "verifier")
 
     def __init__(
         self,
@@ -195,7 +169,7 @@ class JWTGuardMiddleware:
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application")
-        self._guard = middleware_guard(
+        self.guard, self.responder = middleware_layer(
             verifier,
             on_error,
             on_error_returns="a WSGI application or None",
@@ -206,45 +180,43 @@ class JWTGuardMiddleware:
         )
         self.app = app
         self.verifier = verifier
-        self._query = self._guard.allow_query_token
-        self._on_error = on_error
 
     @property
     def realm(self) -> str | None:
         """The ``realm`` of this middleware's challenges."""
-        return self._guard.realm
+        return self.responder.realm
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Verify the request's credentials, then call the application or
         answer the error."""
-        environ[_MIDDLEWARE_KEY] = self
-        guard = self._guard
+        environ[RESPONDER_KEY] = self.responder
+        guard = self.guard
         token: AccessToken | None = None
-        if not (guard.excludes and guard.excluded(_path(environ))):
+        # Only the Authorization values, unless the guard reads more of the request.
+        request = None if guard.header_only else EnvironRequest(environ)
+        if request is None or not guard.exempt(request):
             try:
-                raw = guard.credentials(
-                    _authorization_values(environ),
-                    environ.get("QUERY_STRING") if self._query else None,
+                credentials = (
+                    guard.authenticate_header(environ_authorization(environ))
+                    if request is None
+                    else guard.authenticate(request)
                 )
-                if raw is None:
-                    guard.anonymous()
-                else:
-                    token = self.verifier.verify(raw)
+                if credentials is not None:
+                    token = self.verifier.verify(credentials.token)
             except JWTGuardError as error:
                 return self._respond(error, environ, start_response)
-        environ[ENVIRON_KEY] = token
+        environ[TOKEN_KEY] = token
         return self.app(environ, start_response)
 
     def _respond(
         self, error: JWTGuardError, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        if self._on_error is not None:
-            answer = self._on_error(error, environ)
-            if answer is not None:
-                return answer(environ, start_response)
-        challenge = self._guard.render(error)
-        start_response(_status_line(challenge.status_code), list(challenge.headers))
-        return [challenge.body]
+        answer = self.responder.answer(error, environ)
+        if isinstance(answer, Challenge):
+            start_response(_status_line(answer.status_code), list(answer.headers))
+            return [answer.body]
+        application: WSGIApplication = answer
+        return application(environ, start_response)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r}, verifier={self.verifier!r})"
@@ -282,26 +254,13 @@ def get_access_token(environ_or_request: Any = None) -> AccessToken | None:
     :class:`JWTGuardMiddleware`.
     """
     environ = _flask_environ() if environ_or_request is None else _environ_of(environ_or_request)
-    token = environ.get(ENVIRON_KEY)
+    token = environ.get(TOKEN_KEY)
     return token if isinstance(token, AccessToken) else None
 
 
 # -- decorators ---------------------------------------------------------------
 
 _Kind = Literal["wsgi", "flask", "request", "werkzeug", "django"]
-
-
-def _check_scope_arguments(name: str, scopes: tuple[Any, ...]) -> tuple[str, ...]:
-    if not scopes:
-        raise TypeError(f"{name}() needs at least one scope")
-    for scope in scopes:
-        if callable(scope):
-            raise TypeError(f"{name} needs parentheses and scopes: @{name}('read'), not @{name}")
-        if not isinstance(scope, str):
-            raise TypeError(f"{name}() takes scopes as strings, not {type(scope).__name__}")
-        if not _SCOPE_TOKEN.fullmatch(scope):
-            raise ValueError(f"{name}(): {scope!r} is not a scope token (RFC 6749 §3.3)")
-    return tuple(dict.fromkeys(scopes))
 
 
 def _request_kind(annotation: Any) -> _Kind | None:
@@ -323,15 +282,7 @@ def _inspect_view(view: Callable[..., Any], name: str) -> tuple[_Kind, int]:
     """What kind of view *view* is, and where its request or environ arrives."""
     if isinstance(view, type):
         raise TypeError(f"{name} decorates functions, methods and WSGI callables, not classes")
-    try:
-        signature = inspect.signature(view, eval_str=True)
-    except (NameError, SyntaxError, TypeError, AttributeError):  # unresolvable string annotations
-        try:
-            signature = inspect.signature(view)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} cannot inspect {view!r}: {exc}") from exc
-    except ValueError as exc:
-        raise TypeError(f"{name} cannot inspect {view!r}: {exc}") from exc
+    signature = read_signature(view, name)
     positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     names = [p.name for p in positional]
     for index in range(len(names) - 1):
@@ -351,32 +302,13 @@ def _inspect_view(view: Callable[..., Any], name: str) -> tuple[_Kind, int]:
     return "flask", -1
 
 
-def _decide(environ: WSGIEnvironment, required: tuple[str, ...], any_of: bool, view: str) -> JWTGuardError | None:
-    """The error to answer, or ``None`` to call the view."""
-    token = environ.get(ENVIRON_KEY)
-    if not isinstance(token, AccessToken):
-        if _MIDDLEWARE_KEY not in environ:
-            logger.warning("jwt_guard: %s requires a token but JWTGuardMiddleware did not run; answering 401", view)
-        return MissingToken()
-    try:
-        check_scopes(token, required, any_of=any_of)
-    except InsufficientScope as error:
-        return error
-    return None
-
-
 def _answer(error: JWTGuardError, environ: WSGIEnvironment) -> WSGIApplication:
-    """The WSGI application that answers *error*, as the middleware would."""
-    middleware = environ.get(_MIDDLEWARE_KEY)
-    if isinstance(middleware, JWTGuardMiddleware):
-        if middleware._on_error is not None:
-            custom = middleware._on_error(error, environ)
-            if custom is not None:
-                return custom
-        challenge = middleware._guard.render(error)
-    else:
-        challenge = render(error)
-    return Response(challenge.body, status=challenge.status_code, headers=list(challenge.headers))
+    """The WSGI application that answers *error*, as the middleware would (its responder)."""
+    answer = responder_of(environ).answer(error, environ)
+    if isinstance(answer, Challenge):
+        return Response(answer.body, status=answer.status_code, headers=list(answer.headers))
+    application: WSGIApplication = answer
+    return application
 
 
 def _werkzeug_response(error: JWTGuardError, environ: WSGIEnvironment) -> Response:
@@ -410,32 +342,23 @@ def _request_environ(request: Any, kind: _Kind) -> tuple[WSGIEnvironment, Callab
     raise TypeError(f"expected a Werkzeug or Django request, not {type(request).__name__}")
 
 
-def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
-    if index < len(args):
-        return args[index]
-    try:
-        return kwargs[name]
-    except KeyError:
-        raise TypeError(f"missing the {name!r} argument") from None
-
-
-def _scope_decorator(name: str, required: tuple[str, ...], any_of: bool) -> Callable[[_F], _F]:
+def _scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
     def decorate(view: _F) -> _F:
         if not callable(view):
             raise TypeError(f"{name} decorates callables, not {type(view).__name__}")
         kind, index = _inspect_view(view, name)
-        is_async = inspect.iscoroutinefunction(inspect.unwrap(view))
-        label = getattr(view, "__qualname__", repr(view))
+        view_is_async = is_async(view)
+        check = EndpointCheck(requirement, getattr(view, "__qualname__", repr(view)))
         if kind == "wsgi":
-            if is_async:
+            if view_is_async:
                 raise TypeError(f"{name}: a WSGI application cannot be a coroutine function")
 
             @functools.wraps(view)
             def wsgi_view(*args: Any, **kwargs: Any) -> Any:
-                environ = _argument(args, kwargs, index, "environ")
-                error = _decide(environ, required, any_of, label)
+                environ = argument(args, kwargs, index, "environ")
+                error = check.refusal(environ)
                 if error is not None:
-                    start_response = _argument(args, kwargs, index + 1, "start_response")
+                    start_response = argument(args, kwargs, index + 1, "start_response")
                     return _answer(error, environ)(environ, start_response)
                 return view(*args, **kwargs)
 
@@ -443,24 +366,24 @@ def _scope_decorator(name: str, required: tuple[str, ...], any_of: bool) -> Call
 
         if kind == "flask":
 
-            def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            def denial(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
                 environ = _flask_environ()
-                error = _decide(environ, required, any_of, label)
+                error = check.refusal(environ)
                 return None if error is None else _flask_response(error, environ)
 
         else:
             parameter = list(inspect.signature(view).parameters)[index]
 
-            def check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-                environ, respond = _request_environ(_argument(args, kwargs, index, parameter), kind)
-                error = _decide(environ, required, any_of, label)
+            def denial(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                environ, respond = _request_environ(argument(args, kwargs, index, parameter), kind)
+                error = check.refusal(environ)
                 return None if error is None else respond(error, environ)
 
-        if is_async:
+        if view_is_async:
 
             @functools.wraps(view)
             async def async_view(*args: Any, **kwargs: Any) -> Any:
-                denied = check(args, kwargs)
+                denied = denial(args, kwargs)
                 if denied is not None:
                     return denied
                 return await view(*args, **kwargs)
@@ -469,7 +392,7 @@ def _scope_decorator(name: str, required: tuple[str, ...], any_of: bool) -> Call
 
         @functools.wraps(view)
         def sync_view(*args: Any, **kwargs: Any) -> Any:
-            denied = check(args, kwargs)
+            denied = denial(args, kwargs)
             if denied is not None:
                 return denied
             return view(*args, **kwargs)
@@ -494,7 +417,8 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
 
     Without a verified token the view answers ``401``; with one lacking a
     scope, ``403`` with ``error="insufficient_scope"`` and the ``scope``
-    attribute. The answers are the middleware's (its realm and ``on_error``),
+    attribute. The answers are the middleware's (its
+    :class:`~jwt_guard.Responder`: realm and ``on_error``),
     as a Flask or Werkzeug ``Response``, a Django ``HttpResponse`` or a WSGI
     response.
 
@@ -502,10 +426,9 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
        The decorator trusts only ``environ["jwt_guard.token"]`` as set by
        :class:`JWTGuardMiddleware`, which must wrap the application: it never
        reads or verifies credentials itself, so without the middleware every
-       request is answered ``401``.
+       request is answered ``401`` (and a warning is logged once per view).
     """
-    required = _check_scope_arguments("require_scopes", scopes)
-    return _scope_decorator("require_scopes", required, any_of=False)
+    return _scope_decorator("require_scopes", Requirement.for_decorator("require_scopes", scopes, any_of=False))
 
 
 def require_any_scope(*scopes: str) -> Callable[[_F], _F]:
@@ -517,5 +440,4 @@ def require_any_scope(*scopes: str) -> Callable[[_F], _F]:
        As for :func:`require_scopes`: only a token verified by
        :class:`JWTGuardMiddleware` counts.
     """
-    required = _check_scope_arguments("require_any_scope", scopes)
-    return _scope_decorator("require_any_scope", required, any_of=True)
+    return _scope_decorator("require_any_scope", Requirement.for_decorator("require_any_scope", scopes, any_of=True))

@@ -25,7 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from jwt_guard import Challenge, JWTGuardError, Verifier, render
+from jwt_guard import Challenge, JWTGuardError, Verifier, render_error
 from jwt_guard.asgi import JWTGuardMiddleware, get_access_token, require_scopes
 
 REALM = "api"
@@ -112,7 +112,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def assert_challenge(response: httpx.Response, error: JWTGuardError | Challenge, *, realm: str | None = REALM) -> None:
     """*response* is exactly the middleware's rendering of *error*."""
-    expected = error if isinstance(error, Challenge) else render(error, realm=realm)
+    expected = error if isinstance(error, Challenge) else render_error(error, realm=realm)
     assert response.status_code == expected.status_code
     assert response.content == expected.body
     for name, value in expected.headers:

@@ -10,7 +10,7 @@ import pytest
 from fastapi import Depends, FastAPI, Security, WebSocket
 from fastapi.security import SecurityScopes
 
-from jwt_guard import AccessToken, ConfigurationError, InsufficientScope, InvalidToken, MissingToken, render
+from jwt_guard import AccessToken, ConfigurationError, InsufficientScope, InvalidToken, MissingToken, render_error
 from jwt_guard.asgi import JWTGuardMiddleware
 from jwt_guard.fastapi import JWTBearer, JWTGuardHTTPException, install_error_handler
 from tests.asgi.conftest import asgi_client, assert_challenge, bearer, run_websocket
@@ -145,7 +145,7 @@ async def test_body_is_byte_identical_to_the_middleware(issuer, make_verifier):
 async def test_without_the_handler_fastapi_renders_detail_with_the_same_headers(issuer, scheme):
     async with asgi_client(build(scheme, handler=False)) as client:
         response = await client.get("/read", headers=bearer(issuer.token()))
-    expected = render(InsufficientScope(["read"]), realm="api")
+    expected = render_error(InsufficientScope(["read"]), realm="api")
     assert response.status_code == 403
     assert response.json() == {"detail": InsufficientScope.description}
     assert response.headers["www-authenticate"] == expected.header("www-authenticate")
@@ -170,7 +170,7 @@ async def test_auto_error_false_returns_none_without_credentials(issuer, scheme)
 
 def test_exception_carries_error_and_challenge():
     error = InvalidToken()
-    exc = JWTGuardHTTPException(error, render(error, realm="r"))
+    exc = JWTGuardHTTPException(error, render_error(error, realm="r"))
     assert exc.status_code == 401 and exc.error is error
     assert exc.headers is not None and "content-type" not in exc.headers
     assert exc.headers["www-authenticate"].startswith('Bearer realm="r", error="invalid_token"')

@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from jwt_guard import JWTGuardError, MissingToken, render
+from jwt_guard import JWTGuardError, MissingToken, render_error
 from jwt_guard.asgi import JWTGuardMiddleware
 from tests.asgi.conftest import REALM, run_websocket
 
@@ -77,7 +77,7 @@ async def test_refused_before_accept(issuer, make_app, case, status, error, deni
 
 async def test_denial_response_is_exactly_the_http_challenge(make_app):
     run = await run_websocket(make_app(), denial=True)
-    expected = render(MissingToken(), realm=REALM)
+    expected = render_error(MissingToken(), realm=REALM)
     assert run.denial == (expected.status_code, dict(expected.headers), expected.body)
 
 

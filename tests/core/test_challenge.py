@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from jwt_guard._challenge import Challenge, bearer_challenge, quote_param, render
+from jwt_guard._auth_syntax import bearer_challenge, quote_param
+from jwt_guard._challenge import Challenge, render_error
 from jwt_guard.errors import (
     ConfigurationError,
     ExpiredToken,
@@ -158,7 +159,7 @@ RENDER_TABLE = [
 
 @pytest.mark.parametrize(("error", "status", "code", "body_error"), RENDER_TABLE)
 def test_render_auth_errors(error, status, code, body_error):
-    challenge = render(error, realm="api")
+    challenge = render_error(error, realm="api")
     assert isinstance(challenge, Challenge)
     assert challenge.status_code == status
     params = params_of(challenge.header("WWW-Authenticate"))
@@ -177,7 +178,7 @@ def test_render_auth_errors(error, status, code, body_error):
 @pytest.mark.parametrize(("error", "status", "code", "body_error"), RENDER_TABLE)
 def test_render_common_headers(error, status, code, body_error):
     """Every answer is uncacheable JSON with an exact content-length."""
-    challenge = render(error)
+    challenge = render_error(error)
     assert challenge.header("Content-Type") == "application/json"
     assert challenge.header("cache-control") == "no-store"
     assert challenge.header("Content-Length") == str(len(challenge.body))
@@ -187,12 +188,12 @@ def test_render_common_headers(error, status, code, body_error):
 
 
 def test_render_without_realm_has_no_realm_attribute():
-    challenge = render(InvalidToken())
+    challenge = render_error(InvalidToken())
     assert "realm" not in params_of(challenge.header("www-authenticate"))
 
 
 def test_render_insufficient_scope_body_lists_scopes():
-    challenge = render(InsufficientScope(["read", "write"]))
+    challenge = render_error(InsufficientScope(["read", "write"]))
     assert challenge.status_code == 403
     assert json.loads(challenge.body) == {
         "error": "insufficient_scope",
@@ -203,7 +204,7 @@ def test_render_insufficient_scope_body_lists_scopes():
 
 
 def test_render_insufficient_scope_without_scopes_has_no_scope():
-    challenge = render(InsufficientScope())
+    challenge = render_error(InsufficientScope())
     assert "scope" not in json.loads(challenge.body)
     assert "scope" not in params_of(challenge.header("www-authenticate"))
 
@@ -218,7 +219,7 @@ def test_render_insufficient_scope_without_scopes_has_no_scope():
 )
 def test_render_key_set_unavailable(retry_after, header):
     """503 with Retry-After and no bearer challenge: the outage is not the client's fault."""
-    challenge = render(KeySetUnavailable(retry_after=retry_after), realm="api")
+    challenge = render_error(KeySetUnavailable(retry_after=retry_after), realm="api")
     assert challenge.status_code == 503
     assert challenge.header("Retry-After") == header
     assert challenge.header("WWW-Authenticate") is None
@@ -232,7 +233,7 @@ def test_render_key_set_unavailable(retry_after, header):
 
 def test_render_store_unavailable():
     """A store that cannot be trusted answers like an unreachable key server: 503, Retry-After."""
-    challenge = render(StoreUnavailable(retry_after=5), realm="api")
+    challenge = render_error(StoreUnavailable(retry_after=5), realm="api")
     assert challenge.status_code == 503
     assert challenge.header("Retry-After") == "5"
     assert challenge.header("WWW-Authenticate") is None
@@ -243,7 +244,7 @@ def test_render_store_unavailable():
 
 
 def test_render_other_errors_are_server_errors():
-    challenge = render(ConfigurationError("bad"))
+    challenge = render_error(ConfigurationError("bad"))
     assert challenge.status_code == 500
     assert challenge.header("WWW-Authenticate") is None
     assert challenge.header("Retry-After") is None
@@ -260,13 +261,13 @@ def test_render_other_errors_are_server_errors():
 )
 def test_render_body_description_matches_header_rules(description, expected):
     """The JSON body carries the same sanitised description as the header."""
-    challenge = render(InvalidToken(description))
+    challenge = render_error(InvalidToken(description))
     assert json.loads(challenge.body)["error_description"] == expected
     assert params_of(challenge.header("www-authenticate"))["error_description"] == expected
 
 
 def test_render_body_shape():
-    challenge = render(InvalidToken())
+    challenge = render_error(InvalidToken())
     assert challenge.body == b'{"error":"invalid_token","error_description":"the access token is invalid"}'
 
 
@@ -279,10 +280,10 @@ def test_render_body_shape():
     ],
 )
 def test_challenge_header_lookup(name, expected):
-    assert render(InvalidToken()).header(name) == expected
+    assert render_error(InvalidToken()).header(name) == expected
 
 
 def test_challenge_is_frozen():
-    challenge = render(InvalidToken())
+    challenge = render_error(InvalidToken())
     with pytest.raises(AttributeError):
         challenge.status_code = 200

@@ -11,6 +11,8 @@ import jwt_guard.testing
 
 PACKAGE_ALL = [
     "DEFAULT_ALGORITHMS",
+    "RESPONDER_KEY",
+    "TOKEN_KEY",
     "AccessToken",
     "AuthError",
     "Challenge",
@@ -37,6 +39,7 @@ PACKAGE_ALL = [
     "MissingToken",
     "NotYetValid",
     "ProtectedResource",
+    "Responder",
     "StoreUnavailable",
     "TemporarilyUnavailable",
     "TokenRevoked",
@@ -46,7 +49,7 @@ PACKAGE_ALL = [
     "Verifier",
     "__version__",
     "reason_code",
-    "render",
+    "render_error",
 ]
 
 TESTING_ALL = [
@@ -130,3 +133,24 @@ def test_star_import_matches_all():
     namespace: dict[str, object] = {}
     exec("from jwt_guard import *", namespace)
     assert set(namespace) - {"__builtins__"} == set(PACKAGE_ALL)
+
+
+def test_one_name_for_each_request_key():
+    """The adapters export the package's key names, not their own; the old names are aliases."""
+    import jwt_guard.asgi
+    import jwt_guard.wsgi
+
+    assert (jwt_guard.TOKEN_KEY, jwt_guard.RESPONDER_KEY) == ("jwt_guard.token", "jwt_guard.responder")
+    for adapter in (jwt_guard.asgi, jwt_guard.wsgi):
+        assert {"TOKEN_KEY", "RESPONDER_KEY"} <= set(adapter.__all__)
+        assert adapter.TOKEN_KEY is jwt_guard.TOKEN_KEY
+        assert adapter.RESPONDER_KEY is jwt_guard.RESPONDER_KEY
+    assert jwt_guard.asgi.TOKEN_SCOPE_KEY is jwt_guard.TOKEN_KEY
+    assert jwt_guard.wsgi.ENVIRON_KEY is jwt_guard.TOKEN_KEY
+    assert "TOKEN_SCOPE_KEY" not in jwt_guard.asgi.__all__
+    assert "ENVIRON_KEY" not in jwt_guard.wsgi.__all__
+
+
+def test_render_is_now_render_error():
+    assert not hasattr(jwt_guard, "render")
+    assert jwt_guard.render_error.__module__ == "jwt_guard._challenge"

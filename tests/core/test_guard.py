@@ -1,11 +1,12 @@
-"""The adapters' shared request policy (jwt_guard._guard): bearer extraction, exclusions, anonymity, scopes."""
+"""The request layer (jwt_guard._guard): bearer extraction, the header memo, exclusions, anonymity, options."""
 
 from __future__ import annotations
 
 import pytest
 
-from jwt_guard import AccessToken
-from jwt_guard._guard import Guard, check_scopes, check_verifier, middleware_guard, parse_authorization
+from jwt_guard import AccessToken, Responder
+from jwt_guard._guard import Guard, check_scopes, check_verifier, middleware_layer, parse_authorization
+from jwt_guard._request import Credentials, EnvironRequest, Request, ScopeRequest
 from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, MissingToken
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"
@@ -76,9 +77,36 @@ def test_malformed_bearer_header(value, message):
         parse_authorization(value)
 
 
-# -- Guard.credentials ----------------------------------------------------------------------------
+# -- Guard.credentials, through both request views ----------------------------------------------------
 
 
+def asgi_request(headers: list[str], query: str | bytes | None = None, path: str = "/") -> Request:
+    raw = query.encode("latin-1") if isinstance(query, str) else query
+    scope = {
+        "type": "http",
+        "path": path,
+        "query_string": raw or b"",
+        "headers": [(b"authorization", value.encode("latin-1")) for value in headers],
+    }
+    return ScopeRequest(scope)
+
+
+def wsgi_request(headers: list[str], query: str | bytes | None = None, path: str = "/") -> Request:
+    # WSGI servers join repeated headers with a comma.
+    environ = {"PATH_INFO": path, "QUERY_STRING": query.decode("latin-1") if isinstance(query, bytes) else query or ""}
+    if headers:
+        environ["HTTP_AUTHORIZATION"] = ",".join(headers)
+    return EnvironRequest(environ)
+
+
+REQUESTS = [pytest.param(asgi_request, id="asgi"), pytest.param(wsgi_request, id="wsgi")]
+
+
+def token_of(credentials: Credentials | None) -> str | None:
+    return None if credentials is None else credentials.token
+
+
+@pytest.mark.parametrize("make_request", REQUESTS)
 @pytest.mark.parametrize(
     ("options", "headers", "query", "expected"),
     [
@@ -102,10 +130,21 @@ def test_malformed_bearer_header(value, message):
         ),
     ],
 )
-def test_credentials(options, headers, query, expected):
-    assert Guard(**options).credentials(headers, query) == expected
+def test_credentials(make_request, options, headers, query, expected):
+    guard = Guard(**options)
+    request = make_request(headers, query)
+    assert token_of(guard.credentials(request)) == expected
+    assert token_of(guard.credentials(request)) == expected  # and again, from the memo
 
 
+@pytest.mark.parametrize("make_request", REQUESTS)
+def test_credentials_carry_their_scheme_and_source(make_request):
+    guard = Guard(allow_query_token=True)
+    assert guard.credentials(make_request([f"Bearer {TOKEN}"])) == Credentials("Bearer", TOKEN, "header")
+    assert guard.credentials(make_request([], f"access_token={TOKEN}")) == Credentials("Bearer", TOKEN, "query")
+
+
+@pytest.mark.parametrize("make_request", REQUESTS)
 @pytest.mark.parametrize(
     ("options", "headers", "query", "message"),
     [
@@ -137,9 +176,125 @@ def test_credentials(options, headers, query, expected):
         pytest.param({"allow_query_token": True}, [], "access_token", "empty", id="param-without-value"),
     ],
 )
-def test_credentials_invalid_request(options, headers, query, message):
-    with pytest.raises(InvalidRequest, match=message):
-        Guard(**options).credentials(headers, query)
+def test_credentials_invalid_request(make_request, options, headers, query, message):
+    guard = Guard(**options)
+    for _ in range(2):  # a refusal is never memoised into an acceptance
+        with pytest.raises(InvalidRequest, match=message):
+            guard.credentials(make_request(headers, query))
+        with pytest.raises(InvalidRequest, match=message):
+            guard.authenticate(make_request(headers, query))
+
+
+# -- the memo of parsed Authorization values -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("make_request", REQUESTS)
+def test_a_repeated_header_gives_the_same_credentials_object(make_request):
+    """The token string is the same object each time: the verifier's cache keeps its hash."""
+    guard = Guard()
+    first = guard.authenticate(make_request([f"Bearer {TOKEN}"]))
+    second = guard.authenticate(make_request([f"Bearer {TOKEN}"]))
+    assert first is second
+    assert first is not None and first.token == TOKEN
+
+
+def test_alternating_clients_each_get_their_own_credentials():
+    """The last-seen entry is only a shortcut: another value never reuses it."""
+    guard = Guard()
+    tokens = [f"tok{index}" for index in range(5)]
+    for _ in range(3):
+        for token in tokens:
+            assert token_of(guard.authenticate(asgi_request([f"Bearer {token}"]))) == token
+            assert token_of(guard.authenticate(wsgi_request([f"Bearer {token}"]))) == token
+
+
+@pytest.mark.parametrize(
+    ("options", "header_only"),
+    [
+        pytest.param({}, True, id="default"),
+        pytest.param({"optional": True}, True, id="optional"),
+        pytest.param({"exclude_paths": ["/health"]}, False, id="excluded-paths"),
+        pytest.param({"allow_query_token": True}, False, id="query-token"),
+    ],
+)
+def test_header_only_says_when_the_authorization_values_are_enough(options, header_only):
+    assert Guard(**options).header_only is header_only
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param([], MissingToken, id="none"),
+        pytest.param([f"Bearer {TOKEN}"], TOKEN, id="str"),
+        pytest.param([f"Bearer {TOKEN}".encode()], TOKEN, id="bytes"),
+        pytest.param(["Basic dXNlcjpwYXNz"], MissingToken, id="other-scheme"),
+        pytest.param([f"Bearer {TOKEN}", f"Bearer {TOKEN}"], InvalidRequest, id="two"),
+        pytest.param([b"Bearer"], InvalidRequest, id="malformed"),
+    ],
+)
+def test_authenticate_header_answers_as_authenticate(values, expected):
+    """The adapters' shortcut and the general entry decide alike."""
+    request = asgi_request([v.decode("latin-1") if isinstance(v, bytes) else v for v in values])
+    for run in (lambda: Guard().authenticate_header(values), lambda: Guard().authenticate(request)):
+        if isinstance(expected, str):
+            assert token_of(run()) == expected
+        else:
+            with pytest.raises(expected):
+                run()
+
+
+def test_values_sharing_their_tail_are_told_apart():
+    """The memo is keyed by the value's last characters; a hit still compares the whole value."""
+    tail = "x" * 40
+    guard = Guard()
+    assert token_of(guard.authenticate(asgi_request([f"Bearer a{tail}"]))) == f"a{tail}"
+    assert token_of(guard.authenticate(asgi_request([f"Bearer b{tail}"]))) == f"b{tail}"
+    assert token_of(guard.authenticate(asgi_request([f"Bearer a{tail}"]))) == f"a{tail}"
+    assert guard.credentials(asgi_request([f"Basic {tail}"])) is None
+    with pytest.raises(MissingToken):
+        guard.authenticate(asgi_request([f"Basic {tail}"]))
+
+
+def test_str_and_bytes_values_do_not_mix():
+    """One guard fed by both request views: equal text, different types, same answer."""
+    guard = Guard()
+    assert token_of(guard.authenticate(asgi_request([f"Bearer {TOKEN}"]))) == TOKEN
+    assert token_of(guard.authenticate(wsgi_request([f"Bearer {TOKEN}"]))) == TOKEN
+    assert len(guard._memo) == 2
+
+
+def test_the_memo_is_bounded():
+    guard = Guard()
+    for index in range(1000):
+        assert token_of(guard.authenticate(asgi_request([f"Bearer token{index:05d}"]))) == f"token{index:05d}"
+        assert len(guard._memo) <= 256
+
+
+def test_long_values_are_parsed_but_not_kept():
+    guard = Guard()
+    token = "a" * 10_000
+    assert token_of(guard.authenticate(asgi_request([f"Bearer {token}"]))) == token
+    assert guard._memo == {}
+
+
+# -- authenticate: anonymous requests ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make_request", REQUESTS)
+def test_anonymous_when_required(make_request):
+    with pytest.raises(MissingToken):
+        Guard().authenticate(make_request([]))
+    with pytest.raises(MissingToken):
+        Guard().authenticate(make_request(["Basic dXNlcjpwYXNz"]))
+
+
+@pytest.mark.parametrize("make_request", REQUESTS)
+def test_anonymous_when_optional(make_request):
+    guard = Guard(optional=True)
+    assert guard.optional is True
+    assert guard.authenticate(make_request([])) is None
+    with pytest.raises(InvalidRequest):
+        guard.authenticate(make_request(["Bearer"]))  # present but malformed: still refused
 
 
 # -- exclude_paths ------------------------------------------------------------------------------------
@@ -171,7 +326,10 @@ def test_credentials_invalid_request(options, headers, query, message):
     ],
 )
 def test_exclude_paths(exclude, path, excluded):
-    assert Guard(exclude_paths=exclude).excluded(path) is excluded
+    guard = Guard(exclude_paths=exclude)
+    assert guard.excluded(path) is excluded
+    assert guard.exempt(asgi_request([], path=path)) is excluded
+    assert guard.exempt(wsgi_request([], path=path)) is excluded
 
 
 @pytest.mark.parametrize(
@@ -187,41 +345,6 @@ def test_exclude_paths(exclude, path, excluded):
 def test_exclude_paths_must_be_paths(exclude):
     with pytest.raises(ConfigurationError, match="exclude_paths"):
         Guard(exclude_paths=exclude)
-
-
-# -- realm, anonymous, render ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "realm",
-    [
-        pytest.param('say "hi"', id="quote"),
-        pytest.param("back\\slash", id="backslash"),
-        pytest.param("line\nbreak", id="newline"),
-        pytest.param("caf\u00e9", id="non-ascii"),
-        pytest.param(5, id="number"),
-    ],
-)
-def test_realm_must_be_quotable(realm):
-    with pytest.raises(ConfigurationError, match="realm"):
-        Guard(realm=realm)
-
-
-def test_realm_used_in_challenges():
-    challenge = Guard(realm="my api").render(MissingToken())
-    assert challenge.status_code == 401
-    assert challenge.header("www-authenticate") == 'Bearer realm="my api"'
-
-
-def test_anonymous_when_required():
-    with pytest.raises(MissingToken):
-        Guard().anonymous()
-
-
-def test_anonymous_when_optional():
-    guard = Guard(optional=True)
-    assert guard.optional is True
-    assert guard.anonymous() is None
 
 
 # -- check_scopes ------------------------------------------------------------------------------------------
@@ -256,7 +379,7 @@ def test_check_scopes(granted, required, any_of, ok):
         assert info.value.status_code == 403
 
 
-# -- middleware_guard: the options both middlewares check -----------------------------------------------
+# -- middleware_layer: the options both middlewares check -----------------------------------------------
 
 
 def _plain_on_error(error, request):
@@ -279,13 +402,18 @@ def middleware_options(verifier, **overrides):
     return {**options, **overrides, "verifier": verifier}
 
 
-def test_middleware_guard_returns_the_configured_guard(make_verifier):
-    """The Guard's settings come through unchanged."""
-    options = middleware_options(make_verifier(), realm="api", optional=True, exclude_paths=["/health"])
-    guard = middleware_guard(**options)
-    assert (guard.realm, guard.optional, guard.allow_query_token) == ("api", True, False)
+def test_middleware_layer_returns_the_configured_guard_and_responder(make_verifier):
+    """The settings come through unchanged; the responder names the verifier."""
+    verifier = make_verifier()
+    options = middleware_options(
+        verifier, realm="api", optional=True, exclude_paths=["/health"], on_error=_plain_on_error
+    )
+    guard, responder = middleware_layer(**options)
+    assert (guard.optional, guard.allow_query_token) == (True, False)
     assert guard.excluded("/health")
     assert not guard.excluded("/api")
+    assert isinstance(responder, Responder)
+    assert (responder.realm, responder.on_error, responder.verifier) == ("api", _plain_on_error, verifier)
 
 
 @pytest.mark.parametrize(
@@ -300,12 +428,15 @@ def test_middleware_guard_returns_the_configured_guard(make_verifier):
         pytest.param(
             {"on_error": "nope", "realm": 'a"b'}, "on_error must be", id="on-error-checked-before-guard-settings"
         ),
+        pytest.param(
+            {"realm": 'a"b', "exclude_paths": ["health"]}, "realm must be", id="realm-checked-before-exclude-paths"
+        ),
     ],
 )
-def test_middleware_guard_refuses(make_verifier, overrides, message):
+def test_middleware_layer_refuses(make_verifier, overrides, message):
     options = middleware_options(make_verifier(), on_error_returns="X or None", **overrides)
     with pytest.raises(ConfigurationError) as info:
-        middleware_guard(**options)
+        middleware_layer(**options)
     assert str(info.value).startswith(message)
 
 
@@ -315,12 +446,8 @@ def test_verifier_is_checked_first(verifier):
     options = middleware_options(verifier, on_error="nope", realm='a"b')
     message = f"verifier must be a jwt_guard.Verifier, not {type(verifier).__name__}"
     with pytest.raises(ConfigurationError) as info:
-        middleware_guard(**options)
+        middleware_layer(**options)
     assert str(info.value) == message
     with pytest.raises(ConfigurationError) as info:
         check_verifier(verifier)
     assert str(info.value) == message
-
-
-def test_a_plain_on_error_is_accepted(make_verifier):
-    assert isinstance(middleware_guard(**middleware_options(make_verifier(), on_error=_plain_on_error)), Guard)

@@ -21,6 +21,20 @@ import jwt_guard
 PACKAGE = Path(jwt_guard.__file__).parent
 #: Packages whose modules must be layered whatever kind of import is counted.
 LAYERED = ("jwt_guard.cli", "jwt_guard.testing")
+#: The request layer and the adapters over it: layered whatever kind of import is counted.
+REQUEST_LAYER = (
+    "jwt_guard.errors",
+    "jwt_guard._auth_syntax",
+    "jwt_guard._challenge",
+    "jwt_guard._request",
+    "jwt_guard._responder",
+    "jwt_guard._guard",
+    "jwt_guard._endpoint",
+    "jwt_guard.asgi",
+    "jwt_guard._asgi_lifecycle",
+    "jwt_guard.wsgi",
+    "jwt_guard.fastapi",
+)
 
 
 def module_names(root: Path, package: str) -> dict[str, Path]:
@@ -139,6 +153,19 @@ def test_layered_packages_have_no_cycle_even_through_deferred_imports(package):
     graph = import_graph(PACKAGE, "jwt_guard", every=True)
     involved = [cycle for cycle in cycles(graph) if any(m == package or m.startswith(f"{package}.") for m in cycle)]
     assert involved == []
+
+
+def test_the_request_layer_has_no_cycle_even_through_deferred_imports():
+    graph = import_graph(PACKAGE, "jwt_guard", every=True)
+    assert set(REQUEST_LAYER) <= set(graph)
+    assert [cycle for cycle in cycles(graph) if set(cycle) & set(REQUEST_LAYER)] == []
+
+
+def test_errors_import_only_the_header_syntax():
+    """The error tree builds its challenges from the leaf syntax module, never from _challenge."""
+    graph = import_graph(PACKAGE, "jwt_guard", every=True)
+    assert graph["jwt_guard._auth_syntax"] == set()
+    assert graph["jwt_guard.errors"] == {"jwt_guard._auth_syntax"}
 
 
 def test_the_issuer_imports_what_it_returns_at_module_level():

@@ -19,6 +19,7 @@ CORE_MODULES = [
     "__init__",
     "errors",
     "_access_token",
+    "_auth_syntax",
     "_cache",
     "_challenge",
     "_claims",
@@ -29,6 +30,7 @@ CORE_MODULES = [
     "_dpop_errors",
     "_dpop_nonce",
     "_dpop_options",
+    "_endpoint",
     "_env",
     "_events",
     "_fetch",
@@ -45,7 +47,9 @@ CORE_MODULES = [
     "_keysource",
     "_policy",
     "_reasons",
+    "_request",
     "_resource",
+    "_responder",
     "_singleflight",
     "_token",
     "_url",
@@ -87,12 +91,12 @@ def loaded_after(code: str) -> set[str]:
         pytest.param(
             """
             import asyncio
-            from jwt_guard import render, InvalidToken
+            from jwt_guard import render_error, InvalidToken
             from jwt_guard.testing import LocalIssuer
             issuer = LocalIssuer(algorithm="EdDSA")
             verifier = issuer.verifier()
             assert asyncio.run(verifier.verify_async(issuer.token())).subject == "user-1"
-            render(InvalidToken())
+            render_error(InvalidToken())
             """,
             id="verify-async-and-render",
         ),
@@ -168,6 +172,121 @@ def test_import_scanner(source, expected):
 
 def test_core_list_covers_every_private_core_module():
     """A new private module must be classified here (core, or adapter/demo)."""
-    adapters = {"asgi", "wsgi", "fastapi", "mcp", "__main__"}
+    adapters = {"asgi", "_asgi_lifecycle", "wsgi", "fastapi", "mcp", "__main__"}
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules - adapters == set(CORE_MODULES)
+
+
+# -- no module reads another's private names ----------------------------------------------------------
+
+# Reads that predate this check, each a (module, expression) pair; a new one fails the test.
+KNOWN_PRIVATE_READS = {
+    ("jwt_guard/_dpop.py", "options._algorithm_set"),
+    ("jwt_guard/_introspector.py", "AccessToken._of"),
+    ("jwt_guard/testing/_introspection.py", "from jwt_guard.testing._keyserver import _json_reply"),
+}
+
+
+def _package_modules() -> dict[str, Path]:
+    """``{dotted name: path}`` of every module of the package, subpackages included."""
+    modules = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = ["jwt_guard", *path.relative_to(PACKAGE).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _owned_names(tree: ast.AST) -> set[str]:
+    """Names a module defines for itself: functions, classes, assigned names and
+    attributes, annotated and ``__slots__`` attributes."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__slots__" for target in node.targets
+        ):
+            names.update(
+                element.value
+                for element in getattr(node.value, "elts", ())
+                if isinstance(element, ast.Constant) and isinstance(element.value, str)
+            )
+    return names
+
+
+def _foreign_modules(tree: ast.AST) -> set[str]:
+    """Local names bound to modules outside jwt_guard (``import argparse``)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if not alias.name.startswith("jwt_guard"):
+                    names.add(alias.asname or alias.name.partition(".")[0])
+    return names
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_reads(source: str, modules: set[str]) -> list[str]:
+    """Where *source* uses a private name it does not define itself: ``obj._name`` on
+    anything but ``self``/``cls``/``super()`` or a module from outside jwt_guard, and
+    ``from jwt_guard.x import _name`` unless ``_name`` is a module of *modules*."""
+    tree = ast.parse(source)
+    owned = _owned_names(tree)
+    foreign = _foreign_modules(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _is_private(node.attr) and node.attr not in owned:
+            receiver = node.value
+            if isinstance(receiver, ast.Name) and receiver.id in ({"self", "cls"} | foreign):
+                continue
+            if isinstance(receiver, ast.Call) and getattr(receiver.func, "id", None) == "super":
+                continue
+            found.append(ast.unparse(node))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("jwt_guard"):
+            for alias in node.names:
+                if _is_private(alias.name) and f"{node.module}.{alias.name}" not in modules:
+                    found.append(f"from {node.module} import {alias.name}")
+    return found
+
+
+def test_no_module_reads_another_modules_private_names():
+    """Decorators never reach into a middleware, adapters never import another adapter's
+    private names: what modules share is public (the responder, the request keys)."""
+    modules = _package_modules()
+    reads = {
+        (str(path.relative_to(PACKAGE.parent)), read)
+        for path in modules.values()
+        for read in private_reads(path.read_text(encoding="utf-8"), set(modules))
+    }
+    assert reads - KNOWN_PRIVATE_READS == set()
+    assert reads >= KNOWN_PRIVATE_READS, "a known read is gone: drop it from KNOWN_PRIVATE_READS"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param("def f(middleware):\n    return middleware._on_error\n", ["middleware._on_error"], id="attr"),
+        pytest.param(
+            "from jwt_guard.asgi import _MIDDLEWARE_KEY\n", ["from jwt_guard.asgi import _MIDDLEWARE_KEY"], id="import"
+        ),
+        pytest.param("x = scope.get(asgi._VERIFIER_KEY)\n", ["asgi._VERIFIER_KEY"], id="module-attr"),
+        pytest.param("class A:\n    def f(self):\n        return self._x\n", [], id="self"),
+        pytest.param("class A:\n    __slots__ = ('_x',)\ndef f(a):\n    return a._x\n", [], id="own-slot"),
+        pytest.param("def f(a):\n    a._y = 1\n    return a._y\n", [], id="own-attribute"),
+        pytest.param("import argparse\nx: argparse._SubParsersAction\n", [], id="outside-module"),
+        pytest.param("from jwt_guard import _forks\n", [], id="private-module"),
+        pytest.param("class B(A):\n    def f(self):\n        return super()._g()\n", [], id="super"),
+        pytest.param("def f(a):\n    return a.__class__\n", [], id="dunder"),
+    ],
+)
+def test_private_read_scanner(source, expected):
+    assert private_reads(source, {"jwt_guard._forks"}) == expected

@@ -36,6 +36,7 @@ from jwt_guard import (
     Verifier,
 )
 from jwt_guard._guard import Guard, parse_authorization
+from jwt_guard._request import Request
 from jwt_guard.testing import FakeClock, LocalIssuer, encode_segments
 from tests.conftest import AUDIENCE, ISSUER, make_issuer
 from tests.strategies import (
@@ -283,6 +284,26 @@ def test_well_formed_bearer_values_round_trip(token, value):
     assert parse_authorization(header) == token
 
 
+class _Values(Request):
+    """A request that is nothing but Authorization values and a query string."""
+
+    __slots__ = ("_headers", "_query")
+
+    def __init__(self, headers: list[str], query: str | bytes | None) -> None:
+        self._headers = headers
+        self._query = query.decode("latin-1") if isinstance(query, bytes) else query or ""
+
+    def header_values(self, name: str) -> list[str]:
+        return list(self._headers) if name == "authorization" else []
+
+    def raw_header_values(self, name: str) -> list[str]:
+        return self.header_values(name)
+
+    @property
+    def query_string(self) -> str:
+        return self._query
+
+
 _QUERIES = st.one_of(
     st.none(),
     st.text(),
@@ -302,9 +323,10 @@ _QUERIES = st.one_of(
 def test_guard_credentials_yield_token_none_or_invalid_request(headers, query, allow_query_token, optional):
     guard = Guard(allow_query_token=allow_query_token, optional=optional)
     try:
-        token = guard.credentials(headers, query)
+        credentials = guard.credentials(_Values(headers, query))
     except InvalidRequest:
         return
+    token = None if credentials is None else credentials.token
     assert token is None or (isinstance(token, str) and token)
     assert len(headers) <= 1, "two Authorization headers must be refused"
     if not allow_query_token:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import jwt_guard
-from jwt_guard import MissingToken, render
+from jwt_guard import MissingToken, render_error
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(jwt_guard.__file__).parent
@@ -23,7 +23,7 @@ def test_readme_no_credentials_row_is_the_default_challenge():
     (row,) = [line for line in readme.splitlines() if line.startswith("| no credentials |")]
     header = re.search(r"`WWW-Authenticate: ([^`]*)`", row)
     assert header is not None
-    assert header.group(1) == render(MissingToken()).header("www-authenticate")
+    assert header.group(1) == render_error(MissingToken()).header("www-authenticate")
 
 
 def _modules() -> list[object]:

@@ -21,7 +21,7 @@ from jwt_guard import (
     TemporarilyUnavailable,
     TokenRevoked,
     Verifier,
-    render,
+    render_error,
 )
 from jwt_guard import _verifier as verifier_module
 from jwt_guard.stores import MemoryStore, RedisStore
@@ -70,7 +70,7 @@ async def test_a_revoked_jti_is_refused_even_when_its_result_is_cached(make_stor
 
     error = await refusal(verify, verifier, raw)
     assert type(error) is TokenRevoked
-    answer = render(error)
+    answer = render_error(error)
     assert answer.status_code == 401
     assert 'error="invalid_token"' in (answer.header("WWW-Authenticate") or "")
     assert (await verify(verifier, other)).token_id == "fine-1"
@@ -148,7 +148,7 @@ async def test_closed_answers_503_with_retry_after_for_valid_and_cached_tokens(
     verifier = issuer.verifier(revocation=store)
     error = await refusal(verify, verifier, raw)
     assert type(error) is StoreUnavailable
-    answer = render(error)
+    answer = render_error(error)
     assert answer.status_code == 503
     assert answer.header("Retry-After") == "7"
     assert answer.header("WWW-Authenticate") is None

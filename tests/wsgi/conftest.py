@@ -14,7 +14,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import Client
 
 from jwt_guard.testing import FakeClock, LocalIssuer, LocalServer, SigningKey, b64url, encode_segments
-from jwt_guard.wsgi import ENVIRON_KEY, JWTGuardMiddleware, get_access_token
+from jwt_guard.wsgi import TOKEN_KEY, JWTGuardMiddleware, get_access_token
 from tests.conftest import make_issuer, signing_key
 
 
@@ -23,7 +23,7 @@ def probe_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> It
     token = get_access_token(environ)
     body = {
         "path": environ.get("PATH_INFO"),
-        "has_key": ENVIRON_KEY in environ,
+        "has_key": TOKEN_KEY in environ,
         "subject": token.subject if token else None,
         "scopes": sorted(token.scopes) if token else None,
     }

@@ -12,7 +12,7 @@ from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
 from jwt_guard import JWTGuardError
-from jwt_guard.wsgi import ENVIRON_KEY, JWTGuardMiddleware, require_any_scope, require_scopes
+from jwt_guard.wsgi import TOKEN_KEY, JWTGuardMiddleware, require_any_scope, require_scopes
 from tests.wsgi.conftest import bearer
 
 
@@ -239,7 +239,7 @@ def test_request_parameter_must_be_a_request():
 )
 def test_anything_but_an_access_token_is_refused(value):
     environ = EnvironBuilder().get_environ()
-    environ[ENVIRON_KEY] = value
+    environ[TOKEN_KEY] = value
     response = _annotated(Request(environ))
     assert response.status_code == 401
 

@@ -17,7 +17,7 @@ from django.test import RequestFactory
 from django.urls import path
 from werkzeug.test import Client
 
-from jwt_guard.wsgi import ENVIRON_KEY, JWTGuardMiddleware, get_access_token, require_any_scope, require_scopes
+from jwt_guard.wsgi import TOKEN_KEY, JWTGuardMiddleware, get_access_token, require_any_scope, require_scopes
 from tests.wsgi.conftest import bearer
 
 
@@ -117,7 +117,7 @@ def test_django_404_is_djangos(client, issuer):
 def test_decorator_alone_answers_an_httpresponse(django_app, token_value, status):
     request = RequestFactory().get("/messages", HTTP_AUTHORIZATION="Bearer a.b.c")
     if token_value is not None:
-        request.META[ENVIRON_KEY] = token_value
+        request.META[TOKEN_KEY] = token_value
     response = messages(request)
     assert isinstance(response, HttpResponse)
     assert response.status_code == status
@@ -127,7 +127,7 @@ def test_decorator_alone_answers_an_httpresponse(django_app, token_value, status
 
 def test_decorator_with_a_verified_token(django_app, issuer, make_verifier):
     request = RequestFactory().get("/messages")
-    request.META[ENVIRON_KEY] = make_verifier().verify(issuer.token(scope="read:messages", sub="heidi"))
+    request.META[TOKEN_KEY] = make_verifier().verify(issuer.token(scope="read:messages", sub="heidi"))
     response = messages(request)
     assert response.status_code == 200
     assert response.content == b'{"sub": "heidi", "scopes": ["read:messages"]}'

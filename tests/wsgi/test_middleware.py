@@ -23,7 +23,7 @@ from jwt_guard import (
     KeySetUnavailable,
     MissingToken,
 )
-from jwt_guard.wsgi import ENVIRON_KEY, JWTGuardMiddleware, get_access_token
+from jwt_guard.wsgi import TOKEN_KEY, JWTGuardMiddleware, get_access_token
 from tests.conftest import make_issuer
 from tests.strategies import authorization_values, mutated_tokens
 from tests.wsgi.conftest import BAD_TOKENS, BAD_TOKENS_ISSUER, bearer, call_wsgi, environ_for, probe_app
@@ -256,7 +256,7 @@ def test_anonymous_environ_holds_none(make_verifier):
     middleware = JWTGuardMiddleware(probe_app, verifier=make_verifier(), optional=True)
     environ = environ_for("/")
     call_wsgi(middleware, environ)
-    assert environ[ENVIRON_KEY] is None
+    assert environ[TOKEN_KEY] is None
 
 
 # -- excluded paths -------------------------------------------------------------------
@@ -484,7 +484,7 @@ def test_get_access_token_accepts_environ_and_requests(make_verifier, issuer, wr
 
 
 def test_get_access_token_ignores_anything_but_an_access_token():
-    assert get_access_token({ENVIRON_KEY: {"sub": "admin"}}) is None
+    assert get_access_token({TOKEN_KEY: {"sub": "admin"}}) is None
 
 
 # -- no framework needed -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._config import ScopeClaim, Settings
+from jwt_guard._events import logger
 from jwt_guard._reasons import details_of, reason_code, shown, with_details
 from jwt_guard.errors import (
     ExpiredToken,
@@ -57,6 +58,22 @@ def _walk(claims: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def _scope_chars_only(text: str) -> bool:
+    """True when *text* holds only scope-token characters and spaces: RFC
+    6749 §3.3 NQCHAR (%x21 / %x23-5B / %x5D-7E) plus SP. Printable ASCII is
+    %x20-7E; of that only ``"`` and ``\\`` are outside the grammar."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _scope_token(item: str) -> bool:
+    return _scope_chars_only(item) and " " not in item and item != ""
+
+
+def _dropped(source: ScopeClaim) -> None:
+    # Only the claim's name: its value is token content.
+    logger.debug("jwt_guard: items of the %r claim that are not RFC 6749 scope-tokens were dropped", source.name)
+
+
 def extract_scopes(claims: Mapping[str, Any], sources: tuple[ScopeClaim, ...]) -> frozenset[str]:
     """Collect scopes from every configured claim.
 
@@ -64,6 +81,15 @@ def extract_scopes(claims: Mapping[str, Any], sources: tuple[ScopeClaim, ...]) -
     a list of strings (Okta/Entra ``scp``, Auth0 ``permissions``, Keycloak
     roles). A name is first looked up as a top-level claim, so namespaced
     claims containing dots still work, then as a dotted path.
+
+    .. warning::
+       Scope strings are split on the ASCII space (0x20) only (RFC 6749
+       §3.3), never on other whitespace: ``"read\\u00a0admin"`` is one
+       item. Items (of strings and lists alike) that are not RFC 6749
+       scope-tokens (a character outside ``%x21 / %x23-5B / %x5D-7E``: a
+       space inside a list item, control characters, non-ASCII, ``"`` or
+       ``\\``) are dropped: they grant nothing, and the token's other
+       scopes still count. Empty items are dropped too.
     """
     found: set[str] = set()
     for source in sources:
@@ -73,17 +99,47 @@ def extract_scopes(claims: Mapping[str, Any], sources: tuple[ScopeClaim, ...]) -
         if value is _MISSING or value is None:
             continue
         if isinstance(value, str):
-            found.update(value.split())
+            # Printable ASCII holds no whitespace but the space: split() then
+            # cuts at spaces only, and drops empty items.
+            if _scope_chars_only(value):
+                found.update(value.split())
+            else:
+                found.update(item for item in value.split(" ") if _scope_token(item))
+                _dropped(source)
         elif isinstance(value, list):
             for item in value:
-                if not isinstance(item, str):
+                if item.__class__ is not str:
                     raise with_details(InvalidClaim(f"the {source.name} claim must hold strings"), claim=source.name)
-                if item:
-                    found.add(item)
+            # One check for the whole list: valid characters throughout, and
+            # exactly the joining spaces (no item holds a space).
+            joined = " ".join(value)
+            if _scope_chars_only(joined) and joined.count(" ") == len(value) - 1:
+                found.update(value)
+                found.discard("")
+            else:
+                found.update(item for item in value if _scope_token(item))
+                _dropped(source)
         else:
             error = InvalidClaim(f"the {source.name} claim must be a string or a list of strings")
             raise with_details(error, claim=source.name, received=shown(value))
     return frozenset(found)
+
+
+def _check_client(claims: dict[str, Any], client_ids: frozenset[str]) -> None:
+    """The token's client must be listed: ``client_id`` (RFC 9068 §2.2) and
+    ``azp`` (OpenID Connect Core §2), each when present. Both are checked so
+    that no reader of either claim can see another client than this check."""
+    named = False
+    for name in ("client_id", "azp"):
+        value = claims.get(name, _MISSING)
+        if value is _MISSING:
+            continue
+        if value.__class__ is not str or value not in client_ids:
+            error = InvalidClaim("the access token was issued to another client")
+            raise with_details(error, claim=name, expected=sorted(client_ids), received=shown(value))
+        named = True
+    if not named:
+        raise with_details(MissingClaim("the access token names no client (client_id or azp)"), claim="client_id")
 
 
 @dataclass(frozen=True)
@@ -117,6 +173,7 @@ class ClaimRules:
     __slots__ = (
         "_audience_list",
         "_audiences",
+        "_client_ids",
         "_issuer_list",
         "_issuers",
         "_leeway",
@@ -132,6 +189,7 @@ class ClaimRules:
         self._issuer_list = list(settings.issuers)
         self._audiences = None if settings.audiences is None else frozenset(settings.audiences)
         self._audience_list = None if settings.audiences is None else list(settings.audiences)
+        self._client_ids = None if settings.client_ids is None else frozenset(settings.client_ids)
         self._leeway = settings.leeway
         self._max_age = settings.max_token_age
         self._require_exp = settings.require_exp
@@ -229,6 +287,9 @@ class ClaimRules:
                 # A missing aud fails here; python-jose would let it pass.
                 raise self._wrong_audience(aud)
 
+        if self._client_ids is not None:
+            _check_client(claims, self._client_ids)
+
         for name in self._required:
             if get(name) is None:  # absent, or null: JSON null carries nothing
                 raise with_details(MissingClaim(), claim=name)
@@ -263,6 +324,8 @@ class ClaimRules:
             return self._issuer_list[0]
         if claim == "aud":
             return self._audience_list[0] if self._audience_list else "-"
+        if claim in ("client_id", "azp") and self._client_ids:
+            return min(self._client_ids)
         return "-"
 
     def _failures(self, claims: Mapping[str, Any], now: float) -> dict[str, InvalidToken]:
@@ -272,7 +335,7 @@ class ClaimRules:
         failures: dict[str, InvalidToken] = {}
         # Every rule names one claim, so the loop ends after at most one
         # round per rule.
-        for _ in range(len(_REPORTED) + len(self._required) + len(_STRING_CLAIMS) + 1):
+        for _ in range(len(_REPORTED) + len(self._required) + len(_STRING_CLAIMS) + 3):
             try:
                 self.check(trial, now)
             except InvalidToken as error:
@@ -326,11 +389,16 @@ class ClaimRules:
             checks.append(check(name, name, want, shown(claims.get(name))))
         if self._audience_list is None:
             checks.append(Check("aud", True, "not checked (audience=None)", shown(claims.get("aud"))))
+        if self._client_ids is not None:
+            clients = sorted(self._client_ids)
+            for name in ("client_id", "azp"):
+                if name in claims or (name == "client_id" and "azp" not in claims):
+                    checks.append(check(name, f"client ({name})", clients, shown(claims.get(name))))
         for name in self._required:
             present = "present" if claims.get(name) is not None else "absent"
             checks.append(check(name, f"claim {name}", "present", present))
         for name in _STRING_CLAIMS:
-            if name in claims:
+            if name in claims and not (self._client_ids is not None and name in ("client_id", "azp")):
                 kind = "a string" if claims[name].__class__ is str else f"<{type(claims[name]).__name__}>"
                 checks.append(check(name, name, "a string", kind))
         checks.append(self._scope_check(claims, tuple(required_scopes)))

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cachetools import LRUCache
 
-from jwt_guard._config import KeyCacheOptions, url_allowed
+from jwt_guard._config import KeyCacheOptions, fetchable, is_local_http
 from jwt_guard._events import EventKind, Reporter, logger
 from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, Skipped, keyset_from_jwks
@@ -92,6 +92,9 @@ class NotModified:
 Outcome = Fetched | NotModified | Failure
 
 _ACCEPT_JSON = ("accept", "application/json, application/jwk-set+json;q=0.9")
+# Failure descriptions reach 503 bodies: what an internal service answered
+# stays in the detail, which only the logs show.
+_DISCOVERY_STATUS = "discovery answered with an error status"
 
 
 def discovery_urls(issuer: str) -> tuple[str, ...]:
@@ -122,20 +125,27 @@ def _shown_issuer(value: object) -> str | None:
     return None
 
 
+def _origin(url: str) -> tuple[str, str] | None:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.netloc.lower()
+    except ValueError:
+        return None
+
+
 def issuer_mismatch(configured: str, named: object) -> Failure:
     """The failure for a discovery document naming *named* as its issuer
     instead of *configured*, saying what to configure.
 
-    The message is for the operator (log lines, the 503 description, the
-    command line); it quotes the discovered issuer only when it is a short,
-    printable string.
+    The description reaches 503 bodies. It quotes the discovered issuer only
+    when that issuer shares the configured issuer's origin (scheme, host and
+    port), which every token for this API names anyway: a trailing slash or
+    a path that differs. An issuer elsewhere, and the advice naming it, stay
+    in the detail, which only logs and diagnostics show.
     """
     found = _shown_issuer(named)
     if found is None:
-        return Failure(
-            "issuer_mismatch",
-            f"the discovery document of '{configured}' names no usable issuer; check the issuer URL",
-        )
+        return Failure("issuer_mismatch", "the discovery document names no usable issuer; check the issuer URL")
     if found.rstrip("/") == configured.rstrip("/"):
         rule = " (issuers must match exactly, trailing slash included)"
     else:
@@ -143,8 +153,14 @@ def issuer_mismatch(configured: str, named: object) -> Failure:
     advice = f"configure issuer='{found}' (JWT_GUARD_ISSUER with Verifier.from_env)"
     if discovery_urls(found)[0] != discovery_urls(configured)[0]:
         advice += f", or make the provider publish '{configured}' if that is its public URL"
+    message = f"the discovery document names issuer '{found}', not '{configured}'{rule}: {advice}"
+    if _origin(found) is not None and _origin(found) == _origin(configured):
+        return Failure("issuer_mismatch", message)
     return Failure(
-        "issuer_mismatch", f"the discovery document names issuer '{found}', not '{configured}'{rule}: {advice}"
+        "issuer_mismatch",
+        "the discovery document names an issuer on another host (a configuration error: "
+        "the server log says which issuer to configure)",
+        message,
     )
 
 
@@ -195,9 +211,15 @@ class KeySetState:
     absent_kids: LRUCache[str, float] = field(init=False)
     #: (keyset, refresh_at) swapped as one object, read without a lock.
     current: _Current = field(default_factory=_Current)
+    #: Plain http for every request and redirect hop of this key set: only
+    #: when the operator configured a loopback http issuer (or jwks_uri), or
+    #: allow_insecure_http. Decided once, from configuration alone.
+    http_ok: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.absent_kids = LRUCache(maxsize=max(1, self.options.max_absent_kids))
+        origin = self.issuer if self.issuer is not None else self.jwks_uri
+        self.http_ok = self.allow_insecure_http or is_local_http(origin)
 
     @property
     def discovers(self) -> bool:
@@ -322,7 +344,7 @@ class KeySetState:
                     "jwt_guard: discovery for %s failed (%s: %s); keeping jwks_uri %s",
                     self.label,
                     found.reason,
-                    found.description,
+                    found.logged(),
                     jwks_uri,
                 )
             else:
@@ -338,14 +360,14 @@ class KeySetState:
         # other 304 is no evidence that the cached keys are still current.
         conditional = len(headers) > 1
         assert jwks_uri is not None
-        reply = yield Request(jwks_uri, tuple(headers), "jwks", allow_http=self.allow_insecure_http)
+        reply = yield Request(jwks_uri, tuple(headers), "jwks", allow_http=self.http_ok)
         if isinstance(reply, Failure):
             return reply
         now = clock()
         if reply.status == 304 and conditional:
             return NotModified(freshness_lifetime(reply.headers, self.options, now), jwks_uri, discovered)
         if reply.status != 200:
-            return Failure("http_status", f"the key set URL answered HTTP {reply.status}")
+            return Failure("http_status", "the key set URL answered with an error status", f"HTTP {reply.status}")
         document = decode_json_object(reply.body)
         if document is None:
             return Failure("invalid_json", "the key set is not a JSON object")
@@ -370,16 +392,16 @@ class KeySetState:
     def _discover(self, issuer: str) -> Generator[Request, Reply, str | Failure]:
         failure = Failure("discovery_failed", "discovery failed")
         for url in discovery_urls(issuer):
-            reply = yield Request(url, (_ACCEPT_JSON,), "discovery", allow_http=self.allow_insecure_http)
+            reply = yield Request(url, (_ACCEPT_JSON,), "discovery", allow_http=self.http_ok)
             if isinstance(reply, Failure):
                 return reply
             if 400 <= reply.status < 500:
                 # RFC 8414 §3.1: try the form with the well-known segment
                 # inserted between host and path.
-                failure = Failure("discovery_http_status", f"discovery answered HTTP {reply.status}")
+                failure = Failure("discovery_http_status", _DISCOVERY_STATUS, f"HTTP {reply.status}")
                 continue
             if reply.status != 200:
-                return Failure("discovery_http_status", f"discovery answered HTTP {reply.status}")
+                return Failure("discovery_http_status", _DISCOVERY_STATUS, f"HTTP {reply.status}")
             document = decode_json_object(reply.body)
             if document is None:
                 return Failure("discovery_invalid_json", "the discovery document is not a JSON object")
@@ -389,7 +411,11 @@ class KeySetState:
                 # OpenID Connect Discovery §4.3: the issuer must match exactly.
                 return issuer_mismatch(issuer, document.get("issuer"))
             jwks_uri = document.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not url_allowed(jwks_uri, allow_http=self.allow_insecure_http):
+            # A URL from a document is the server's, not the operator's: https
+            # unless this issuer is itself a loopback http one.
+            if not isinstance(jwks_uri, str) or not fetchable(
+                jwks_uri, allow_http=self.http_ok, insecure=self.allow_insecure_http
+            ):
                 return Failure("bad_jwks_uri", "the discovery document has no acceptable jwks_uri")
             self.reporter.emit(EventKind.DISCOVERY_FETCHED, self.label, None, url=url, jwks_uri=jwks_uri)
             return jwks_uri
@@ -463,16 +489,16 @@ class KeySetState:
                     self.label,
                     now - self.expires_at,
                     self.stale_until - now,
-                    failure.description,
+                    failure.logged(),
                 )
                 self.reporter.emit(EventKind.SERVING_STALE, self.label, failure.reason)
             else:
-                logger.warning("jwt_guard: refreshing keys for %s failed: %s", self.label, failure.description)
+                logger.warning("jwt_guard: refreshing keys for %s failed: %s", self.label, failure.logged())
         elif failure.reason in CONFIGURATION_FAILURES:
             logger.error(
                 "jwt_guard: configuration error for %s: %s; next attempt in %.0f s",
                 self.label,
-                failure.description,
+                failure.detail or failure.description,
                 self.retry_at - now,
             )
         else:
@@ -480,6 +506,6 @@ class KeySetState:
                 "jwt_guard: could not obtain keys for %s (%s: %s); retrying in %.0f s",
                 self.label,
                 failure.reason,
-                failure.description,
+                failure.logged(),
                 self.retry_at - now,
             )

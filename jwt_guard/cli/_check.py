@@ -93,9 +93,11 @@ _FLAG_OPTIONS = (
     "no_audience",
     "jwks_uri",
     "key",
+    "secret_file",
     "algorithm",
     "scope_claim",
     "leeway",
+    "client_id",
     "introspection_client_id",
     "introspection_secret_file",
     "introspection_private_key",
@@ -155,7 +157,7 @@ def _remote(source: RemoteKeys, recorder: RecordingTransport, verifier: Verifier
     return report, error
 
 
-def _static(source: StaticKeys, keys: Any, verifier: Verifier) -> KeySetReport:
+def _static(source: StaticKeys, keys: Any, verifier: Verifier, *, secret: bool) -> KeySetReport:
     from jwt_guard._keys import describe_jwks
 
     report = KeySetReport("static keys", None, static=True)
@@ -165,7 +167,7 @@ def _static(source: StaticKeys, keys: Any, verifier: Verifier) -> KeySetReport:
         return report
     keyset = source.current_keyset()
     algorithms = tuple(alg for alg in sorted(verifier.algorithms) if keyset.find(None, alg) is not None)
-    kind = "shared secret" if isinstance(keys, (bytes, bytearray)) else "PEM"
+    kind = "shared secret" if secret or isinstance(keys, (bytes, bytearray)) else "PEM"
     report.keys = [KeyDescription(0, None, kind, None, None, None, None, algorithms, None)]
     return report
 
@@ -243,7 +245,7 @@ def diagnose(
         "issuers": list(settings.issuers),
         "audiences": None if settings.audiences is None else list(settings.audiences),
         "jwks_uri": settings.jwks_uri,
-        "static_keys": "keys" in options,
+        "static_keys": "keys" in options or "secret" in options,
         "algorithms": sorted(settings.algorithms),
         "leeway": settings.leeway,
         "scope_claims": [claim.name for claim in settings.scope_claims],
@@ -256,7 +258,8 @@ def diagnose(
             if isinstance(source, RemoteKeys):
                 key_set, error = _remote(source, recorder, verifier)
             else:
-                key_set, error = _static(source, options.get("keys"), verifier), None  # type: ignore[arg-type]
+                static = options.get("keys", options.get("secret"))
+                key_set, error = _static(source, static, verifier, secret="secret" in options), None  # type: ignore[arg-type]
             key_sets.append(key_set)
             errors.append(error)
         checks = None

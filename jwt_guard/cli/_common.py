@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,6 +33,7 @@ __all__ = [
     "Setting",
     "Streams",
     "advice",
+    "escape_text",
     "flag_setting",
     "format_span",
     "format_time",
@@ -88,19 +90,43 @@ class CommandError(Exception):
         self.code = code
 
 
+# C0 controls, DEL and C1 controls (ECMA-48): what a terminal acts on.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def escape_text(value: str) -> str:
+    """*value* (token content) as one printable ASCII line: backslashes
+    doubled, control characters (line breaks included) and non-ASCII as
+    ``\\xNN``/``\\uNNNN`` escapes. A claim can then neither drive the
+    terminal (ESC, CSI, OSC sequences) nor fake a line of the output."""
+    value = _CONTROLS.sub(_escaped, value.replace("\\", "\\\\"))
+    return value.encode("ascii", "backslashreplace").decode("ascii")
+
+
 @dataclass
 class Streams:
-    """Where a command reads and writes (``sys`` streams, or buffers in tests)."""
+    """Where a command reads and writes (``sys`` streams, or buffers in tests).
+
+    Whatever is written passes through one last filter: C0 (but the line
+    breaks the commands write), DEL and C1 control characters come out as
+    ``\\xNN``. Values from tokens are escaped where they are formatted
+    (:func:`escape_text`, or JSON); this is the net under every other string.
+    """
 
     stdin: IO[str]
     stdout: IO[str]
     stderr: IO[str]
 
     def out(self, text: str = "") -> None:
-        print(text, file=self.stdout, flush=True)
+        print(_CONTROLS_BUT_NEWLINE.sub(_escaped, text), file=self.stdout, flush=True)
 
     def err(self, text: str) -> None:
-        print(text, file=self.stderr, flush=True)
+        print(_CONTROLS_BUT_NEWLINE.sub(_escaped, text), file=self.stderr, flush=True)
 
 
 # -- formatting (pure) -------------------------------------------------------

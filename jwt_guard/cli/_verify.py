@@ -8,10 +8,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jwt_guard._config import DEFAULT_ALGORITHMS, HMAC_ALGORITHMS
+from jwt_guard._config import DEFAULT_ALGORITHMS
 from jwt_guard._events import format_details
 from jwt_guard._reasons import details_of, reason_code
 from jwt_guard.cli._common import (
@@ -24,6 +24,7 @@ from jwt_guard.cli._common import (
     CommandError,
     Streams,
     advice,
+    escape_text,
     flag_setting,
     format_time,
     formatter,
@@ -49,8 +50,9 @@ audience, expiry, and the scopes of --require-scope. On failure it prints the
 RFC 6750 error code and description an API would answer with.
 
 Keys come from exactly one place: the issuer's OpenID Connect discovery
-document (default), --jwks-uri, or --key (a PEM public key or certificate, a
-JWKS/JWK JSON file, or for HS256/384/512 a file holding the shared secret).
+document (default), --jwks-uri, --key (a PEM public key or certificate, or a
+JWKS/JWK JSON file), or for HS256/384/512 --secret-file (a file holding the
+shared secret). A public key is never taken as a shared secret.
 Plain http issuer and JWKS URLs are accepted on loopback hosts only.
 
 Opaque (non-JWT) tokens are checked at the issuer's introspection endpoint
@@ -76,22 +78,6 @@ exit codes:
 """
 
 
-def _load_cli_keys(path: str, algorithms: Sequence[str]) -> Any:
-    from jwt_guard._env import load_key_file
-
-    if algorithms and all(alg in HMAC_ALGORITHMS for alg in algorithms):
-        try:
-            with open(path, "rb") as handle:
-                secret = handle.read()
-        except OSError as exc:
-            raise CommandError(f"--key: cannot read {path!r}: {exc.strerror}") from None
-        stripped = secret.strip()
-        if stripped.startswith(b"{"):
-            return load_key_file(path, what="--key")
-        return secret.rstrip(b"\r\n")
-    return load_key_file(path, what="--key")
-
-
 def verifier_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
     """The :class:`~jwt_guard.Verifier` keyword arguments of the options
     :func:`add_verifier_arguments` declares (``check`` shares them)."""
@@ -105,13 +91,22 @@ def verifier_options(args: argparse.Namespace, environ: Mapping[str, str]) -> di
     else:
         audiences = split_words(args.audience)
         options["audience"] = audiences[0] if len(audiences) == 1 else audiences
+    client_ids = split_words(args.client_id)
+    if client_ids:
+        options["client_ids"] = client_ids
     algorithms = split_words(args.algorithm)
     if algorithms:
         options["algorithms"] = algorithms
     if args.jwks_uri:
         options["jwks_uri"] = args.jwks_uri
     if args.key:
-        options["keys"] = _load_cli_keys(args.key, algorithms)
+        from jwt_guard._env import load_key_file
+
+        options["keys"] = load_key_file(args.key, what="--key")
+    if args.secret_file:
+        from jwt_guard._env import load_secret_file
+
+        options["secret"] = load_secret_file(args.secret_file, what="--secret-file")
     scope_claims = split_words(args.scope_claim)
     if scope_claims:
         options["scope_claims"] = scope_claims
@@ -157,10 +152,6 @@ def _introspection(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     return Introspection(**options)
 
 
-def _ascii(text: str) -> str:
-    return text.encode("ascii", "backslashreplace").decode()
-
-
 def _describe(token: AccessToken, now: float) -> list[tuple[str, str]]:
     rows = [
         ("subject", token.subject or "-"),
@@ -174,7 +165,7 @@ def _describe(token: AccessToken, now: float) -> list[tuple[str, str]]:
         rows.append(("expires", format_time("exp", exp, now)))
     if token.token_id:
         rows.append(("token id", token.token_id))
-    return [(name, value.encode("ascii", "backslashreplace").decode()) for name, value in rows]
+    return [(name, escape_text(value)) for name, value in rows]
 
 
 @contextlib.contextmanager
@@ -231,7 +222,8 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     required = split_words(args.require_scope)
     try:
         options = verifier_options(args, os.environ)
-        verifier = Verifier(**options)
+        with _library_logging(args.verbose, streams):
+            verifier = Verifier(**options)
     except ConfigurationError as exc:
         raise CommandError(exc.description) from None
     try:
@@ -245,9 +237,9 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         else:
             streams.err(f"INVALID: {document['error']}: {document['error_description']} ({document['reason']})")
             if "details" in document and not isinstance(error, TemporarilyUnavailable):
-                streams.err(f"  {_ascii(format_details(document['details']))}")
+                streams.err(f"  {escape_text(format_details(document['details']))}")
             if "fix" in document:
-                streams.err(f"  fix: {document['fix']}")
+                streams.err(f"  fix: {escape_text(document['fix'])}")
             if "www_authenticate" in document:
                 streams.err(
                     f"  an API would answer {document['status']} with WWW-Authenticate: {document['www_authenticate']}"
@@ -281,10 +273,12 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         return EXIT_OK
     from jwt_guard._introspector import looks_like_jws
 
-    proof = "signature" if looks_like_jws(raw) else "introspection answer"
-    checked = (
-        f"{proof}, issuer, audience and expiry" if options["audience"] is not None else f"{proof}, issuer and expiry"
-    )
+    parts = ["signature" if looks_like_jws(raw) else "introspection answer", "issuer"]
+    if options["audience"] is not None:
+        parts.append("audience")
+    if "client_ids" in options:
+        parts.append("client")
+    checked = ", ".join(parts) + " and expiry"
     streams.out(f"VALID: the {checked} check out" + (f"; scopes {' '.join(required)} granted." if required else "."))
     for name, value in _describe(token, now):
         streams.out(f"  {name:<9} {value}")
@@ -315,9 +309,16 @@ def add_verifier_arguments(parser: argparse.ArgumentParser, *, required: bool) -
         action="store_true",
         help="skip the audience check explicitly (Amazon Cognito access tokens have no aud)",
     )
+    parser.add_argument(
+        "--client-id",
+        action="append",
+        metavar="ID",
+        help="accept only tokens issued to this client (client_id/azp); repeat for several",
+    )
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument("--jwks-uri", metavar="URL", help="fetch keys here instead of using discovery")
-    keys.add_argument("--key", metavar="FILE", help="static keys: PEM, JWKS/JWK JSON, or an HS* secret file")
+    keys.add_argument("--key", metavar="FILE", help="static public keys: a PEM or JWKS/JWK JSON file")
+    keys.add_argument("--secret-file", metavar="FILE", help="a file holding the shared secret, for HS256/384/512")
     parser.add_argument(
         "--algorithm",
         action="append",

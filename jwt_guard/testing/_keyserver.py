@@ -74,6 +74,7 @@ FAULTS = (
     "huge",  # 200 with a 5 MiB body, streamed without Content-Length
     "huge_declared",  # 200 with a 5 MiB body announced by Content-Length
     "slow_drip",  # 200, one byte every ``delay`` seconds
+    "header_drip",  # the status line and headers, one byte every ``delay`` seconds, without end
     "hang",  # accept, never answer (until the server stops)
     "refuse",  # connection refused / connect error
     "redirect",  # 302 to ``moved_path``, which serves the JWKS
@@ -98,8 +99,9 @@ class Reply:
     """What to answer: a status, headers, and a body or a (slow) stream.
 
     ``action`` names faults that a transport without real time or sockets
-    must emulate: ``"hang"``, ``"refuse"``, and ``"drip"`` (a slow
-    ``stream`` that a real server sends as it comes).
+    must emulate: ``"hang"``, ``"refuse"``, ``"drip"`` (a slow ``stream``
+    that a real server sends as it comes) and ``"header_drip"`` (a
+    ``stream`` of the raw status line and headers, never finished).
     """
 
     status: int = 200
@@ -340,6 +342,8 @@ class KeyServer:
             return Reply(200, {"content-type": "application/json"}, b" " * _HUGE)
         if fault == "slow_drip":
             return Reply(200, {"content-type": "application/json"}, stream=self._drip(delay), action="drip")
+        if fault == "header_drip":
+            return Reply(stream=self._header_drip(delay), action="header_drip")
         if fault == "hang":
             return Reply(action="hang")
         if fault == "refuse":
@@ -370,6 +374,16 @@ class KeyServer:
             if self.stopping.wait(delay):
                 return
             yield body[index : index + 1]
+
+    def _header_drip(self, delay: float) -> Iterator[bytes]:
+        # Each byte arrives well within any read timeout, so only a deadline
+        # on the whole exchange ends it. Far below an HTTP client's header
+        # size limit even after minutes.
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-drip: "
+        index = 0
+        while not self.stopping.wait(delay):
+            yield head[index : index + 1] if index < len(head) else b"a"
+            index += 1
 
     def _token(self, headers: Mapping[str, str], body: bytes) -> Reply:
         # A development token endpoint (RFC 6749 §4.4, client credentials).

@@ -282,3 +282,29 @@ def test_a_running_api_keeps_the_earlier_key_until_it_refetches(dev_issuer):
         verifier.verify(new)  # its unknown kid makes the verifier refetch
         with pytest.raises(UnknownKey):
             verifier.verify(old)
+
+
+@pytest.mark.parametrize(
+    "issuer_url",
+    [pytest.param(None, id="default"), pytest.param("http://localhost:0/realms/dev", id="localhost-name")],
+)
+def test_forged_host_gets_no_token(dev_issuer, issuer_url):
+    """DNS rebinding: a page on a name the attacker points at 127.0.0.1 sends
+    that name as Host. The development issuer refuses it (421) on every
+    endpoint; the loopback names it serves keep working."""
+    running = dev_issuer(issuer_url=issuer_url, port=0) if issuer_url else dev_issuer()
+    port = running.server.port
+    token_url = running.issuer.rstrip("/") + "/oauth/token"
+    form = {"grant_type": "client_credentials", "scope": "admin"}
+    with httpx.Client(timeout=TIMEOUT) as client:
+        for path in ("/.well-known/openid-configuration", "/oauth/token"):
+            url = running.issuer.rstrip("/") + path
+            forged = client.request(
+                "POST" if path.endswith("token") else "GET",
+                url,
+                data=form if path.endswith("token") else None,
+                headers={"host": f"rebound.attacker.example:{port}"},
+            )
+            assert forged.status_code == 421, path
+            assert "access_token" not in forged.text
+        assert client.post(token_url, data=form).status_code == 200

@@ -51,6 +51,7 @@ CORE_MODULES = [
     "_resource",
     "_responder",
     "_singleflight",
+    "_static",
     "_token",
     "_url",
     "_verifier",

@@ -152,6 +152,9 @@ def _remote(source: RemoteKeys, recorder: RecordingTransport, verifier: Verifier
         report.failure = {
             "reason": snapshot.failure.reason,
             "description": snapshot.failure.description,
+            # What the logs show besides: the status a server answered, the
+            # issuer a discovery document named.
+            "detail": snapshot.failure.detail,
             "configuration": snapshot.configuration_error,
         }
     return report, error
@@ -176,9 +179,11 @@ def _problems(report: Report, errors: Sequence[Any], setting: Setting, leeway: f
     for key_set, error in zip(report.key_sets, errors, strict=True):
         if key_set.failure is not None:
             fix = advice(error, setting) if error is not None else None
-            report.problems.append(
-                {"problem": key_set.failure["description"], "fix": fix or _FIXES.get(key_set.failure["reason"])}
-            )
+            failure = key_set.failure
+            problem = failure["detail"] if failure["configuration"] and failure["detail"] else failure["description"]
+            if failure["detail"] and not failure["configuration"]:
+                problem = f"{problem} ({failure['detail']})"
+            report.problems.append({"problem": problem, "fix": fix or _FIXES.get(failure["reason"])})
         if key_set.skew is not None and abs(key_set.skew) > leeway:
             ahead = "ahead of" if key_set.skew > 0 else "behind"
             report.problems.append(

@@ -29,7 +29,8 @@ class KeySetReport:
     jwks_uri: str | None = None
     keys: list[KeyDescription] = field(default_factory=list)
     keys_problem: str | None = None
-    #: ``reason``, ``description`` and ``configuration`` of a failed fetch.
+    #: ``reason``, ``description`` (as a 503 body says it), ``detail`` (as
+    #: the log says it) and ``configuration`` of a failed fetch.
     failure: dict[str, Any] | None = None
     server_date: str | None = None
     #: Seconds this machine's clock is ahead of the key server's ``Date``.

@@ -321,3 +321,23 @@ def test_a_bad_timeout_is_a_usage_error(run, environment):
     assert result.code == 2
     assert result.err.startswith("jwt-guard check: error: ")
     assert "must be > 0" in result.err
+
+
+def test_an_issuer_on_another_host_is_named_by_check_though_not_by_503_bodies():
+    issuer = LocalIssuer("https://idp.example.test/", audience=AUDIENCE, keys=[signing_key("ES256")])
+    server = KeyServer(issuer)
+    server.set_fault("issuer_mismatch", target="discovery")
+    report = diagnose(
+        options_for(issuer),
+        origin="environment",
+        setting=variable_setting("JWT_GUARD_"),
+        transport=mock_transport(server),
+    )
+    assert report.exit_code == 2
+    (key_set,) = report.key_sets
+    assert "impostor" not in key_set.failure["description"]  # what a 503 body says
+    (problem,) = report.problems
+    assert "names issuer 'https://impostor.example.net/', not 'https://idp.example.test/'" in problem["problem"]
+    assert problem["fix"] == (
+        "set JWT_GUARD_ISSUER to 'https://impostor.example.net/' (the issuer its discovery document names)"
+    )

@@ -114,15 +114,9 @@ _SHOWN_ISSUER_CHARS = 200
 def _shown_issuer(value: object) -> str | None:
     """A discovered issuer fit to quote in logs and 503 descriptions: short
     printable ASCII without quotes or backslashes, else ``None``."""
-    if (
-        isinstance(value, str)
-        and 0 < len(value) <= _SHOWN_ISSUER_CHARS
-        and value.isascii()
-        and value.isprintable()
-        and not any(char in value for char in "'\"\\")
-    ):
-        return value
-    return None
+    if not isinstance(value, str) or not 0 < len(value) <= _SHOWN_ISSUER_CHARS:
+        return None
+    return value if value.isascii() and value.isprintable() and not any(c in value for c in "'\"\\") else None
 
 
 def _origin(url: str) -> tuple[str, str] | None:
@@ -255,23 +249,16 @@ class KeySetState:
             description = "signing keys are unavailable"
         else:
             description = KeySetUnavailable.description
-        if failure is not None:
-            # Failure descriptions are fixed phrases, or (configuration
-            # errors) name the configured and the discovered issuer for the
-            # operator: never a token or key material.
-            description = f"{description}: {failure.description}"
-        error = KeySetUnavailable(description, retry_after=retry)
         if failure is None:
-            return error
-        if configuration:
-            return with_details(
-                error,
-                failure=failure.reason,
-                configuration=True,
-                configured_issuer=self.issuer,
-                discovered_issuer=self.discovered_issuer,
-            )
-        return with_details(error, failure=failure.reason, configuration=False)
+            return KeySetUnavailable(description, retry_after=retry)
+        # Failure descriptions are fixed phrases (an issuer mismatch quotes
+        # issuers on the configured issuer's host only): no URL a server
+        # chose, no token, no key material. The details are for diagnostics.
+        error = KeySetUnavailable(f"{description}: {failure.description}", retry_after=retry)
+        issuers = {"configured_issuer": self.issuer, "discovered_issuer": self.discovered_issuer}
+        return with_details(
+            error, failure=failure.reason, configuration=configuration, **(issuers if configuration else {})
+        )
 
     def claim_kid_refetch(self, kid: str, now: float) -> int | None:
         """May an unknown *kid* trigger a refetch now? Call under the lock.

@@ -50,6 +50,7 @@ PACKAGE_ALL = [
     "UnsupportedAlgorithm",
     "Verifier",
     "__version__",
+    "reason_code",
     "render_error",
 ]
 

@@ -54,7 +54,9 @@ class OpaqueTokens:
 
     def issue(self, claims: Mapping[str, Any]) -> str:
         """A new opaque token standing for *claims*."""
-        token = secrets.token_urlsafe(32)
+        # A prefix, as many providers use: the token never starts with "-"
+        # (which a command line would read as an option).
+        token = "opaque_" + secrets.token_urlsafe(32)
         with self._lock:
             self._claims[token] = dict(claims)
         return token

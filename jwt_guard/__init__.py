@@ -11,6 +11,7 @@ from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
 from jwt_guard._endpoint import Requirement
 from jwt_guard._events import Event, EventKind
 from jwt_guard._introspection import InactiveToken, Introspection, IntrospectionUnavailable
+from jwt_guard._reasons import reason_code
 from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
 from jwt_guard._verifier import Verifier
@@ -86,5 +87,6 @@ __all__ = [
     "UnsupportedAlgorithm",
     "Verifier",
     "__version__",
+    "reason_code",
     "render_error",
 ]

@@ -62,7 +62,7 @@ def _challenges(error: AuthError, realm: str | None, resource_metadata: str | No
 
 
 def render_error(error: JWTGuardError, *, realm: str | None = None, resource_metadata: str | None = None) -> Challenge:
-    """Turn *error* into the HTTP answer of the semantics table in DESIGN.md.
+    """Turn *error* into its HTTP answer (the table in the README, "HTTP semantics").
 
     401/400/403 answers carry ``WWW-Authenticate: Bearer …`` (with *realm*
     when given, and *resource_metadata*, the URL of the API's RFC 9728

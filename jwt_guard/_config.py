@@ -254,10 +254,23 @@ def _items(name: str, value: Any) -> tuple[Any, ...]:
 
 
 def parse_scope_claims(value: Iterable[str]) -> tuple[ScopeClaim, ...]:
+    # A lone string names one claim. "scope permissions" is almost surely
+    # meant as two claims, and would otherwise silently read a claim whose
+    # name holds a space: refuse it and name the fix.
+    if isinstance(value, str) and len(value.split()) > 1:
+        raise ConfigurationError(
+            f"scope_claims={value!r} names one claim with a space in its name; "
+            f"to read several claims pass a list: scope_claims={value.split()!r}"
+        )
     result = []
     for item in _items("scope_claims", value):
         if not isinstance(item, str) or not item or item.startswith(".") or item.endswith("."):
             raise ConfigurationError(f"scope_claims entries must be claim names or dotted paths, got {item!r}")
+        if any(char.isspace() for char in item):
+            raise ConfigurationError(
+                f"scope_claims entries are claim names without spaces, got {item!r}; "
+                f"list each claim on its own: {item.split()!r}"
+            )
         result.append(ScopeClaim(item, tuple(item.split("."))))
     return tuple(result)
 
@@ -303,6 +316,19 @@ def _str_tuple(name: str, value: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _check_not_template(issuer: str) -> None:
+    # Providers document multi-tenant issuers as templates
+    # ("https://login.microsoftonline.com/{tenantid}/v2.0"). Issuers are
+    # compared exactly, so a template would match no token at all.
+    if "{" in issuer or "}" in issuer:
+        raise ConfigurationError(
+            f"issuer {issuer!r} is a template: issuers are compared exactly and placeholders such as "
+            "{tenantid} are not filled in; list the issuer of each tenant you accept instead, "
+            "issuer=['https://login.microsoftonline.com/<tenant-id>/v2.0', ...] (a space-separated "
+            "JWT_GUARD_ISSUER with Verifier.from_env)"
+        )
+
+
 def build_settings(
     *,
     issuer: str | Sequence[str],
@@ -327,6 +353,8 @@ def build_settings(
     on_event: EventHook | None = None,
 ) -> Settings:
     issuers = _str_tuple("issuer", issuer)
+    for value in issuers:
+        _check_not_template(value)
     if not has_static_keys and jwks_uri is None:
         # Discovery documents are fetched from these URLs. With an explicit
         # jwks_uri or static keys an issuer is only compared, never fetched

@@ -32,8 +32,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from jwt_guard._events import logger
+from jwt_guard._events import log_rejection
 from jwt_guard._origin import PublicURL, check_trusted_origin, own_origin, parse_origin
+from jwt_guard._reasons import with_details
 from jwt_guard.errors import ConfigurationError, CrossOriginRequest
 
 if TYPE_CHECKING:
@@ -135,8 +136,10 @@ class CrossOriginCheck:
         )
         if reason is None:
             return None
-        logger.debug("jwt_guard: cross-origin request refused (%s)", reason)
-        return CrossOriginRequest()
+        # Logged at INFO (rate-limited) with the deciding header's name, never its value.
+        error = with_details(CrossOriginRequest(), header=reason)
+        log_rejection(error)
+        return error
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(trusted_origins={sorted(self.trusted)!r}, public_url={self.public_url!r})"

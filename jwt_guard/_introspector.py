@@ -37,7 +37,7 @@ import time
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jwt_guard._access_token import AccessToken
+from jwt_guard._access_token import AccessToken, prepared_token
 from jwt_guard._client_auth import ClientAuth
 from jwt_guard._config import Settings, check_url, fetchable, is_local_http
 from jwt_guard._events import Reporter, logger
@@ -195,7 +195,7 @@ class Introspector:
         if claims is None:
             error_type, description = entry[1]
             raise error_type(description)
-        return AccessToken._of(claims, _NO_HEADER, entry[1], token)
+        return prepared_token(claims, _NO_HEADER, entry[1], token)
 
     def clear(self) -> None:
         self.cache.clear()
@@ -228,7 +228,7 @@ class Introspector:
             raise
         if until > now:
             self.cache.put_active(digest, claims, scopes, (not_before, until), entry_size(outcome.size), epoch)
-        return AccessToken._of(claims, _NO_HEADER, scopes, raw)
+        return prepared_token(claims, _NO_HEADER, scopes, raw)
 
     def endpoint_flow(self) -> Generator[Effect, Any, str]:
         """The introspection endpoint: configured, or discovered (cached for

@@ -24,6 +24,10 @@ The rules (defaults in :class:`~jwt_guard.KeyCacheOptions`):
   counts from the previous unknown-``kid`` refetch only, and only a fetch
   started after the ``kid`` was seen can answer it. ``kid`` values a
   successful fetch lacked are remembered (bounded) and refused without a fetch.
+* A failure that no retry can cure (:data:`CONFIGURATION_FAILURES`: the
+  discovery document names another issuer) says what to configure, and is
+  retried only after the ``stale_backoff`` ceiling (5 min by default), not
+  within seconds: the configuration, or the provider's, has to change first.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ import math
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cachetools import LRUCache
@@ -42,17 +45,20 @@ from jwt_guard._config import KeyCacheOptions, fetchable, is_local_http
 from jwt_guard._events import EventKind, Reporter, logger
 from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, Skipped, keyset_from_jwks
+from jwt_guard._reasons import with_details
 from jwt_guard._token import decode_json_object
 from jwt_guard._wire import Failure, Reply, Request
 from jwt_guard.errors import KeySetUnavailable
 
 __all__ = [
+    "CONFIGURATION_FAILURES",
     "Fetched",
     "KeySetState",
     "NotModified",
     "Outcome",
     "Plan",
     "discovery_urls",
+    "issuer_mismatch",
 ]
 
 
@@ -100,6 +106,58 @@ def discovery_urls(issuer: str) -> tuple[str, ...]:
     return (oidc, rfc8414) if rfc8414 != oidc else (oidc,)
 
 
+#: Failure reasons that retrying cannot cure: a configuration must change.
+CONFIGURATION_FAILURES = frozenset({"issuer_mismatch"})
+_SHOWN_ISSUER_CHARS = 200
+
+
+def _shown_issuer(value: object) -> str | None:
+    """A discovered issuer fit to quote in logs and 503 descriptions: short
+    printable ASCII without quotes or backslashes, else ``None``."""
+    if not isinstance(value, str) or not 0 < len(value) <= _SHOWN_ISSUER_CHARS:
+        return None
+    return value if value.isascii() and value.isprintable() and not any(c in value for c in "'\"\\") else None
+
+
+def _origin(url: str) -> tuple[str, str] | None:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.netloc.lower()
+    except ValueError:
+        return None
+
+
+def issuer_mismatch(configured: str, named: object) -> Failure:
+    """The failure for a discovery document naming *named* as its issuer
+    instead of *configured*, saying what to configure.
+
+    The description reaches 503 bodies. It quotes the discovered issuer only
+    when that issuer shares the configured issuer's origin (scheme, host and
+    port), which every token for this API names anyway: a trailing slash or
+    a path that differs. An issuer elsewhere, and the advice naming it, stay
+    in the detail, which only logs and diagnostics show.
+    """
+    found = _shown_issuer(named)
+    if found is None:
+        return Failure("issuer_mismatch", "the discovery document names no usable issuer; check the issuer URL")
+    if found.rstrip("/") == configured.rstrip("/"):
+        rule = " (issuers must match exactly, trailing slash included)"
+    else:
+        rule = " (issuers must match exactly)"
+    advice = f"configure issuer='{found}' (JWT_GUARD_ISSUER with Verifier.from_env)"
+    if discovery_urls(found)[0] != discovery_urls(configured)[0]:
+        advice += f", or make the provider publish '{configured}' if that is its public URL"
+    message = f"the discovery document names issuer '{found}', not '{configured}'{rule}: {advice}"
+    if _origin(found) is not None and _origin(found) == _origin(configured):
+        return Failure("issuer_mismatch", message)
+    return Failure(
+        "issuer_mismatch",
+        "the discovery document names an issuer on another host (a configuration error: "
+        "the server log says which issuer to configure)",
+        message,
+    )
+
+
 @dataclass
 class _Current:
     keyset: KeySet | None = None
@@ -127,6 +185,10 @@ class KeySetState:
     failures: int = 0
     #: Why the last fetch failed (cleared by a success); shown in 503s.
     last_failure: Failure | None = None
+    #: The discovery URL that last answered with a document, and the issuer
+    #: that document named (when printable), for diagnostics.
+    discovery_url: str | None = None
+    discovered_issuer: str | None = None
     refreshing: bool = False
     #: Completed fetch attempts; lets waiters see that another fetch finished.
     generation: int = 0
@@ -177,16 +239,26 @@ class KeySetState:
 
     def unavailable(self, now: float) -> KeySetUnavailable:
         retry = math.ceil(self.retry_at - now) if self.retry_at > now else math.ceil(self.options.cold_backoff[0])
+        failure = self.last_failure
+        configuration = failure is not None and failure.reason in CONFIGURATION_FAILURES
         if self.keyset is not None and now >= self.stale_until:
             description = "signing keys expired and could not be refreshed"
         elif self.keyset is not None:
             description = "the token's signing key could not be fetched"
+        elif configuration:
+            description = "signing keys are unavailable"
         else:
             description = KeySetUnavailable.description
-        if self.last_failure is not None:
-            # Failure descriptions are fixed phrases: no URL, token or key.
-            description = f"{description}: {self.last_failure.description}"
-        return KeySetUnavailable(description, retry_after=retry)
+        if failure is None:
+            return KeySetUnavailable(description, retry_after=retry)
+        # Failure descriptions are fixed phrases (an issuer mismatch quotes
+        # issuers on the configured issuer's host only): no URL a server
+        # chose, no token, no key material. The details are for diagnostics.
+        error = KeySetUnavailable(f"{description}: {failure.description}", retry_after=retry)
+        issuers = {"configured_issuer": self.issuer, "discovered_issuer": self.discovered_issuer}
+        return with_details(
+            error, failure=failure.reason, configuration=configuration, **(issuers if configuration else {})
+        )
 
     def claim_kid_refetch(self, kid: str, now: float) -> int | None:
         """May an unknown *kid* trigger a refetch now? Call under the lock.
@@ -320,15 +392,11 @@ class KeySetState:
             document = decode_json_object(reply.body)
             if document is None:
                 return Failure("discovery_invalid_json", "the discovery document is not a JSON object")
+            self.discovery_url = url
+            self.discovered_issuer = _shown_issuer(document.get("issuer"))
             if document.get("issuer") != issuer:
                 # OpenID Connect Discovery §4.3: the issuer must match exactly.
-                logger.error(
-                    "jwt_guard: discovery document at %s names issuer %r, expected %r",
-                    url,
-                    document.get("issuer") if isinstance(document.get("issuer"), str) else None,
-                    issuer,
-                )
-                return Failure("issuer_mismatch", "the discovery document names a different issuer")
+                return issuer_mismatch(issuer, document.get("issuer"))
             jwks_uri = document.get("jwks_uri")
             # A URL from a document is the server's, not the operator's: https
             # unless this issuer is itself a loopback http one.
@@ -395,6 +463,10 @@ class KeySetState:
         serving = self.keyset is not None and now < self.stale_until
         first, ceiling = self.options.stale_backoff if serving else self.options.cold_backoff
         delay = min(ceiling, first * 2 ** min(self.failures - 1, 30))
+        if failure.reason in CONFIGURATION_FAILURES:
+            # Retrying every second cannot cure a configuration error; the
+            # longest backoff still notices a fix on the provider's side.
+            delay = self.options.stale_backoff[1]
         self.retry_at = now + self._shorten(delay)
         self.reporter.emit(EventKind.FETCH_FAILED, self.label, failure.reason, failures=self.failures)
         if serving:
@@ -409,6 +481,13 @@ class KeySetState:
                 self.reporter.emit(EventKind.SERVING_STALE, self.label, failure.reason)
             else:
                 logger.warning("jwt_guard: refreshing keys for %s failed: %s", self.label, failure.logged())
+        elif failure.reason in CONFIGURATION_FAILURES:
+            logger.error(
+                "jwt_guard: configuration error for %s: %s; next attempt in %.0f s",
+                self.label,
+                failure.detail or failure.description,
+                self.retry_at - now,
+            )
         else:
             logger.error(
                 "jwt_guard: could not obtain keys for %s (%s: %s); retrying in %.0f s",
@@ -417,13 +496,3 @@ class KeySetState:
                 failure.logged(),
                 self.retry_at - now,
             )
-
-    def snapshot(self) -> dict[str, Any]:
-        """State for diagnostics (no key material)."""
-        return {
-            "jwks_uri": self.jwks_uri,
-            "kids": sorted(self.keyset.kids) if self.keyset else [],
-            "expires_at": self.expires_at,
-            "stale_until": self.stale_until,
-            "failures": self.failures,
-        }

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from jwt_guard._reasons import shown, with_details
 from jwt_guard.errors import MalformedToken, TokenTooLarge, UnsupportedAlgorithm
 
 __all__ = ["UNIQUE_MEMBERS_DECODER", "HeaderCache", "ParsedToken", "b64url_decode", "decode_json_object", "parse"]
@@ -299,7 +300,7 @@ def _parse_header(segment: bytes, algorithms: frozenset[str]) -> tuple[dict[str,
     if "enc" in header:
         raise MalformedToken("encrypted tokens (JWE) are not accepted")
     if alg not in algorithms:
-        raise UnsupportedAlgorithm()
+        raise with_details(UnsupportedAlgorithm(), claim="alg", expected=sorted(algorithms), received=shown(alg))
     kid = header.get("kid")
     if kid.__class__ is not str:
         # RFC 7515 §4.1.4: kid is a string; "kid": null is not "no kid".

@@ -30,7 +30,7 @@ from jwt_guard._config import (
     Validator,
     build_settings,
 )
-from jwt_guard._events import EventKind, Reporter, logger
+from jwt_guard._events import EventKind, RejectionLog, Reporter, logger
 from jwt_guard._fetch import attach_shells
 from jwt_guard._http import HTTPClients
 from jwt_guard._introspection import Introspection
@@ -39,6 +39,7 @@ from jwt_guard._jose import verify_signature
 from jwt_guard._keys import BoundKey
 from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
 from jwt_guard._policy import KeySetState
+from jwt_guard._reasons import reason_code, shown, with_details
 from jwt_guard._static import SecretSource, StaticKeySource, configured_keyset
 from jwt_guard._token import HeaderCache, ParsedToken, parse
 from jwt_guard.errors import (
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from jwt_guard._events import Event
     from jwt_guard.stores import Store
 
-__all__ = ["StaticKeySource", "Verifier"]
+__all__ = ["StaticKeySource", "Verifier", "key_sources"]
 
 #: How long :meth:`Verifier.prefetch` waits for a revocation store's first read.
 REVOCATION_READY_TIMEOUT = 30.0
@@ -201,6 +202,7 @@ class Verifier:
         self._rules = ClaimRules(settings)
         self._validators = settings.validators
         self._reporter = Reporter(settings.on_event)
+        self._rejections = RejectionLog()
         self._max_size = settings.max_token_size
         self._algorithms = settings.algorithms
         self._headers = HeaderCache()
@@ -469,7 +471,7 @@ class Verifier:
 
     def _finish(self, parsed: ParsedToken, key: BoundKey, epoch: int) -> AccessToken:
         if not verify_signature(key.key, parsed.signing_input, parsed.signature):
-            raise InvalidSignature()
+            raise with_details(InvalidSignature(), kid=shown(key.kid), alg=key.alg)
         claims = parsed.claims()
         rules = self._rules
         rules.check_type(parsed.header)
@@ -492,6 +494,12 @@ class Verifier:
 
     def _rejected(self, error: JWTGuardError) -> None:
         if isinstance(error, AuthError):
-            logger.debug("jwt_guard: token rejected: %s", type(error).__name__)
+            self._rejections.log(error)
             if self._reporter.enabled:
-                self._reporter.emit(EventKind.TOKEN_REJECTED, None, type(error).__name__)
+                self._reporter.emit(EventKind.TOKEN_REJECTED, None, reason_code(error), error=type(error).__name__)
+
+
+def key_sources(verifier: Verifier) -> dict[str, KeySource]:
+    """Each configured issuer's key source (several issuers may share one),
+    for diagnostics such as ``jwt-guard check``."""
+    return dict(verifier._sources)

@@ -240,7 +240,7 @@ class JWTGuardMiddleware:
         app.add_middleware(JWTGuardMiddleware, verifier=verifier, exclude_paths=["/health"])
 
     Requests without a valid token are answered here, per RFC 6750 and the
-    table in DESIGN.md: 401 (no error attribute) without credentials, 400
+    README's table of HTTP semantics: 401 (no error attribute) without credentials, 400
     ``invalid_request`` for malformed or duplicated credentials, 401
     ``invalid_token``, and 503 with ``Retry-After`` when signing keys cannot
     be had. Bodies are JSON with ``Cache-Control: no-store``. Verification

@@ -122,7 +122,7 @@ class JWTGuardMiddleware:
 
     A request with a valid token reaches *app* with
     ``environ["jwt_guard.token"]`` set to its :class:`~jwt_guard.AccessToken`.
-    Any other request is answered here, by the table of DESIGN.md shared with
+    Any other request is answered here, by the HTTP semantics (README) shared with
     :mod:`jwt_guard.asgi`: ``401`` without credentials or with an invalid
     token, ``400`` for a malformed ``Authorization`` header or a token sent
     twice, ``503`` with ``Retry-After`` when no signing keys can be had. The

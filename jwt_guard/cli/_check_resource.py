@@ -43,9 +43,7 @@ from jwt_guard.cli._common import (
     EXIT_UNAVAILABLE,
     CommandError,
     Streams,
-    formatter,
     quote,
-    seconds_type,
     split_words,
     to_json,
 )
@@ -54,36 +52,10 @@ from jwt_guard.errors import ConfigurationError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["ResourceReport", "add_parser", "add_resource_arguments", "check_resource", "run", "run_resource"]
+__all__ = ["ResourceReport", "add_resource_arguments", "check_resource", "run_resource"]
 
 Status = Literal["ok", "warning", "problem", "skipped"]
 
-_EPILOG = """\
-Fetches, without a token, the metadata of the protected resource URL (RFC 9728:
-/.well-known/oauth-protected-resource with the URL's path inserted) and the
-401 challenge the URL itself answers, then reports whether:
-
-  the 401 challenge names that metadata URL in resource_metadata
-  the metadata's resource is exactly URL (RFC 9728 §3.3: no trailing-slash
-    tolerance)
-  the resource is one of the configured audiences (--audience or
-    JWT_GUARD_AUDIENCE): tokens for it are accepted
-  authorization_servers lists the configured issuer (--issuer or
-    JWT_GUARD_ISSUER)
-  scopes_supported lists the scopes of the challenge and of --require-scope
-  browsers can read the metadata (CORS)
-
-examples:
-  jwt-guard check --resource https://api.example.com/mcp
-  jwt-guard check --resource http://127.0.0.1:8000/mcp --issuer http://127.0.0.1:9000 \\
-      --audience http://127.0.0.1:8000/mcp --require-scope mcp:tools --json
-
-exit codes:
-  0  the answers agree (warnings aside)
-  1  a problem: they disagree, or the resource is not protected
-  2  usage error
-  3  the server could not be reached, or did not answer in time
-"""
 
 _WELL_KNOWN_CORS = "access-control-allow-origin"
 # Failures of the exchange itself (exit 3); any other failure is the server's answer (exit 1).
@@ -428,31 +400,3 @@ def run_resource(args: argparse.Namespace, streams: Streams, environ: Mapping[st
         raise CommandError(exc.description) from None
     streams.out(to_json(render_json(report)) if getattr(args, "json", False) else render_text(report))
     return report.exit_code
-
-
-def run(args: argparse.Namespace, streams: Streams) -> int:
-    """The ``check`` command of this module: only the ``--resource`` mode."""
-    if not args.resource:
-        raise CommandError("give the protected resource to check: --resource URL")
-    return run_resource(args, streams)
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``check`` (the ``--resource`` mode) on the ``jwt-guard`` subcommand parsers."""
-    parser = commands.add_parser(
-        "check",
-        help="check a running protected resource: metadata, challenge, audience, issuer",
-        description="Check that a protected resource's RFC 9728 metadata and 401 challenge agree.",
-        epilog=_EPILOG,
-        formatter_class=formatter,
-    )
-    add_resource_arguments(parser)
-    parser.add_argument("--issuer", metavar="URL", action="append", help="the issuer the API accepts (repeatable)")
-    parser.add_argument("--audience", metavar="AUD", action="append", help="the API's audience (repeatable)")
-    parser.add_argument("--require-scope", metavar="SCOPE", action="append", help="a scope the API requires")
-    parser.add_argument("--timeout", type=seconds_type, metavar="SECONDS", help="timeout of each request (default 5)")
-    parser.add_argument(
-        "--env-prefix", default="JWT_GUARD_", metavar="PREFIX", help="variable prefix (default JWT_GUARD_)"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.set_defaults(handler=run)

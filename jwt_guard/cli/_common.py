@@ -16,6 +16,8 @@ from typing import IO, Any, TypeGuard, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from jwt_guard._config import is_loopback_host, url_allowed
+from jwt_guard._reasons import details_of
+from jwt_guard.errors import InvalidAudience, InvalidIssuer, KeySetUnavailable
 
 __all__ = [
     "DEV_AUDIENCE",
@@ -28,8 +30,11 @@ __all__ = [
     "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
     "CommandError",
+    "Setting",
     "Streams",
+    "advice",
     "escape_text",
+    "flag_setting",
     "format_span",
     "format_time",
     "formatter",
@@ -44,6 +49,7 @@ __all__ = [
     "split_words",
     "strip_bearer",
     "to_json",
+    "variable_setting",
 ]
 
 #: The token (or whatever was asked) is fine.
@@ -175,6 +181,52 @@ def format_time(name: str, value: Any, now: float) -> str:
     else:
         relative = f"{span} ago"
     return f"{when}  ({relative})"
+
+
+# -- advice ------------------------------------------------------------------
+
+#: ``setting(option, value)``: how the reader sets a Verifier option, in the
+#: words of where the configuration came from (a flag, a variable).
+Setting = Callable[[str, str], str]
+
+
+def flag_setting(option: str, value: str) -> str:
+    """``use --issuer 'https://…'``."""
+    return f"use --{option} {value!a}"
+
+
+def variable_setting(prefix: str) -> Setting:
+    """``set JWT_GUARD_ISSUER to 'https://…'`` for variables with *prefix*."""
+
+    def setting(option: str, value: str) -> str:
+        return f"set {prefix}{option.upper()} to {value!a}"
+
+    return setting
+
+
+def advice(error: BaseException, setting: Setting) -> str | None:
+    """What to change about *error*, when the configuration may be at fault.
+
+    An issuer that its discovery document names differently is a
+    configuration error; a token from another issuer or for another audience
+    may be the wrong token or the wrong configuration, and the advice says so.
+    """
+    details = details_of(error)
+    if isinstance(error, KeySetUnavailable) and details.get("configuration"):
+        found = details.get("discovered_issuer")
+        if isinstance(found, str):
+            return f"{setting('issuer', found)} (the issuer its discovery document names)"
+        return "check the issuer URL: its discovery document names no usable issuer"
+    received = details.get("received")
+    if isinstance(received, list) and received and isinstance(received[0], str):
+        received = received[0]
+    if not isinstance(received, str):
+        return None
+    if isinstance(error, InvalidIssuer):
+        return f"the token's issuer is {received!a}: if that is your identity provider, {setting('issuer', received)}"
+    if isinstance(error, InvalidAudience):
+        return f"the token is meant for {received!a}: if that is this API, {setting('audience', received)}"
+    return None
 
 
 # -- input -------------------------------------------------------------------

@@ -12,15 +12,20 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jwt_guard._config import DEFAULT_ALGORITHMS
+from jwt_guard._events import format_details
+from jwt_guard._reasons import details_of, reason_code
 from jwt_guard.cli._common import (
     DEV_AUDIENCE,
     DEV_ISSUER_PORT,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNAVAILABLE,
+    EXIT_USAGE,
     CommandError,
     Streams,
+    advice,
     escape_text,
+    flag_setting,
     format_time,
     formatter,
     read_input,
@@ -34,7 +39,7 @@ from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, Tempo
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "add_verifier_arguments", "run", "verifier_options"]
 
 _SECRET_VARIABLE = "JWT_GUARD_INTROSPECTION_CLIENT_SECRET"  # noqa: S105 - a variable name
 
@@ -73,7 +78,9 @@ exit codes:
 """
 
 
-def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+def verifier_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The :class:`~jwt_guard.Verifier` keyword arguments of the options
+    :func:`add_verifier_arguments` declares (``check`` shares them)."""
     issuers = split_words(args.issuer)
     options: dict[str, Any] = {
         "issuer": issuers[0] if len(issuers) == 1 else issuers,
@@ -190,6 +197,13 @@ def _error_document(error: JWTGuardError) -> dict[str, Any]:
     document: dict[str, Any] = {"valid": False, "status": challenge.status_code}
     document.update(json.loads(challenge.body))
     document["reason"] = type(error).__name__
+    document["reason_code"] = reason_code(error)
+    details = details_of(error)
+    if details:
+        document["details"] = dict(details)
+    fix = advice(error, flag_setting)
+    if fix is not None:
+        document["fix"] = fix
     authenticate = challenge.header("www-authenticate")
     if authenticate is not None:
         document["www_authenticate"] = authenticate
@@ -207,7 +221,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     raw = strip_bearer(read_input(args.token, streams))
     required = split_words(args.require_scope)
     try:
-        options = _verify_options(args, os.environ)
+        options = verifier_options(args, os.environ)
         with _library_logging(args.verbose, streams):
             verifier = Verifier(**options)
     except ConfigurationError as exc:
@@ -222,13 +236,21 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
             streams.out(to_json(document))
         else:
             streams.err(f"INVALID: {document['error']}: {document['error_description']} ({document['reason']})")
+            if "details" in document and not isinstance(error, TemporarilyUnavailable):
+                streams.err(f"  {escape_text(format_details(document['details']))}")
+            if "fix" in document:
+                streams.err(f"  fix: {escape_text(document['fix'])}")
             if "www_authenticate" in document:
                 streams.err(
                     f"  an API would answer {document['status']} with WWW-Authenticate: {document['www_authenticate']}"
                 )
             else:
                 streams.err(f"  an API would answer {document['status']} with Retry-After: {document['retry_after']}")
-        return EXIT_UNAVAILABLE if isinstance(error, TemporarilyUnavailable) else EXIT_INVALID
+        if isinstance(error, TemporarilyUnavailable):
+            # An issuer that its discovery document names differently is a
+            # configuration error: retrying will not help.
+            return EXIT_USAGE if details_of(error).get("configuration") else EXIT_UNAVAILABLE
+        return EXIT_INVALID
     finally:
         verifier.close()
     now = time.time()
@@ -266,24 +288,19 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     return EXIT_OK
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``verify`` on the ``jwt-guard`` subcommand parsers."""
-    parser = commands.add_parser(
-        "verify",
-        help="verify a token with the real Verifier",
-        description="Verify a JWT access token exactly as a jwt_guard-protected API would.",
-        epilog=_EPILOG,
-        formatter_class=formatter,
-    )
-    parser.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+def add_verifier_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """Declare the options that configure a :class:`~jwt_guard.Verifier`
+    (``--issuer``, ``--audience``, keys, algorithms, scopes, leeway, timeout,
+    introspection); *required*: ``--issuer`` and an audience option must be
+    given."""
     parser.add_argument(
         "--issuer",
         action="append",
-        required=True,
+        required=required,
         metavar="URL",
         help="accepted issuer (iss); repeat for several",
     )
-    audience = parser.add_mutually_exclusive_group(required=True)
+    audience = parser.add_mutually_exclusive_group(required=required)
     audience.add_argument(
         "--audience", action="append", metavar="AUD", help="this API's audience (aud); repeat for several"
     )
@@ -344,6 +361,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     introspection.add_argument(
         "--introspection-endpoint", metavar="URL", help="the endpoint (default: from the issuer's metadata)"
     )
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``verify`` on the ``jwt-guard`` subcommand parsers."""
+    parser = commands.add_parser(
+        "verify",
+        help="verify a token with the real Verifier",
+        description="Verify a JWT access token exactly as a jwt_guard-protected API would.",
+        epilog=_EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+    add_verifier_arguments(parser, required=True)
     parser.add_argument("--json", action="store_true", help="print one JSON document (valid or not) on stdout")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log key fetches and failures (discovery, JWKS) to stderr"

@@ -313,6 +313,62 @@ def test_stopped_key_server_exits_3(run, served):
     assert run("verify", token, "--issuer", url, "--audience", AUDIENCE, "--timeout", "5").code == 3
 
 
+def test_refusals_show_expected_and_received_and_what_to_change(run, issuer, pem):
+    token = issuer.token(iss="https://evil.example.test/")
+    result = run("verify", token, *base(pem))
+    assert result.code == 1
+    lines = result.err.splitlines()
+    assert lines[1] == "  iss: expected 'https://idp.example.test/', received 'https://evil.example.test/'"
+    assert lines[2] == (
+        "  fix: the token's issuer is 'https://evil.example.test/': if that is your identity provider, "
+        "use --issuer 'https://evil.example.test/'"
+    )
+    document = json.loads(run("verify", token, *base(pem, "--json")).out)
+    assert document["reason_code"] == "invalid_issuer"
+    assert document["details"] == {
+        "claim": "iss",
+        "expected": ["https://idp.example.test/"],
+        "received": "https://evil.example.test/",
+    }
+    assert document["fix"].endswith("use --issuer 'https://evil.example.test/'")
+
+
+def test_wrong_audience_names_the_token_audience(run, issuer, pem):
+    result = run("verify", issuer.token(aud="https://other.example.test"), *base(pem))
+    assert result.code == 1
+    assert "  aud: expected 'https://api.example.test', received 'https://other.example.test'" in result.err
+    assert "if that is this API, use --audience 'https://other.example.test'" in result.err
+
+
+def test_discovery_naming_another_issuer_is_a_configuration_error(run):
+    """The provider is ``http://127.0.0.1:PORT``; --issuer adds a slash. A token
+    that carries the configured iss reaches discovery, whose answer says what
+    to pass instead: exit 2, not 3 (retrying will not help)."""
+    issuer = LocalIssuer("http://127.0.0.1", audience=AUDIENCE, keys=[signing_key("ES256")])
+    with LocalServer(issuer) as server:
+        configured = server.issuer_url + "/"
+        token = issuer.token(iss=configured)
+        result = run("verify", token, "--issuer", configured, "--audience", AUDIENCE)
+        assert result.code == 2
+        assert "(issuers must match exactly, trailing slash included)" in result.err
+        assert f"  fix: use --issuer '{server.issuer_url}' (the issuer its discovery document names)" in result.err
+        assert "an API would answer 503 with Retry-After: " in result.err
+        document = json.loads(run("verify", token, "--issuer", configured, "--audience", AUDIENCE, "--json").out)
+        assert server.keys.jwks_requests == 0
+    assert document["details"]["configuration"] is True
+    assert document["details"]["discovered_issuer"] == server.issuer_url
+    assert document["fix"].startswith(f"use --issuer '{server.issuer_url}'")
+
+
+def test_trailing_slash_token_is_refused_before_any_fetch(run):
+    issuer = LocalIssuer("http://127.0.0.1", audience=AUDIENCE, keys=[signing_key("ES256")])
+    with LocalServer(issuer) as server:
+        result = run("verify", issuer.token(), "--issuer", server.issuer_url + "/", "--audience", AUDIENCE)
+        assert result.code == 1
+        assert server.keys.requests == []
+    assert f"  fix: the token's issuer is '{server.issuer_url}'" in result.err
+
+
 # -- terminal safety: claims never reach the terminal as control characters ---------------------
 
 #: C0 (ESC, BEL, CR, NUL, LF), DEL and C1 (CSI, OSC) characters an attacker

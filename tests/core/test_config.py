@@ -716,3 +716,61 @@ def test_unknown_option():
 def test_configuration_error_is_a_value_error():
     with pytest.raises(ValueError):
         Verifier(issuer=ISSUER, audience=AUDIENCE, keys=rs256_jwks(), algorithms=["none"])
+
+
+# -- traps: scope_claims as one spaced string, issuer templates ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scope_claims", "fix"),
+    [
+        pytest.param("scope permissions", "scope_claims=['scope', 'permissions']", id="two-names"),
+        pytest.param("scp  realm_access.roles", "scope_claims=['scp', 'realm_access.roles']", id="dotted-path"),
+        pytest.param("scope\tpermissions", "scope_claims=['scope', 'permissions']", id="tab"),
+    ],
+)
+def test_a_string_with_spaces_is_not_one_scope_claim(build, scope_claims, fix):
+    """A lone string names one claim only when it holds no space; otherwise
+    the error names the list to pass instead."""
+    with pytest.raises(ConfigurationError) as info:
+        build(keys=rs256_jwks(), scope_claims=scope_claims)
+    assert "names one claim with a space in its name" in info.value.description
+    assert info.value.description.endswith(fix)
+
+
+def test_a_list_entry_with_spaces_is_refused_too(build):
+    with pytest.raises(ConfigurationError, match=r"claim names without spaces.*\['scope', 'permissions'\]"):
+        build(keys=rs256_jwks(), scope_claims=["scope permissions", "scp"])
+
+
+@pytest.mark.parametrize(
+    ("scope_claims", "claims", "scopes"),
+    [
+        pytest.param("permissions", {"permissions": ["read:a"]}, {"read:a"}, id="one-name"),
+        pytest.param(["scope", "permissions"], {"scope": "a", "permissions": ["b"]}, {"a", "b"}, id="list"),
+        pytest.param("realm_access.roles", {"realm_access": {"roles": ["admin"]}}, {"admin"}, id="dotted"),
+    ],
+)
+def test_a_string_without_spaces_is_one_scope_claim(issuer, make_verifier, scope_claims, claims, scopes):
+    verifier = make_verifier(scope_claims=scope_claims)
+    assert verifier.verify(issuer.token(**claims)).scopes == scopes
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "https://login.microsoftonline.com/{tenantid}/v2.0",
+        "https://sts.windows.net/{tenant}/",
+        "https://idp.example.test/tenant}",
+    ],
+)
+@pytest.mark.parametrize("keys", [False, True], ids=["discovery", "static-keys"])
+def test_issuer_templates_are_refused(build, template, keys):
+    """Issuers are compared exactly: a template would accept no token, so it
+    is refused at construction with the way out (listing each tenant)."""
+    options = {"keys": rs256_jwks()} if keys else {}
+    with pytest.raises(ConfigurationError) as info:
+        build(issuer=["https://idp.example.test/", template], **options)
+    assert repr(template) in info.value.description
+    assert "is a template" in info.value.description
+    assert "list the issuer of each tenant you accept" in info.value.description

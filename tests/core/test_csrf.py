@@ -120,7 +120,7 @@ def test_trusted_origins_are_validated_at_construction():
 
 
 def test_refusals_are_logged_without_request_data(caplog):
-    caplog.set_level("DEBUG", logger="jwt_guard")
+    caplog.set_level("INFO", logger="jwt_guard")
     request = ScopeRequest(
         scope_for(
             method="POST", headers=[("Host", API_HOST), ("Sec-Fetch-Site", "cross-site"), ("Origin", "https://e\nvil")]
@@ -128,7 +128,10 @@ def test_refusals_are_logged_without_request_data(caplog):
     )
     assert CrossOriginCheck().refusal(request) is not None
     messages = [record.getMessage() for record in caplog.records]
-    assert messages == ["jwt_guard: cross-origin request refused (Sec-Fetch-Site)"]
+    assert messages == [
+        "jwt_guard: request rejected (cross_origin_request, 403): cross-origin request refused; header='Sec-Fetch-Site'"
+    ]
+    assert caplog.records[0].jwt_guard_reason == "cross_origin_request"
 
 
 def test_the_answer_is_403_json_without_a_challenge():

@@ -155,6 +155,11 @@ def test_key_set_options():
         pytest.param({"STRICT_TYP": "2"}, "JWT_GUARD_STRICT_TYP: must be a boolean", id="strict-typ-not-bool"),
         pytest.param({"ALLOW_INSECURE_HTTP": "sure"}, "JWT_GUARD_ALLOW_INSECURE_HTTP: must be", id="insecure-not-bool"),
         pytest.param({"SCOPE_CLAIMS": "scope .roles"}, "JWT_GUARD_SCOPE_CLAIMS: scope_claims entries", id="scope-path"),
+        pytest.param(
+            {"ISSUER": "https://login.microsoftonline.com/{tenantid}/v2.0"},
+            r"JWT_GUARD_ISSUER: issuer .* is a template: .*list the issuer of each tenant",
+            id="issuer-template",
+        ),
         pytest.param({"JWKS_MAX_STALE": "-5"}, "JWT_GUARD_JWKS_MAX_STALE: max_stale must be >= 0", id="stale-negative"),
         pytest.param({"JWKS_TIMEOUT": "soon"}, "JWT_GUARD_JWKS_TIMEOUT: must be a number", id="timeout-text"),
         pytest.param({"JWKS_MIN_TTL": "1e9"}, "JWT_GUARD_JWKS_MIN_TTL: min_ttl must not exceed", id="min-ttl-huge"),
@@ -337,6 +342,19 @@ def test_every_variable_has_a_unique_name_and_help():
     assert len(names) == len(set(names))
     assert all(re.fullmatch(r"[A-Z_]+", name) for name in names)
     assert all(variable.help for variable in ENV_VARIABLES)
+
+
+def test_scope_claims_variable_is_a_list_whatever_the_separator():
+    """``JWT_GUARD_SCOPE_CLAIMS="scope permissions"`` means two claims (the
+    trap of a spaced string passed to ``scope_claims=`` cannot happen here)."""
+    for value in ("scope permissions", "scope,permissions", " scope ,  permissions "):
+        options = options_from_env("JWT_GUARD_", env(SCOPE_CLAIMS=value))
+        assert options["scope_claims"] == ["scope", "permissions"]
+
+
+def test_spaced_scope_claims_given_to_from_env_in_code_is_refused():
+    with pytest.raises(ConfigurationError, match=r"scope_claims=\['scope', 'permissions'\]"):
+        Verifier.from_env(environ=env(), scope_claims="scope permissions")
 
 
 # -- introspection (opaque tokens) ----------------------------------------------

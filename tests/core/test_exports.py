@@ -51,6 +51,7 @@ PACKAGE_ALL = [
     "UnsupportedAlgorithm",
     "Verifier",
     "__version__",
+    "reason_code",
     "render_error",
 ]
 

@@ -670,7 +670,7 @@ async def test_on_event_receives_each_kind(shell, build, issuer, clock, key_serv
         await shell.verify(verifier, issuer.token(iss="https://evil.example.test/"))  # token_rejected
     assert set(kinds(events)) == ALL_EVENT_KINDS
     rejected = [event for event in events if event.kind == EventKind.TOKEN_REJECTED]
-    assert [event.reason for event in rejected] == ["InvalidIssuer"]
+    assert [(event.reason, event.details) for event in rejected] == [("invalid_issuer", {"error": "InvalidIssuer"})]
     assert all(event.issuer == issuer.issuer for event in events if event.kind != EventKind.TOKEN_REJECTED)
 
 

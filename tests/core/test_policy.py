@@ -18,6 +18,7 @@ from jwt_guard._events import Event, Reporter
 from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, keyset_from_jwks
 from jwt_guard._policy import Fetched, KeySetState, NotModified, Plan, discovery_urls
+from jwt_guard._reasons import details_of
 from jwt_guard._wire import Failure, Reply, Request, Response
 from jwt_guard.testing import SigningKey
 from tests.conftest import signing_key
@@ -789,24 +790,90 @@ def test_discovery_does_not_fall_back_on_other_failures(reply):
 
 
 @pytest.mark.parametrize(
-    "named",
+    ("named", "says"),
     [
-        pytest.param("https://impostor.example.net/", id="other-host"),
-        pytest.param("https://idp.example.test", id="missing-trailing-slash"),
-        pytest.param("HTTPS://IDP.EXAMPLE.TEST/", id="case-differs"),
-        pytest.param(None, id="absent"),
-        pytest.param(["https://idp.example.test/"], id="not-a-string"),
+        pytest.param(
+            "https://impostor.example.net/",
+            "names issuer 'https://impostor.example.net/', not 'https://idp.example.test/' (issuers must match "
+            "exactly): configure issuer='https://impostor.example.net/' (JWT_GUARD_ISSUER with Verifier.from_env), "
+            "or make the provider publish 'https://idp.example.test/' if that is its public URL",
+            id="other-host",
+        ),
+        pytest.param(
+            "https://idp.example.test",
+            "names issuer 'https://idp.example.test', not 'https://idp.example.test/' (issuers must match exactly, "
+            "trailing slash included): configure issuer='https://idp.example.test' "
+            "(JWT_GUARD_ISSUER with Verifier.from_env)",
+            id="missing-trailing-slash",
+        ),
+        pytest.param(
+            "HTTPS://IDP.EXAMPLE.TEST/",
+            "names issuer 'HTTPS://IDP.EXAMPLE.TEST/', not 'https://idp.example.test/' (issuers must match exactly)",
+            id="case-differs",
+        ),
+        pytest.param(None, "names no usable issuer; check the issuer URL", id="absent"),
+        pytest.param(["https://idp.example.test/"], "names no usable issuer", id="not-a-string"),
+        pytest.param("https://idp.example.test/\x1b[2J", "names no usable issuer", id="control-characters"),
+        pytest.param("https://idp.example.test/'); x", "names no usable issuer", id="quote"),
+        pytest.param("https://idp.example.test/" + "a" * 300, "names no usable issuer", id="too-long"),
     ],
 )
-def test_discovery_issuer_must_match_exactly(named, caplog):
+def test_discovery_issuer_must_match_exactly_and_the_failure_says_what_to_configure(named, says):
     state = make_state(issuer=ISSUER, jwks_uri=None)
     document = {"jwks_uri": JWKS_URI} if named is None else {"issuer": named, "jwks_uri": JWKS_URI}
-    with caplog.at_level(logging.ERROR, logger="jwt_guard"):
-        requests, outcome = drive(state, {OIDC_URL: ok(document)})
+    requests, outcome = drive(state, {OIDC_URL: ok(document)})
     assert len(requests) == 1  # no JWKS request for a foreign document
-    assert outcome == Failure("issuer_mismatch", "the discovery document names a different issuer")
+    assert isinstance(outcome, Failure)
+    assert outcome.reason == "issuer_mismatch"
+    assert says in outcome.logged()
+    if "no usable issuer" in says:
+        assert "configure" not in outcome.logged()  # nothing unprintable is quoted back
+
+
+def test_an_issuer_on_another_host_stays_out_of_the_503_description():
+    """Failure descriptions reach 503 bodies: an issuer the provider names on
+    another host is for the log only; an issuer on the configured origin (a
+    trailing slash, a path) reveals nothing that tokens do not carry."""
+    state = make_state(issuer=ISSUER, jwks_uri=None)
+    _, elsewhere = drive(state, {OIDC_URL: ok(discovery_doc("https://keycloak.internal:8443/realms/a"))})
+    assert "keycloak" not in elsewhere.description
+    assert elsewhere.description.endswith("the server log says which issuer to configure)")
+    assert "configure issuer='https://keycloak.internal:8443/realms/a'" in elsewhere.detail
+    _, same_origin = drive(state, {OIDC_URL: ok(discovery_doc("https://IDP.example.test"))})
+    assert "configure issuer='https://IDP.example.test'" in same_origin.description
+    assert same_origin.detail == ""
+
+
+def test_issuer_mismatch_backs_off_to_the_stale_ceiling_and_logs_one_error(caplog):
+    state = make_state(issuer=ISSUER, jwks_uri=None, stale_backoff=(30.0, 300.0))
+    _, outcome = drive(state, {OIDC_URL: ok(discovery_doc("https://idp.example.test"))})
+    with caplog.at_level(logging.INFO, logger="jwt_guard"):
+        state.apply(outcome, T0)
+    assert state.retry_at == T0 + 300  # not the 1 s of a cold failure
+    assert state.plan(T0 + 299)[0] is Plan.FAIL
+    assert state.plan(T0 + 300)[0] is Plan.FETCH
     assert [record.levelno for record in caplog.records] == [logging.ERROR]
-    assert "expected 'https://idp.example.test/'" in caplog.text
+    assert caplog.records[0].getMessage().startswith("jwt_guard: configuration error for https://idp.example.test/: ")
+    assert "configure issuer='https://idp.example.test'" in caplog.text
+    error = state.unavailable(T0)
+    assert error.retry_after == 300
+    assert error.description.startswith("signing keys are unavailable: the discovery document names issuer ")
+    assert details_of(error) == {
+        "failure": "issuer_mismatch",
+        "configuration": True,
+        "configured_issuer": ISSUER,
+        "discovered_issuer": "https://idp.example.test",
+    }
+
+
+def test_other_failures_keep_the_short_cold_backoff():
+    state = make_state(issuer=ISSUER, jwks_uri=None)
+    _, outcome = drive(state, {OIDC_URL: status(503)})
+    state.apply(outcome, T0)
+    assert state.retry_at == T0 + 1
+    error = state.unavailable(T0)
+    assert error.description.startswith("signing keys are temporarily unavailable: ")
+    assert details_of(error) == {"failure": "discovery_http_status", "configuration": False}
 
 
 @pytest.mark.parametrize(
@@ -883,14 +950,6 @@ def test_discovery_failure_without_a_known_jwks_uri_fails_the_fetch():
     state = make_state(issuer=ISSUER, jwks_uri=None)
     _, outcome = drive(state, {OIDC_URL: Failure("connect", "down")})
     assert outcome == Failure("connect", "down")
-
-
-def test_snapshot_has_no_key_material():
-    state = make_state()
-    state.apply(fetched(KEY_A), T0)
-    snapshot = state.snapshot()
-    assert snapshot["kids"] == ["kid-a"]
-    assert KEY_A.public_jwk()["n"] not in repr(snapshot)
 
 
 # -- URL provenance: plain http only where the operator put it ------------------------------------

@@ -25,6 +25,7 @@ CORE_MODULES = [
     "_claims",
     "_client_auth",
     "_config",
+    "_discovery",
     "_diagnosis",
     "_dpop",
     "_dpop_errors",

@@ -27,6 +27,7 @@ CORE_MODULES = [
     "_config",
     "_cookie",
     "_csrf",
+    "_discovery",
     "_diagnosis",
     "_dpop",
     "_dpop_errors",

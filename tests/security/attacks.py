@@ -58,12 +58,14 @@ from jwt_guard.testing import LocalIssuer, SigningKey, b64url
 
 __all__ = [
     "CATEGORIES",
+    "SURFACE_CATEGORIES",
     "Attack",
     "AttackKit",
     "attacker_key",
     "by_category",
     "corpus",
     "expected_http_status",
+    "surface_sample",
 ]
 
 MIB = 1024 * 1024
@@ -1293,6 +1295,37 @@ _CORPUS: tuple[Attack, ...] = (
 def corpus() -> tuple[Attack, ...]:
     """Every attack, in category order. Names are unique."""
     return _CORPUS
+
+
+#: Categories whose attacks differ in how they *travel*, not only in what the
+#: verifier decides: the token's shape, encoding and size meet the
+#: ``Authorization`` grammar (RFC 6750 §2.1 ``b64token``), the query
+#: parameter's percent-encoding (§2.3), the bytes-to-text step and the size
+#: caps before any key is looked at.
+SURFACE_CATEGORIES = (SHAPE, ENCODING, RESOURCE)
+
+
+def surface_sample() -> tuple[Attack, ...]:
+    """The attacks each *other* face of jwt_guard is held to, in corpus order.
+
+    The full corpus runs once against the core (``Verifier.verify`` with
+    static and fetched keys, and ``verify_async`` with fetched keys, where
+    the asynchronous key fetch runs). Every face that only translates — the
+    adapters, ``bytes`` input, ``verify_async`` with static keys (which
+    drives the same flow with no effect to await) — gets every attack of
+    :data:`SURFACE_CATEGORIES` and, from every other category, the first
+    attack for each error class it expects: so each category and each error
+    class still crosses each face, and each crypto case is decided once.
+    """
+    chosen: list[Attack] = []
+    seen: set[tuple[str, type[InvalidToken]]] = set()
+    for attack in _CORPUS:
+        if attack.category in SURFACE_CATEGORIES:
+            chosen.append(attack)
+        elif (attack.category, attack.expected) not in seen:
+            seen.add((attack.category, attack.expected))
+            chosen.append(attack)
+    return tuple(chosen)
 
 
 def by_category() -> dict[str, list[Attack]]:

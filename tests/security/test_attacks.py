@@ -1,10 +1,14 @@
 """The attack corpus through ``Verifier.verify`` and ``verify_async``.
 
 Every attack must be refused with exactly the error class the corpus names,
-with static keys and with keys fetched over discovery + JWKS, as text and as
-bytes. Nothing but that error may escape, its description must not echo the
-token, nothing logged may contain the token, and no key is ever fetched from
-anywhere but the configured issuer's discovery document and JWKS.
+by ``verify`` with static keys and with keys fetched over discovery + JWKS,
+and by ``verify_async`` with fetched keys (where the asynchronous fetch runs).
+``verify_async`` with static keys (the same flow, with no effect to await) and
+``bytes`` input get the corpus's surface sample
+(:func:`~tests.security.attacks.surface_sample`). Nothing but that error may
+escape, its description must not echo the token, nothing logged may contain
+the token, and no key is ever fetched from anywhere but the configured
+issuer's discovery document and JWKS.
 """
 
 from __future__ import annotations
@@ -18,16 +22,23 @@ from jwt_guard import InvalidSignature, JWTGuardError, Verifier
 from jwt_guard.testing import LocalIssuer
 from tests.security.attacks import (
     CATEGORIES,
+    SURFACE_CATEGORIES,
     Attack,
     AttackKit,
     attacker_key,
     by_category,
     corpus,
     expected_http_status,
+    surface_sample,
 )
 from tests.security.conftest import RecordingTransport
 
 ATTACKS = [pytest.param(attack, id=attack.name) for attack in corpus()]
+SAMPLE = [pytest.param(attack, id=attack.name) for attack in surface_sample()]
+#: ``verify_async``: the whole corpus with fetched keys, the sample with static keys.
+ASYNC_CASES = [pytest.param(attack, "remote", id=f"{attack.name}-remote-keys") for attack in corpus()] + [
+    pytest.param(attack, "static", id=f"{attack.name}-static-keys") for attack in surface_sample()
+]
 SOURCES = [pytest.param("static", id="static-keys"), pytest.param("remote", id="remote-keys")]
 
 
@@ -108,8 +119,7 @@ def test_attack_refused_sync(attack, source, kit, attack_verifier, recording_tra
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize(("attack", "source"), ASYNC_CASES)
 async def test_attack_refused_async(attack, source, kit, attack_verifier, recording_transport, caplog):
     caplog.set_level(logging.DEBUG, logger="jwt_guard")
     verifier = attack_verifier(source)
@@ -122,7 +132,7 @@ async def test_attack_refused_async(attack, source, kit, attack_verifier, record
     _assert_only_configured_urls(recording_transport, kit.issuer)
 
 
-@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize("attack", SAMPLE)
 def test_attack_refused_as_bytes(attack, kit, attack_verifier):
     """The same attack as ``bytes`` (UTF-8) is refused the same way."""
     verifier = attack_verifier("static")
@@ -130,6 +140,29 @@ def test_attack_refused_as_bytes(attack, kit, attack_verifier):
     raw = token.encode("utf-8", "surrogatepass")
     raised = _attempt(lambda: verifier.verify(raw))
     _check_refusal(attack, token, raised, "")
+
+
+def test_surface_sample_keeps_every_category_error_and_travel_case(kit):
+    """What the faces that get only the sample still see: every category,
+    every (category, error class) pair, every attack of the surface
+    categories, and every attack whose trip through ``Authorization`` ends
+    otherwise than its verifier error (400, or not sendable at all)."""
+    sample = surface_sample()
+    names = {attack.name for attack in sample}
+    assert len(names) == len(sample)
+    assert [attack.name for attack in corpus() if attack.name in names] == [attack.name for attack in sample]
+    assert {attack.category for attack in sample} == set(CATEGORIES)
+    assert {(a.category, a.expected) for a in sample} == {(a.category, a.expected) for a in corpus()}
+    surface = {attack.name for attack in corpus() if attack.category in SURFACE_CATEGORIES}
+    assert surface <= names
+    travel = {
+        attack.name
+        for attack in corpus()
+        if expected_http_status(attack, attack.token(kit)) != attack.expected.status_code
+    }
+    assert travel, "the corpus has attacks the header grammar answers itself"
+    assert travel <= names, travel - names
+    assert len(sample) < len(corpus()) / 2
 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])

@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jwt_guard._auth_syntax import safe_description
+from jwt_guard._dpop_errors import scheme_headers
 from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
+
+if TYPE_CHECKING:
+    from jwt_guard._dpop_options import DPoPOptions
 
 __all__ = ["WS_POLICY_VIOLATION", "WS_TRY_AGAIN_LATER", "Challenge", "render_error", "websocket_close"]
 
@@ -57,19 +62,27 @@ def _challenges(error: AuthError, realm: str | None) -> list[str]:
     return [error.www_authenticate(realm)]
 
 
-def render_error(error: JWTGuardError, *, realm: str | None = None) -> Challenge:
+def render_error(error: JWTGuardError, *, realm: str | None = None, dpop: DPoPOptions | None = None) -> Challenge:
     """Turn *error* into the HTTP answer of the semantics table in DESIGN.md.
 
     401/400/403 answers carry ``WWW-Authenticate: Bearer …`` (with *realm*
     when given); a 503 carries ``Retry-After`` and no bearer error, since an
     unreachable key server or revocation store is not the client's fault. Bodies are JSON
     ``{"error", "error_description"[, "scope"]}`` and never cached.
+
+    With *dpop* (the verifier's :class:`~jwt_guard.DPoPOptions`), the
+    challenges name every scheme the API accepts: ``DPoP algs="…"`` and,
+    unless DPoP is required, ``Bearer``, one header field each, the error on
+    the scheme the request used; a nonce error adds ``DPoP-Nonce``.
     """
     headers: list[tuple[str, str]] = [
         ("content-type", "application/json"),
         ("cache-control", "no-store"),
     ]
-    if isinstance(error, AuthError):
+    if isinstance(error, AuthError) and dpop is not None:
+        headers.extend(scheme_headers(error, realm, algorithms=dpop.algorithms, bearer=not dpop.required))
+        code = error.error or "unauthorized"
+    elif isinstance(error, AuthError):
         headers.extend(("www-authenticate", value) for value in _challenges(error, realm))
         code = error.error or "unauthorized"
     elif isinstance(error, TemporarilyUnavailable):

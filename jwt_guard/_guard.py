@@ -27,14 +27,17 @@ Seams for later features (none implemented here yet):
   cookie (``request.cookies``) when no ``Authorization`` header came, and an
   origin check on ``request.method`` / ``Origin`` / ``Sec-Fetch-Site`` joins
   :meth:`Guard.authenticate` for cookie credentials;
-- DPoP (the checks themselves are in :mod:`jwt_guard._dpop`):
-  :func:`parse_authorization` accepts the ``DPoP`` scheme, memoised like a
-  bearer header, and :class:`Credentials` carries ``scheme="DPoP"``; the
-  proof, new on every request and never memoised, is
-  ``single_proof(request.header_values("dpop"), options)``, checked by
-  ``verify_proof(..., method=request.method, url=request.url())`` (or the
-  configured ``public_url``) after the token. :attr:`Guard.header_only` is
-  then off, so adapters build the Request;
+- DPoP (the checks themselves are in :mod:`jwt_guard._dpop`, the flow in
+  :mod:`jwt_guard._dpop_flow`): with a verifier that accepts DPoP,
+  :func:`parse_dpop_authorization` reads the ``DPoP`` scheme, memoised like a
+  bearer header, and the request's :class:`Credentials` carry
+  ``scheme="DPoP"`` and a :class:`~jwt_guard.DPoPContext`: the one
+  ``DPoP`` header (:func:`~jwt_guard._dpop.single_proof`), the method and
+  :meth:`Request.url` under the ``public_url`` option, new on every request
+  and never memoised. Adapters pass ``credentials.dpop`` to ``verify`` and
+  add ``credentials.dpop.next_nonce``, when set, to the application's
+  answer as ``DPoP-Nonce``. :attr:`Guard.header_only` is then off, so
+  adapters build the Request;
 - RFC 9728 metadata and step-up: the :class:`~jwt_guard.Responder` adds
   ``resource_metadata`` to its challenges, a Requirement gains
   ``acr_values`` / ``max_age``.
@@ -47,6 +50,9 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl
 
+from jwt_guard._dpop import single_proof
+from jwt_guard._dpop_flow import DPoPContext
+from jwt_guard._public_url import PublicURL
 from jwt_guard._request import Credentials, Request
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
 from jwt_guard._verifier import Verifier
@@ -54,6 +60,7 @@ from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidReque
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
+    from jwt_guard._dpop_options import DPoPOptions
 
 __all__ = [
     "RESPONDER_KEY",
@@ -63,6 +70,7 @@ __all__ = [
     "check_verifier",
     "middleware_layer",
     "parse_authorization",
+    "parse_dpop_authorization",
 ]
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -106,6 +114,33 @@ def parse_authorization(value: str) -> str | None:
     return token
 
 
+def parse_dpop_authorization(value: str) -> str | None:
+    """The access token in a ``DPoP`` ``Authorization`` header value
+    (RFC 9449 §7.1: ``DPoP <token68>``, the scheme matched case-insensitively).
+
+    ``None`` for another scheme. Raises :class:`InvalidRequest` (answered
+    with a DPoP challenge) for a DPoP header that is not exactly one token.
+    """
+    scheme, sep, rest = value.strip(" ").partition(" ")
+    lowered = scheme.lower()
+    if lowered != "dpop":
+        if lowered.startswith("dpop") and lowered[4:5].isspace():
+            raise _dpop_request("the Authorization header must be 'DPoP <token>'")
+        return None
+    token = rest.lstrip(" ")
+    if not sep or not token:
+        raise _dpop_request("the Authorization header has no DPoP-bound token")
+    if " " in token or not _is_token68(token):
+        raise _dpop_request("the Authorization header must hold exactly one DPoP-bound token")
+    return token
+
+
+def _dpop_request(description: str) -> InvalidRequest:
+    error = InvalidRequest(description)
+    error.scheme = "DPoP"
+    return error
+
+
 def _is_token68(value: str) -> bool:
     # The same test as a regex fullmatch of [A-Za-z0-9\-._~+/]+=*, about five
     # times faster on a typical JWT: once the trailing "=" are gone, deleting
@@ -134,9 +169,25 @@ class Guard:
         ``"/static*"``).
     :param allow_query_token: also accept ``?access_token=`` (RFC 6750 §2.3
         discourages it: URLs end up in logs and browser history).
+    :param dpop: the verifier's :class:`~jwt_guard.DPoPOptions`: accept the
+        ``DPoP`` scheme (RFC 9449), with the request's proof.
+    :param public_url: the URL under which clients reach the server's root
+        (:class:`~jwt_guard._public_url.PublicURL`), for DPoP's ``htu`` and
+        the request's origin; default: the request's own scheme and ``Host``.
     """
 
-    __slots__ = ("_exact", "_last", "_memo", "_prefixes", "allow_query_token", "excludes", "header_only", "optional")
+    __slots__ = (
+        "_exact",
+        "_last",
+        "_memo",
+        "_prefixes",
+        "allow_query_token",
+        "dpop",
+        "excludes",
+        "header_only",
+        "optional",
+        "public_url",
+    )
 
     def __init__(
         self,
@@ -144,6 +195,8 @@ class Guard:
         optional: bool = False,
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
+        dpop: DPoPOptions | None = None,
+        public_url: str | PublicURL | None = None,
     ) -> None:
         if isinstance(exclude_paths, str):
             exclude_paths = (exclude_paths,)
@@ -170,7 +223,11 @@ class Guard:
         #: adapter may then pass those values to :meth:`authenticate_header`
         #: instead of wrapping every request in a Request. Features that read
         #: more (cookies, DPoP proofs) will turn it off.
-        self.header_only = not (self.excludes or self.allow_query_token)
+        self.header_only = not (self.excludes or self.allow_query_token or dpop is not None)
+        #: The DPoP options when the ``DPoP`` scheme is accepted, else None.
+        self.dpop = dpop
+        #: The configured ``public_url``: read by :meth:`Request.url` and :meth:`Request.origin`.
+        self.public_url = PublicURL(public_url) if isinstance(public_url, str) else public_url
         self._memo: dict[str | bytes, _Entry] = {}
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).
@@ -196,9 +253,24 @@ class Guard:
         if self.header_only:
             return self.authenticate_header(authorization)
         found = self._credentials(request, authorization)
+        if self.dpop is not None:
+            found = self._with_proof(request, found)
         if found is None and not self.optional:
             raise MissingToken()
         return found
+
+    def _with_proof(self, request: Request, found: Credentials | None) -> Credentials | None:
+        """DPoP credentials with the request's :class:`DPoPContext` (see the module)."""
+        options = self.dpop
+        assert options is not None
+        if found is None or found.scheme != "DPoP":
+            if found is None and request.raw_header_values("dpop"):
+                raise _dpop_request("a DPoP proof came without an access token")
+            return found  # a Bearer request: its DPoP header, if any, plays no part
+        proof = single_proof(request.header_values("dpop"), options)
+        return Credentials(
+            "DPoP", found.token, found.source, DPoPContext(proof, request.method, request.url(self.public_url))
+        )
 
     def authenticate_header(self, authorization: Sequence[str | bytes]) -> Credentials | None:
         """:meth:`authenticate` from the request's ``Authorization`` values
@@ -248,6 +320,9 @@ class Guard:
             text = value.decode("latin-1") if isinstance(value, bytes) else value
             token = parse_authorization(text)  # raises for a malformed Bearer header: not memoised
             entry = (value, None if token is None else Credentials("Bearer", token, "header"))
+            if token is None and self.dpop is not None:
+                token = parse_dpop_authorization(text)
+                entry = (value, None if token is None else Credentials("DPoP", token, "header"))
             if len(value) > _MEMO_MAX_VALUE:
                 return entry[1]
             if len(memo) >= _MEMO_SIZE:
@@ -284,6 +359,7 @@ def middleware_layer(
     optional: bool,
     exclude_paths: Iterable[str],
     allow_query_token: bool,
+    public_url: str | None = None,
 ) -> tuple[Guard, Responder]:
     """Check the options the ASGI and WSGI middlewares share; return their
     :class:`Guard` and :class:`~jwt_guard.Responder`.
@@ -298,5 +374,11 @@ def middleware_layer(
         raise ConfigurationError(f"on_error must be a plain function returning {on_error_returns}")
     handler = cast("ErrorHandler | None", on_error)
     responder = Responder(realm=realm, on_error=handler, verifier=cast(Verifier, verifier))
-    guard = Guard(optional=optional, exclude_paths=exclude_paths, allow_query_token=allow_query_token)
+    guard = Guard(
+        optional=optional,
+        exclude_paths=exclude_paths,
+        allow_query_token=allow_query_token,
+        dpop=cast(Verifier, verifier).dpop,
+        public_url=public_url,
+    )
     return guard, responder

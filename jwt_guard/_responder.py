@@ -59,7 +59,7 @@ class Responder:
         of its own verifier).
     """
 
-    __slots__ = ("on_error", "realm", "verifier")
+    __slots__ = ("dpop", "on_error", "realm", "verifier")
 
     def __init__(
         self,
@@ -73,10 +73,13 @@ class Responder:
         self.realm = realm
         self.on_error = on_error
         self.verifier = verifier
+        #: The verifier's DPoP options: challenges then name the DPoP scheme too.
+        self.dpop = verifier.dpop if verifier is not None else None
 
     def challenge(self, error: JWTGuardError) -> Challenge:
-        """The default answer to *error*, with this responder's realm."""
-        return render_error(error, realm=self.realm)
+        """The default answer to *error*, with this responder's realm (and
+        the DPoP challenge where the verifier accepts DPoP)."""
+        return render_error(error, realm=self.realm, dpop=self.dpop)
 
     def answer(self, error: JWTGuardError, request: Any) -> Any:
         """The application's answer to *error* (``on_error(error, request)``)

@@ -35,7 +35,8 @@ Trust assumptions
   query string and the path are read from the ASGI scope as the server (or a
   proxy in front of it) produced them. Nothing here reads ``X-Forwarded-*``;
   a proxy that adds, merges or strips ``Authorization`` headers changes what
-  is verified.
+  is verified. The URL a DPoP proof names (``htu``) is compared with the
+  scope's scheme, ``Host`` and path, or with ``public_url`` when configured.
 - **Excluded paths match the raw ``scope["path"]``**, without normalisation
   (no ``..`` resolution, no case folding, no trailing-slash games). Exclude
   only paths whose routing cannot reach a protected endpoint: a prefix such
@@ -64,7 +65,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from jwt_guard._access_token import AccessToken
-from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
+from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry, with_nonce
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
 from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
 from jwt_guard._guard import middleware_layer
@@ -253,6 +254,16 @@ class JWTGuardMiddleware:
     :param close_expired_websockets: close an accepted WebSocket with 1008
         when its token's ``exp`` passes.
     :param clock: epoch seconds, for *close_expired_websockets* (tests).
+    :param public_url: the URL under which clients reach the server's root
+        (``https://api.example.com``, or ``https://example.com/api`` behind a
+        proxy that strips ``/api``): DPoP proofs (``htu``) are checked
+        against it instead of the scope's scheme and ``Host``.
+
+    With a verifier that accepts DPoP (``Verifier(dpop=DPoPOptions(...))``),
+    ``Authorization: DPoP <token>`` with exactly one ``DPoP`` proof header
+    is verified too (RFC 9449); a WebSocket handshake's proof names
+    ``GET`` and the ``ws``/``wss`` URL. When the proof's server nonce is due
+    for renewal, the application's answer gets a ``DPoP-Nonce`` header.
 
     .. warning::
        Excluded paths are compared with the raw ``scope["path"]``: a prefix
@@ -275,6 +286,7 @@ class JWTGuardMiddleware:
         fail_fast: bool = False,
         close_expired_websockets: bool = False,
         clock: Callable[[], float] = time.time,
+        public_url: str | None = None,
     ) -> None:
         self.guard, self.responder = middleware_layer(
             verifier,
@@ -284,6 +296,7 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            public_url=public_url,
         )
         if fail_fast and not prefetch:
             raise ConfigurationError("fail_fast=True needs prefetch=True")
@@ -313,7 +326,13 @@ class JWTGuardMiddleware:
                         scope["user"] = UnauthenticatedUser()
                         scope["auth"] = AuthCredentials()
                     else:
-                        token = await self.verifier.verify_async(credentials.token)
+                        dpop = credentials.dpop
+                        if dpop is None:
+                            token = await self.verifier.verify_async(credentials.token)
+                        else:
+                            token = await self.verifier.verify_async(credentials.token, dpop=dpop)
+                            if dpop.next_nonce is not None:
+                                send = with_nonce(send, dpop.next_nonce)
                         # TokenUser(token) and _TokenCredentials(token) without a call of
                         # their Python __init__: this runs on every request.
                         user = _new(TokenUser)

@@ -25,7 +25,10 @@ handler renders its body as ``{"detail": …}``, and
 It registers an OpenAPI security scheme (HTTP bearer with ``bearerFormat:
 JWT``, or OAuth2 flows when token/authorization URLs are given), so the docs
 page lists, per route, the scopes merged from every ``Security(…, scopes=…)``
-on the way.
+on the way. With a verifier that accepts DPoP (RFC 9449), the dependency
+takes ``Authorization: DPoP <token>`` with its ``DPoP`` proof header as well,
+and the document lists an HTTP ``DPoP`` scheme: as the one scheme when DPoP
+is required, else as the alternative to the bearer scheme.
 
 It works with or without the middleware. When the middleware already
 verified the request's token with the same :class:`~jwt_guard.Verifier` (its
@@ -37,10 +40,13 @@ framework-free request layer as the middlewares'; this module translates.
 # No ``from __future__ import annotations`` here: FastAPI reads the
 # dependency's annotations at runtime and cannot resolve strings on an instance.
 
+import inspect
 from collections.abc import Mapping
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from fastapi.exceptions import HTTPException, WebSocketException
+from fastapi.openapi.models import HTTPBase as HTTPBaseModel
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import (
@@ -50,6 +56,7 @@ from fastapi.openapi.models import (
     OAuthFlows,
 )
 from fastapi.security import OAuth2, SecurityScopes
+from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
@@ -78,7 +85,12 @@ class JWTGuardHTTPException(HTTPException):
     """
 
     def __init__(self, error: JWTGuardError, challenge: Challenge) -> None:
-        headers = {name: value for name, value in challenge.headers if name.lower() not in _BODY_HEADERS}
+        headers: dict[str, str] = {}
+        for name, value in challenge.headers:
+            if name.lower() not in _BODY_HEADERS:
+                # One value per name here: two challenges (Bearer and DPoP) become
+                # one comma-separated field, the same thing (RFC 9110 §5.3, §11.6.1).
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
         super().__init__(status_code=challenge.status_code, detail=error.description, headers=headers)
         self.error = error
         self.challenge = challenge
@@ -118,6 +130,22 @@ def _flows(
     )
 
 
+class DPoPScheme(SecurityBase):
+    """The HTTP ``DPoP`` authentication scheme (RFC 9449) in the OpenAPI
+    document: what :class:`JWTBearer` lists next to its bearer scheme when
+    its verifier accepts DPoP. It checks nothing itself."""
+
+    def __init__(self, *, scheme_name: str = "DPoP", description: str | None = None) -> None:
+        self.model = HTTPBaseModel(scheme="DPoP", description=description)
+        self.scheme_name = scheme_name
+
+    async def __call__(self) -> None:
+        return None
+
+
+_DPOP_DESCRIPTION = "A DPoP-bound access token (Authorization: DPoP <token>) and a DPoP proof header (RFC 9449)."
+
+
 # Subclassing fastapi.security.OAuth2 (rather than its base, SecurityBase)
 # makes every supported FastAPI version list the per-route scopes in the
 # OpenAPI document: before 0.120 only OAuth2 and OpenID Connect schemes got
@@ -144,6 +172,14 @@ class JWTBearer(OAuth2):
     :param authorization_url: see *token_url*.
     :param refresh_url: the flows' refresh URL.
     :param scopes: scope names and descriptions for the OAuth2 flows.
+    :param public_url: the URL under which clients reach the server's root,
+        for DPoP proofs (see :class:`jwt_guard.asgi.JWTGuardMiddleware`).
+
+    With a verifier that accepts DPoP, a request may also use
+    ``Authorization: DPoP <token>`` and one ``DPoP`` proof header; when the
+    proof's server nonce is due for renewal, the answer gets a
+    ``DPoP-Nonce`` header (for endpoints that return data; a ``Response``
+    an endpoint builds itself is sent as it is: use the middleware there).
 
     Scope names are checked as :func:`jwt_guard.asgi.require_scopes` checks
     them, when a route's scopes are first seen (FastAPI hands them to the
@@ -170,25 +206,45 @@ class JWTBearer(OAuth2):
         authorization_url: str | None = None,
         refresh_url: str | None = None,
         scopes: Mapping[str, str] | None = None,
+        public_url: str | None = None,
     ) -> None:
         check_verifier(verifier)
         if scopes and not (token_url or authorization_url):
             raise ConfigurationError("scopes describe OAuth2 flows: give token_url and/or authorization_url")
         self.verifier = verifier
         self.responder = Responder(realm=realm, verifier=verifier)
-        self.guard = Guard(optional=not auto_error, allow_query_token=allow_query_token)
+        dpop = verifier.dpop
+        self.guard = Guard(
+            optional=not auto_error, allow_query_token=allow_query_token, dpop=dpop, public_url=public_url
+        )
         self._requirements: dict[tuple[str, ...], Requirement] = {}
         self.auto_error = auto_error
         self.scheme_name = scheme_name or type(self).__name__
-        if token_url or authorization_url:
+        if dpop is not None and dpop.required:
+            self.model = HTTPBaseModel(scheme="DPoP", description=description or _DPOP_DESCRIPTION)
+        elif token_url or authorization_url:
             self.model = OAuth2Model(
                 flows=_flows(token_url, authorization_url, refresh_url, scopes or {}), description=description
             )
         else:
             self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
+        # What FastAPI reads to inject the call's arguments (instead of the
+        # class's __call__): where bearer and DPoP are both accepted, a DPoP
+        # scheme sub-dependency, which the OpenAPI document lists as the alternative.
+        parameters = list(inspect.signature(type(self).__call__).parameters.values())[1:4]
+        if dpop is not None and not dpop.required:
+            scheme = DPoPScheme(scheme_name=f"{self.scheme_name}DPoP", description=_DPOP_DESCRIPTION)
+            parameters.append(
+                inspect.Parameter("dpop_scheme", inspect.Parameter.KEYWORD_ONLY, default=Security(scheme))
+            )
+        self.__signature__ = inspect.Signature(parameters)
 
     async def __call__(  # type: ignore[override]  # FastAPI injects SecurityScopes
-        self, request: HTTPConnection, security_scopes: SecurityScopes
+        self,
+        request: HTTPConnection,
+        security_scopes: SecurityScopes,
+        response: Response = None,  # type: ignore[assignment]  # FastAPI's sub-response
+        **_schemes: Any,
     ) -> AccessToken | None:
         scope = request.scope
         token = scope.get(TOKEN_KEY)
@@ -200,9 +256,15 @@ class JWTBearer(OAuth2):
                 credentials = self.guard.authenticate(ScopeRequest(scope))
                 if credentials is None:
                     return None  # auto_error=False: anonymous
-                token = await self.verifier.verify_async(credentials.token)
+                dpop = credentials.dpop
+                if dpop is None:
+                    token = await self.verifier.verify_async(credentials.token)
+                else:
+                    token = await self.verifier.verify_async(credentials.token, dpop=dpop)
             except JWTGuardError as error:
                 raise self._refusal(error, request) from None
+            if dpop is not None and dpop.next_nonce is not None and response is not None:
+                response.headers["DPoP-Nonce"] = dpop.next_nonce
             scope[TOKEN_KEY] = token
             scope[RESPONDER_KEY] = self.responder
         refusal = self._requirement(security_scopes.scopes).refusal(token)

@@ -50,6 +50,11 @@ Trust assumptions
   ``SCRIPT_NAME`` as the application routes it, after percent-decoding and
   without any other normalisation. Wrap the application itself, not a
   dispatcher that rewrites ``PATH_INFO`` afterwards.
+* The URL a DPoP proof names (``htu``) is compared with ``wsgi.url_scheme``,
+  ``Host`` and ``SCRIPT_NAME`` + ``PATH_INFO``, or with ``public_url`` when
+  configured. ``X-Forwarded-*`` is never read: behind a proxy, configure
+  ``public_url`` or let Werkzeug's ``ProxyFix`` (trusting only your proxy)
+  rewrite the environ first.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from werkzeug.wrappers import Request, Response
 
@@ -139,6 +144,15 @@ class JWTGuardMiddleware:
     :param on_error: ``on_error(error, environ)`` returns the WSGI application
         (a ``Response`` will do) that answers *error*, or ``None`` for the
         default answer. Also used by the decorators.
+    :param public_url: the URL under which clients reach the server's root
+        (``https://api.example.com``, or ``https://example.com/api`` behind a
+        proxy that strips ``/api``): DPoP proofs (``htu``) are checked
+        against it instead of the environ's scheme and ``Host``.
+
+    With a verifier that accepts DPoP (``Verifier(dpop=DPoPOptions(...))``),
+    ``Authorization: DPoP <token>`` with exactly one ``DPoP`` proof header
+    is verified too (RFC 9449). When the proof's server nonce is due for
+    renewal, the application's answer gets a ``DPoP-Nonce`` header.
 
     .. warning::
        A request that sends credentials is verified even in optional mode:
@@ -166,6 +180,7 @@ class JWTGuardMiddleware:
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
         on_error: ErrorRenderer | None = None,
+        public_url: str | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application")
@@ -177,6 +192,7 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            public_url=public_url,
         )
         self.app = app
         self.verifier = verifier
@@ -202,7 +218,13 @@ class JWTGuardMiddleware:
                     else guard.authenticate(request)
                 )
                 if credentials is not None:
-                    token = self.verifier.verify(credentials.token)
+                    dpop = credentials.dpop
+                    if dpop is None:
+                        token = self.verifier.verify(credentials.token)
+                    else:
+                        token = self.verifier.verify(credentials.token, dpop=dpop)
+                        if dpop.next_nonce is not None:
+                            start_response = _with_nonce(start_response, dpop.next_nonce)
             except JWTGuardError as error:
                 return self._respond(error, environ, start_response)
         environ[TOKEN_KEY] = token
@@ -220,6 +242,15 @@ class JWTGuardMiddleware:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r}, verifier={self.verifier!r})"
+
+
+def _with_nonce(start_response: StartResponse, nonce: str) -> StartResponse:
+    """Add ``DPoP-Nonce`` to the application's answer (RFC 9449 §8.2)."""
+
+    def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return start_response(status, [*headers, ("DPoP-Nonce", nonce)], exc_info)
+
+    return cast("StartResponse", wrapped)
 
 
 def _environ_of(obj: Any) -> WSGIEnvironment:

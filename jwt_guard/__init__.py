@@ -8,6 +8,16 @@ the local test issuer in :mod:`jwt_guard.testing`.
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge, render_error
 from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
+from jwt_guard._dpop_errors import (
+    DPoPProofReplayed,
+    DPoPRequired,
+    DPoPTokenAsBearer,
+    InvalidDPoPBinding,
+    InvalidDPoPProof,
+    UseDPoPNonce,
+)
+from jwt_guard._dpop_flow import DPoPContext
+from jwt_guard._dpop_options import DPoPOptions
 from jwt_guard._events import Event, EventKind
 from jwt_guard._introspection import InactiveToken, Introspection, IntrospectionUnavailable
 from jwt_guard._resource import ProtectedResource
@@ -49,6 +59,11 @@ __all__ = [
     "AuthError",
     "Challenge",
     "ConfigurationError",
+    "DPoPContext",
+    "DPoPOptions",
+    "DPoPProofReplayed",
+    "DPoPRequired",
+    "DPoPTokenAsBearer",
     "Event",
     "EventKind",
     "ExpiredToken",
@@ -58,6 +73,8 @@ __all__ = [
     "IntrospectionUnavailable",
     "InvalidAudience",
     "InvalidClaim",
+    "InvalidDPoPBinding",
+    "InvalidDPoPProof",
     "InvalidIssuer",
     "InvalidRequest",
     "InvalidSignature",
@@ -78,6 +95,7 @@ __all__ = [
     "TokenTooLarge",
     "UnknownKey",
     "UnsupportedAlgorithm",
+    "UseDPoPNonce",
     "Verifier",
     "__version__",
     "render_error",

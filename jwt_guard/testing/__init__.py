@@ -7,6 +7,7 @@ server, for jwt_guard's own tests and for applications' test suites.
 
 from jwt_guard.testing._authserver import AuthorizationServer
 from jwt_guard.testing._clock import FakeClock
+from jwt_guard.testing._dpop import DPoPAuth, DPoPKey, bound_token
 from jwt_guard.testing._introspection import IntrospectionCall, IntrospectionEndpoint
 from jwt_guard.testing._issuer import LocalIssuer
 from jwt_guard.testing._keyserver import FAULTS, KeyServer, Recorded
@@ -16,6 +17,8 @@ from jwt_guard.testing._signing import SigningKey, b64url, encode_segments
 __all__ = [
     "FAULTS",
     "AuthorizationServer",
+    "DPoPAuth",
+    "DPoPKey",
     "FakeClock",
     "IntrospectionCall",
     "IntrospectionEndpoint",
@@ -25,6 +28,7 @@ __all__ = [
     "Recorded",
     "SigningKey",
     "b64url",
+    "bound_token",
     "encode_segments",
     "mock_transport",
 ]

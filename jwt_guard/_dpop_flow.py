@@ -24,7 +24,7 @@ a request refused for another reason never uses up the client's proof.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
     from jwt_guard._keysource import Effect
 
-__all__ = ["SENDER_CONSTRAINED", "ClaimOnce", "DPoPContext", "SenderCheck"]
+__all__ = ["SENDER_CONSTRAINED", "ClaimOnce", "DPoPContext", "SenderCheck", "presented_with"]
 
 #: The description refusing a token bound by a confirmation method that this
 #: request does not prove (mTLS ``x5t#S256``, or DPoP where it is not accepted).
@@ -88,6 +88,14 @@ class DPoPContext:
     def __repr__(self) -> str:
         # The proof is a credential for one request: never shown.
         return f"DPoPContext(method={self.method!r}, url={self.url!r}, verified={self.result is not None})"
+
+
+def presented_with(token: AccessToken) -> str:
+    """The scheme a verified *token* came with: ``"DPoP"`` when it is bound
+    to a DPoP key (no other way lets such a token through), else ``"Bearer"``.
+    Errors found after verification (missing scopes) are answered with it."""
+    cnf = token.claims.get("cnf")
+    return "DPoP" if isinstance(cnf, Mapping) and "jkt" in cnf else "Bearer"
 
 
 class ClaimOnce:

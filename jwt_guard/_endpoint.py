@@ -29,6 +29,7 @@ from typing import Any
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._auth_syntax import is_scope_token
+from jwt_guard._dpop_flow import presented_with
 from jwt_guard._events import logger
 from jwt_guard._responder import TOKEN_KEY
 from jwt_guard.errors import AuthError, InsufficientScope, MissingToken
@@ -79,7 +80,9 @@ class Requirement:
             return MissingToken()
         scopes = self.scopes
         if scopes and not (token.has_any_scope(*scopes) if self.any_of else token.has_scopes(*scopes)):
-            return InsufficientScope(scopes)
+            error = InsufficientScope(scopes)
+            error.scheme = presented_with(token)  # the challenge of the scheme the token came with
+            return error
         return None
 
     def __repr__(self) -> str:

@@ -227,7 +227,9 @@ class Guard:
         #: The DPoP options when the ``DPoP`` scheme is accepted, else None.
         self.dpop = dpop
         #: The configured ``public_url``: read by :meth:`Request.url` and :meth:`Request.origin`.
-        self.public_url = PublicURL(public_url) if isinstance(public_url, str) else public_url
+        self.public_url = (
+            public_url if public_url is None or isinstance(public_url, PublicURL) else PublicURL(public_url)
+        )
         self._memo: dict[str | bytes, _Entry] = {}
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).

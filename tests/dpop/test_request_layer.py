@@ -341,7 +341,7 @@ ALGS = "ES256 EdDSA"
 
 
 def test_without_dpop_options_only_bearer_is_named():
-    fields, parsed, _ = challenges(MissingToken())
+    _, parsed, _ = challenges(MissingToken())
     assert parsed == [("Bearer", {"realm": "api"})]
 
 
@@ -394,7 +394,7 @@ def test_required_names_only_dpop():
 
 
 def test_a_nonce_error_carries_the_nonce_header():
-    fields, parsed, answer = challenges(UseDPoPNonce("n-1", algorithms=OPTIONS.algorithms), dpop=OPTIONS)
+    _, parsed, answer = challenges(UseDPoPNonce("n-1", algorithms=OPTIONS.algorithms), dpop=OPTIONS)
     assert parsed[0][1]["error"] == "use_dpop_nonce"
     assert answer.header("dpop-nonce") == "n-1"
     assert answer.status_code == 401

@@ -9,6 +9,9 @@ proof, each a line a reader can check against the tests:
   (static and fetched keys, ``verify`` and ``verify_async``, text and bytes),
   then through each adapter (ASGI middleware, FastAPI dependency, WSGI
   middleware), by header and by query parameter, with no handler reached;
+  then the DPoP attack corpus (hostile proofs, keys, claims, nonces,
+  bindings, schemes and replays) through ``verify``, ``verify_async`` and
+  the ASGI and WSGI middlewares;
 * vectors passed N/N per file: from the Wycheproof suite's ``summary()``;
 * fuzz inputs run: the atheris harness's mutation loop (no atheris needed),
   then hypothesis-generated hostile requests through each adapter;
@@ -51,6 +54,7 @@ from tests.security.memory import GROWTH_LIMIT, describe, measure  # noqa: E402
 HOOKS: dict[str, tuple[tuple[str, str], ...]] = {
     "vectors": (("tests.core.test_wycheproof", "wycheproof_summary"),),
     "adapters": (("tests.security.test_adapters", "adapter_summary"),),
+    "dpop attacks": (("tests.security.test_dpop_attacks", "dpop_summary"),),
     "adapter fuzz": (("tests.security.test_adapter_fuzz", "fuzz_summary"),),
     "rotation": (("tests.security.test_rotation", "rotation_summary"),),
 }
@@ -125,7 +129,8 @@ def report_attacks() -> bool:
     for line in failures:
         print(line)
     through_adapters = _hook("adapters")
-    return not failures and through_adapters is not False
+    dpop = _hook("dpop attacks")
+    return not failures and through_adapters is not False and dpop is not False
 
 
 def _hook(section: str, *args: Any) -> bool | None:

@@ -25,7 +25,6 @@ a request refused for another reason never uses up the client's proof.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jwt_guard._dpop import DPoPProof, bound_thumbprint, verify_proof
@@ -44,7 +43,6 @@ __all__ = ["SENDER_CONSTRAINED", "ClaimOnce", "DPoPContext", "SenderCheck", "pre
 SENDER_CONSTRAINED = "the access token is sender-constrained (cnf) and needs a proof of possession"
 
 
-@dataclass(eq=False, slots=True)
 class DPoPContext:
     """What a DPoP request carries besides its access token (RFC 9449 §7.1).
 
@@ -66,17 +64,18 @@ class DPoPContext:
         not the one the application server received.
     """
 
-    proof: str | None
-    method: str
-    url: str
-    #: The accepted proof, set once the verification succeeded.
-    result: DPoPProof | None = field(default=None, init=False)
+    __slots__ = ("method", "proof", "result", "url")
 
-    def __post_init__(self) -> None:
-        if self.proof is not None and not isinstance(self.proof, str):
-            raise TypeError(f"DPoPContext.proof must be a str or None, not {type(self.proof).__name__}")
-        if not isinstance(self.method, str) or not isinstance(self.url, str):
+    def __init__(self, proof: str | None, method: str, url: str) -> None:
+        if proof is not None and not isinstance(proof, str):
+            raise TypeError(f"DPoPContext.proof must be a str or None, not {type(proof).__name__}")
+        if not (isinstance(method, str) and isinstance(url, str)):
             raise TypeError("DPoPContext.method and DPoPContext.url must be strings")
+        self.proof = proof
+        self.method = method
+        self.url = url
+        #: The accepted proof, set once the verification succeeded.
+        self.result: DPoPProof | None = None
 
     @property
     def next_nonce(self) -> str | None:

@@ -114,13 +114,14 @@ def _b64url(data: bytes) -> str:
 
 
 def replay_key(thumbprint: str, jti: str) -> str:
-    """The store key for a proof: a hash of the key thumbprint and ``jti``.
+    """The store key for a proof: ``dpop:<thumbprint>:<jti>``.
 
-    A ``jti`` is only unique per key (RFC 9449 §11.1), so both go in. Hashed,
-    the key has a fixed length whatever the client sent.
+    A ``jti`` is only unique per key (RFC 9449 §11.1), so both go in; the
+    thumbprint is base64url (no ``:``), so no two pairs share a key. The
+    stores keep keys only as SHA-256 digests, so the key's length (at most
+    5 + 43 + 1 + :data:`MAX_JTI_LENGTH` characters) costs nothing there.
     """
-    digest = hashlib.sha256(f"{thumbprint}\x00{jti}".encode("utf-8", "surrogatepass")).digest()
-    return "dpop:" + _b64url(digest)
+    return f"dpop:{thumbprint}:{jti}"
 
 
 @lru_cache(maxsize=256)
@@ -142,7 +143,7 @@ def bound_thumbprint(claims: Mapping[str, Any]) -> str | None:
         return None
     cnf = claims["cnf"]
     # RFC 7800 §3.1: cnf is a JSON object; RFC 9449 §6.1: jkt a base64url string.
-    if not isinstance(cnf, Mapping):
+    if cnf.__class__ is not dict and not isinstance(cnf, Mapping):
         raise InvalidClaim("the access token has an invalid cnf claim")
     if "jkt" not in cnf:
         return None

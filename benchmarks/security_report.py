@@ -13,8 +13,9 @@ proof, each a line a reader can check against the tests:
   bindings, schemes and replays) through ``verify``, ``verify_async`` and
   the ASGI and WSGI middlewares;
 * vectors passed N/N per file: from the Wycheproof suite's ``summary()``;
-* fuzz inputs run: the atheris harness's mutation loop (no atheris needed),
-  then hypothesis-generated hostile requests through each adapter;
+* fuzz inputs run: the atheris harnesses' mutation loops (tokens, then DPoP
+  proofs; no atheris needed), then hypothesis-generated hostile requests
+  through each adapter;
 * fault-matrix cells passed: every key-server fault, cold and cached, both shells;
 * rotation wrong answers and key fetches: two key rotations under load through
   uvicorn and Werkzeug's threaded server (``tests/security/test_rotation.py``);
@@ -192,8 +193,30 @@ def report_fuzz(iterations: int, adapter_examples: int) -> bool:
         harness.close()
     seconds = time.monotonic() - started
     print(f"fuzz inputs run: {count} (seeds + mutations, seed {seed}), 0 escaped exceptions, {seconds:.1f} s")
+    if not _dpop_fuzz(max(1, iterations // 4), seed):
+        return False
     print("  longer, coverage-guided runs: see fuzz/README.md")
     return _hook("adapter fuzz", adapter_examples) is not False
+
+
+def _dpop_fuzz(iterations: int, seed: int) -> bool:
+    spec = importlib.util.spec_from_file_location("dpop_fuzz", ROOT / "fuzz" / "dpop_fuzz.py")
+    assert spec is not None and spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    started = time.monotonic()
+    try:
+        count = harness.selftest(iterations, seed=seed)
+    except Exception as error:
+        print(f"DPoP proof fuzz (seed {seed}): an input escaped the contract: {type(error).__name__}: {error}")
+        return False
+    finally:
+        harness.close()
+    seconds = time.monotonic() - started
+    print(
+        f"DPoP proof fuzz inputs run: {count} (seeds + mutations, seed {seed}), 0 escaped exceptions, {seconds:.1f} s"
+    )
+    return True
 
 
 def report_matrix(quick: bool) -> bool:

@@ -201,7 +201,8 @@ def report_fuzz(iterations: int, adapter_examples: int) -> bool:
 
 def _dpop_fuzz(iterations: int, seed: int) -> bool:
     spec = importlib.util.spec_from_file_location("dpop_fuzz", ROOT / "fuzz" / "dpop_fuzz.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     harness = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(harness)
     started = time.monotonic()

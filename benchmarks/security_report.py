@@ -19,7 +19,12 @@ proof, each a line a reader can check against the tests:
 * fault-matrix cells passed: every key-server fault, cold and cached, both shells;
 * rotation wrong answers and key fetches: two key rotations under load through
   uvicorn and Werkzeug's threaded server (``tests/security/test_rotation.py``);
-* memory growth: traced bytes after floods of distinct tokens.
+* memory growth: traced bytes after floods of distinct tokens;
+* hardening: one line per finding of the security review (secrets never
+  confused with public keys, scope grammar, fetch deadlines against a
+  header-dripping server, URL provenance, client_ids, terminal escapes in
+  the command line, duplicate claim names, DNS rebinding of the development
+  server, python-jose's unused backends).
 
 Bounded in time: one to two minutes by default (each rotation run stops
 itself after half a minute at most); ``--quick`` skips the fault
@@ -58,6 +63,7 @@ HOOKS: dict[str, tuple[tuple[str, str], ...]] = {
     "dpop attacks": (("tests.security.test_dpop_attacks", "dpop_summary"),),
     "adapter fuzz": (("tests.security.test_adapter_fuzz", "fuzz_summary"),),
     "rotation": (("tests.security.test_rotation", "rotation_summary"),),
+    "hardening": (("tests.security.hardening", "hardening_summary"),),
 }
 
 
@@ -246,6 +252,11 @@ def report_rotation() -> bool | None:
     return _hook("rotation")
 
 
+def report_hardening() -> bool | None:
+    _section("security-review findings (hardening)")
+    return _hook("hardening")
+
+
 def report_memory(quick: bool, full: bool) -> bool:
     _section("memory (tracemalloc)")
     base = 100_000 if full else (2_000 if quick else 10_000)
@@ -278,6 +289,7 @@ def main() -> int:
         "fault matrix": report_matrix(options.quick),
         "rotation": report_rotation(),
         "memory": report_memory(options.quick, options.full),
+        "hardening": report_hardening(),
     }
     _section("summary")
     for name, ok in results.items():

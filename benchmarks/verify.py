@@ -143,7 +143,7 @@ def build(alg: str) -> tuple[str, dict[str, Callable[[], object]]]:
     public = issuer.signing_key.public_key
     verifier_options: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE}
     if alg == "HS256":
-        verifier_options.update(keys=issuer.signing_key.private_key, algorithms=["HS256"])
+        verifier_options.update(secret=issuer.signing_key.private_key, algorithms=["HS256"])
     else:
         verifier_options.update(keys=issuer.jwks())
     ours = Verifier(**verifier_options, result_cache_size=0)

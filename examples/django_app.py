@@ -14,7 +14,10 @@ Configuration comes from the environment:
 
 Run it with ``python examples/django_app.py runserver`` (any ``manage.py``
 command works), or serve ``examples.django_app:application`` with any WSGI
-server. ``GET /messages`` needs the ``read:messages`` scope.
+server (``asgi_application`` with an ASGI server). ``GET /messages`` needs
+the ``read:messages`` scope. ``jwt_guard.django.JWTGuardMiddleware`` is in
+``MIDDLEWARE``, configured by ``JWT_GUARD``: the README's Django quickstart
+shows the same in a ``startproject`` layout.
 """
 
 from __future__ import annotations
@@ -32,22 +35,23 @@ settings.configure(
     ROOT_URLCONF=__name__,
     WSGI_APPLICATION=f"{__name__}.application",
     INSTALLED_APPS=[],
-    MIDDLEWARE=[],
+    MIDDLEWARE=["jwt_guard.django.JWTGuardMiddleware"],
+    JWT_GUARD={"VERIFIER": f"{__name__}.verifier"},
     USE_TZ=True,
 )
 
-from django.core.wsgi import get_wsgi_application  # noqa: E402 - needs the settings above
+from django.core.asgi import get_asgi_application  # noqa: E402 - needs the settings above
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from jwt_guard import Verifier  # noqa: E402
-from jwt_guard.wsgi import JWTGuardMiddleware, get_access_token, require_scopes  # noqa: E402
+from jwt_guard.django import require_access_token, require_scopes  # noqa: E402
 
 
 @require_scopes("read:messages")
 def messages(request: HttpRequest) -> JsonResponse:
-    token = get_access_token(request)
-    assert token is not None  # require_scopes admitted a verified token
+    token = require_access_token(request)
     return JsonResponse({"messages": [f"hello, {token.subject}"]})
 
 
@@ -63,9 +67,11 @@ def verifier_from_env() -> Verifier:
     return Verifier(issuer=issuer, audience=audience, jwks_uri=os.environ.get("JWT_GUARD_JWKS_URI") or None)
 
 
-# Django's WSGI application, wrapped: the middleware answers 401/400/503
-# before Django routes the request.
-application = JWTGuardMiddleware(get_wsgi_application(), verifier=verifier_from_env())
+# JWT_GUARD["VERIFIER"] names this object; the middleware answers
+# 401/400/403/503 before (or, for scopes, instead of) the view.
+verifier = verifier_from_env()
+application = get_wsgi_application()
+asgi_application = get_asgi_application()
 
 
 if __name__ == "__main__":

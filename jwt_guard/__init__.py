@@ -18,8 +18,10 @@ from jwt_guard._dpop_errors import (
 )
 from jwt_guard._dpop_flow import DPoPContext
 from jwt_guard._dpop_options import DPoPOptions
+from jwt_guard._endpoint import Requirement
 from jwt_guard._events import Event, EventKind
 from jwt_guard._introspection import InactiveToken, Introspection, IntrospectionUnavailable
+from jwt_guard._reasons import reason_code
 from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
 from jwt_guard._verifier import Verifier
@@ -28,6 +30,7 @@ from jwt_guard.errors import (
     ConfigurationError,
     ExpiredToken,
     InsufficientScope,
+    InsufficientUserAuthentication,
     InvalidAudience,
     InvalidClaim,
     InvalidIssuer,
@@ -69,6 +72,7 @@ __all__ = [
     "ExpiredToken",
     "InactiveToken",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "Introspection",
     "IntrospectionUnavailable",
     "InvalidAudience",
@@ -88,6 +92,7 @@ __all__ = [
     "MissingToken",
     "NotYetValid",
     "ProtectedResource",
+    "Requirement",
     "Responder",
     "StoreUnavailable",
     "TemporarilyUnavailable",
@@ -98,5 +103,6 @@ __all__ = [
     "UseDPoPNonce",
     "Verifier",
     "__version__",
+    "reason_code",
     "render_error",
 ]

@@ -9,7 +9,9 @@ that the error tree (:mod:`jwt_guard.errors`), the challenge renderer
 - RFC 6750 §3: which characters ``error``, ``error_description`` and
   ``scope`` values may hold;
 - RFC 6749 §3.3: what a scope token is;
-- the ``realm`` rule: configured realms must be sendable unchanged.
+- the ``realm`` rule: configured realms must be sendable unchanged;
+- and the way back: :func:`parse_challenges` reads a ``WWW-Authenticate``
+  value (the ``jwt-guard check`` command reads servers' challenges).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "add_auth_param",
     "bearer_challenge",
     "challenge_value",
     "is_scope_token",
+    "parse_challenges",
     "quote_param",
     "realm_ok",
     "safe_description",
@@ -86,3 +90,82 @@ def realm_ok(realm: Any) -> bool:
 def is_scope_token(value: Any) -> bool:
     """True when *value* is one RFC 6749 §3.3 scope-token (no space, no quote, no backslash, ASCII)."""
     return isinstance(value, str) and _SCOPE_TOKEN.fullmatch(value) is not None
+
+
+def add_auth_param(challenge: str, name: str, value: str) -> str:
+    """*challenge* (as :func:`challenge_value` renders it) with one more
+    auth-param, *name* = quoted *value*, at the end."""
+    # A rendered challenge is "Scheme" or "Scheme p1, p2": a space means params follow.
+    separator = ", " if " " in challenge else " "
+    return f"{challenge}{separator}{name}={quote_param(value)}"
+
+
+# RFC 9110 §5.6.2 token, §11.2 token68, §5.6.3 whitespace.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_WHITESPACE = re.compile(r"[ \t]*")
+_LIST_GAP = re.compile(r"[ \t,]*")
+
+
+def _quoted_string(value: str, pos: int) -> tuple[str, int]:
+    """The content of the quoted-string opening at *pos*, and the position after it."""
+    out: list[str] = []
+    index = pos + 1
+    while index < len(value):
+        char = value[index]
+        if char == "\\" and index + 1 < len(value):
+            out.append(value[index + 1])
+            index += 2
+        elif char == '"':
+            return "".join(out), index + 1
+        else:
+            out.append(char)
+            index += 1
+    raise ValueError("unterminated quoted-string")
+
+
+def parse_challenges(value: str) -> list[tuple[str, dict[str, str]]]:
+    """The challenges of a ``WWW-Authenticate`` value (RFC 9110 §11.6.1), in
+    order: ``(scheme, {param: value})`` with parameter names lower-cased
+    (the first of a repeated name wins) and quoted values unquoted. A
+    token68 is returned under the name ``""``.
+
+    Several header fields may be joined into one value with commas.
+    ``ValueError`` for a value that does not follow the grammar.
+    """
+    challenges: list[tuple[str, dict[str, str]]] = []
+    params: dict[str, str] | None = None
+    pos = _LIST_GAP.match(value, 0).end()  # type: ignore[union-attr]
+    while pos < len(value):
+        name = _TOKEN.match(value, pos)
+        if name is None:
+            raise ValueError(f"unexpected character at {pos}")
+        after = _WHITESPACE.match(value, name.end()).end()  # type: ignore[union-attr]
+        if after < len(value) and value[after] == "=" and params is not None:
+            # auth-param = token BWS "=" BWS ( token / quoted-string )
+            start = _WHITESPACE.match(value, after + 1).end()  # type: ignore[union-attr]
+            if start < len(value) and value[start] == '"':
+                text, pos = _quoted_string(value, start)
+            else:
+                token = _TOKEN.match(value, start)
+                if token is None:
+                    raise ValueError(f"auth-param {name.group()!r} has no value")
+                text, pos = token.group(), token.end()
+            params.setdefault(name.group().lower(), text)
+        else:
+            params = {}
+            challenges.append((name.group(), params))
+            token68 = _TOKEN68.match(value, after) if after > name.end() else None
+            end = _WHITESPACE.match(value, token68.end()).end() if token68 else 0  # type: ignore[union-attr]
+            if token68 is None or (end < len(value) and value[end] != ","):
+                # A scheme alone: its parameters, or the next challenge, follow.
+                pos = _LIST_GAP.match(value, name.end()).end()  # type: ignore[union-attr]
+                continue
+            params[""] = token68.group()
+            pos = end
+        # After a parameter or a token68: the end, or a comma before the next element.
+        gap = _LIST_GAP.match(value, pos).end()  # type: ignore[union-attr]
+        if gap < len(value) and "," not in value[pos:gap]:
+            raise ValueError(f"expected a comma at {pos}")
+        pos = gap
+    return challenges

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from jwt_guard._auth_syntax import safe_description
+from jwt_guard._auth_syntax import add_auth_param, safe_description
 from jwt_guard._dpop_errors import scheme_headers
 from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
 
@@ -56,17 +56,28 @@ class Challenge:
         return None
 
 
-def _challenges(error: AuthError, realm: str | None) -> list[str]:
+def _challenges(error: AuthError, realm: str | None, resource_metadata: str | None = None) -> list[str]:
     """The ``WWW-Authenticate`` values answering *error*: the challenge of
-    its own scheme (``Bearer``, or ``DPoP`` for the DPoP errors)."""
-    return [error.www_authenticate(realm)]
+    its own scheme (``Bearer``, or ``DPoP`` for the DPoP errors), with
+    ``resource_metadata`` (RFC 9728 §5.1) when given."""
+    challenge = error.www_authenticate(realm)
+    if resource_metadata is not None:
+        challenge = add_auth_param(challenge, "resource_metadata", resource_metadata)
+    return [challenge]
 
 
-def render_error(error: JWTGuardError, *, realm: str | None = None, dpop: DPoPOptions | None = None) -> Challenge:
-    """Turn *error* into the HTTP answer of the semantics table in DESIGN.md.
+def render_error(
+    error: JWTGuardError,
+    *,
+    realm: str | None = None,
+    resource_metadata: str | None = None,
+    dpop: DPoPOptions | None = None,
+) -> Challenge:
+    """Turn *error* into its HTTP answer (the table in the README, "HTTP semantics").
 
     401/400/403 answers carry ``WWW-Authenticate: Bearer …`` (with *realm*
-    when given); a 503 carries ``Retry-After`` and no bearer error, since an
+    when given, and *resource_metadata*, the URL of the API's RFC 9728
+    metadata, last); a 503 carries ``Retry-After`` and no bearer error, since an
     unreachable key server or revocation store is not the client's fault. Bodies are JSON
     ``{"error", "error_description"[, "scope"]}`` and never cached.
 
@@ -80,10 +91,13 @@ def render_error(error: JWTGuardError, *, realm: str | None = None, dpop: DPoPOp
         ("cache-control", "no-store"),
     ]
     if isinstance(error, AuthError) and dpop is not None:
-        headers.extend(scheme_headers(error, realm, algorithms=dpop.algorithms, bearer=not dpop.required))
+        for name, value in scheme_headers(error, realm, algorithms=dpop.algorithms, bearer=not dpop.required):
+            if name == "www-authenticate" and resource_metadata is not None:
+                value = add_auth_param(value, "resource_metadata", resource_metadata)
+            headers.append((name, value))
         code = error.error or "unauthorized"
     elif isinstance(error, AuthError):
-        headers.extend(("www-authenticate", value) for value in _challenges(error, realm))
+        headers.extend(("www-authenticate", value) for value in _challenges(error, realm, resource_metadata))
         code = error.error or "unauthorized"
     elif isinstance(error, TemporarilyUnavailable):
         headers.append(("retry-after", str(error.retry_after)))

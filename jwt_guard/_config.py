@@ -33,6 +33,8 @@ __all__ = [
     "KeyCacheOptions",
     "Settings",
     "check_url",
+    "fetchable",
+    "is_local_http",
     "is_loopback_host",
 ]
 
@@ -69,14 +71,33 @@ _REALM_OK = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
+    """True for ``localhost`` and literal addresses in 127.0.0.0/8 or ``::1``
+    (IPv4-mapped forms included, the same on every Python).
+
+    Only these: ``*.localhost`` names (RFC 6761 §6.3) are resolved by
+    whatever resolver the host has, so they may not lead to loopback at all.
+    """
     if not host:
         return False
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def is_local_http(url: str | None) -> bool:
+    """True for a plain-http URL on a loopback host (see :func:`is_loopback_host`)."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme == "http" and is_loopback_host(parts.hostname)
     except ValueError:
         return False
 
@@ -109,12 +130,26 @@ def check_url(url: str, what: str, *, allow_http: bool) -> str:
 
 
 def url_allowed(url: str, *, allow_http: bool) -> bool:
-    """The same rule as :func:`check_url`, as a predicate (for fetched URLs)."""
+    """The same rule as :func:`check_url`, as a predicate (for configured URLs)."""
     try:
         check_url(url, "url", allow_http=allow_http)
     except ConfigurationError:
         return False
     return True
+
+
+def fetchable(url: object, *, allow_http: bool, insecure: bool = False) -> bool:
+    """May a fetch go to *url*, which a server supplied (a discovered
+    ``jwks_uri``, a redirect target)? https always. Plain http only when
+    *allow_http* (the operator configured plain http: a loopback issuer or
+    jwks_uri, or ``allow_insecure_http``), and then on a loopback host unless
+    *insecure* (``allow_insecure_http``). The loopback exemption of
+    :func:`check_url` belongs to configured URLs: a server never lends it to
+    itself."""
+    if not isinstance(url, str) or not url_allowed(url, allow_http=True):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (allow_http and (insecure or is_loopback_host(parts.hostname)))
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -219,10 +254,23 @@ def _items(name: str, value: Any) -> tuple[Any, ...]:
 
 
 def parse_scope_claims(value: Iterable[str]) -> tuple[ScopeClaim, ...]:
+    # A lone string names one claim. "scope permissions" is almost surely
+    # meant as two claims, and would otherwise silently read a claim whose
+    # name holds a space: refuse it and name the fix.
+    if isinstance(value, str) and len(value.split()) > 1:
+        raise ConfigurationError(
+            f"scope_claims={value!r} names one claim with a space in its name; "
+            f"to read several claims pass a list: scope_claims={value.split()!r}"
+        )
     result = []
     for item in _items("scope_claims", value):
         if not isinstance(item, str) or not item or item.startswith(".") or item.endswith("."):
             raise ConfigurationError(f"scope_claims entries must be claim names or dotted paths, got {item!r}")
+        if any(char.isspace() for char in item):
+            raise ConfigurationError(
+                f"scope_claims entries are claim names without spaces, got {item!r}; "
+                f"list each claim on its own: {item.split()!r}"
+            )
         result.append(ScopeClaim(item, tuple(item.split("."))))
     return tuple(result)
 
@@ -234,6 +282,8 @@ class Settings:
 
     issuers: tuple[str, ...]
     audiences: tuple[str, ...] | None
+    #: Clients (``client_id``/``azp``) whose tokens are accepted; None: any.
+    client_ids: tuple[str, ...] | None = None
     algorithms: frozenset[str] = frozenset(DEFAULT_ALGORITHMS)
     leeway: float = DEFAULT_LEEWAY
     max_token_size: int = DEFAULT_MAX_TOKEN_SIZE
@@ -266,11 +316,25 @@ def _str_tuple(name: str, value: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _check_not_template(issuer: str) -> None:
+    # Providers document multi-tenant issuers as templates
+    # ("https://login.microsoftonline.com/{tenantid}/v2.0"). Issuers are
+    # compared exactly, so a template would match no token at all.
+    if "{" in issuer or "}" in issuer:
+        raise ConfigurationError(
+            f"issuer {issuer!r} is a template: issuers are compared exactly and placeholders such as "
+            "{tenantid} are not filled in; list the issuer of each tenant you accept instead, "
+            "issuer=['https://login.microsoftonline.com/<tenant-id>/v2.0', ...] (a space-separated "
+            "JWT_GUARD_ISSUER with Verifier.from_env)"
+        )
+
+
 def build_settings(
     *,
     issuer: str | Sequence[str],
     audience: str | Sequence[str] | None,
     jwks_uri: str | None = None,
+    client_ids: str | Sequence[str] | None = None,
     has_static_keys: bool = False,
     algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
     leeway: float = DEFAULT_LEEWAY,
@@ -289,6 +353,8 @@ def build_settings(
     on_event: EventHook | None = None,
 ) -> Settings:
     issuers = _str_tuple("issuer", issuer)
+    for value in issuers:
+        _check_not_template(value)
     if not has_static_keys and jwks_uri is None:
         # Discovery documents are fetched from these URLs. With an explicit
         # jwks_uri or static keys an issuer is only compared, never fetched
@@ -296,6 +362,7 @@ def build_settings(
         for value in issuers:
             check_url(value, "issuer", allow_http=allow_insecure_http)
     audiences = None if audience is None else _str_tuple("audience", audience)
+    clients = None if client_ids is None else _str_tuple("client_ids", client_ids)
 
     algs = _items("algorithms", algorithms)
     if not algs:
@@ -335,7 +402,7 @@ def build_settings(
             raise ConfigurationError(f"validators must be callables, got {validator!r}")
     if jwks_uri is not None:
         if has_static_keys:
-            raise ConfigurationError("pass either keys or jwks_uri, not both")
+            raise ConfigurationError("pass either static keys (keys= or secret=) or jwks_uri, not both")
         check_url(jwks_uri, "jwks_uri", allow_http=allow_insecure_http)
     if key_cache is not None and not isinstance(key_cache, KeyCacheOptions):
         raise ConfigurationError(f"key_cache must be a KeyCacheOptions, got {type(key_cache).__name__}")
@@ -346,6 +413,7 @@ def build_settings(
     return Settings(
         issuers=issuers,
         audiences=audiences,
+        client_ids=clients,
         algorithms=alg_set,
         leeway=leeway,
         max_token_size=max_token_size,

@@ -15,40 +15,77 @@ its string annotations resolved when possible, and telling coroutine
 functions apart, the same way in :mod:`jwt_guard.asgi` and
 :mod:`jwt_guard.wsgi`.
 
-Step-up authentication (RFC 9470) will add ``acr_values`` and ``max_age``
-to :class:`Requirement`, checked in :meth:`Requirement.refusal` after the
-scopes.
+Step-up authentication (RFC 9470): a :class:`Requirement` may also demand
+``acr_values`` and ``max_age`` (:mod:`jwt_guard._step_up`), checked in
+:meth:`Requirement.refusal` after the scopes.
+
+Every decorator records its requirement on the function it returns, under
+:data:`REQUIREMENTS_ATTRIBUTE` (read with :func:`requirements_of`): that is
+how a middleware that can see an application's routes (Starlette, FastAPI)
+lists the scopes they need in its RFC 9728 metadata, without any registry.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._auth_syntax import is_scope_token
 from jwt_guard._dpop_flow import presented_with
 from jwt_guard._events import logger
-from jwt_guard._responder import TOKEN_KEY
+from jwt_guard._responder import TOKEN_KEY, responder_of
+from jwt_guard._step_up import check_acr_values, check_max_age, step_up_refusal
 from jwt_guard.errors import AuthError, InsufficientScope, MissingToken
 
-__all__ = ["EndpointCheck", "Requirement", "argument", "is_async", "read_signature"]
+if TYPE_CHECKING:
+    from jwt_guard._verifier import Verifier
+
+__all__ = [
+    "REQUIREMENTS_ATTRIBUTE",
+    "EndpointCheck",
+    "Requirement",
+    "argument",
+    "is_async",
+    "read_signature",
+    "record_requirement",
+    "requirements_of",
+]
+
+#: The attribute of a decorated endpoint holding the :class:`Requirement`
+#: of every jwt_guard decorator applied to it, innermost first (a tuple).
+REQUIREMENTS_ATTRIBUTE = "jwt_guard_requirements"
 
 
 class Requirement:
-    """The scopes an endpoint needs: all of them, or with *any_of* one.
+    """What an endpoint needs of a verified token: the scopes (all of them,
+    or with *any_of* one), and for step-up authentication (RFC 9470) the
+    user's authentication class and age.
 
     :param scopes: RFC 6749 §3.3 scope tokens; duplicates are dropped, the
         order is kept (it is the order of the challenge's ``scope``).
     :param any_of: one granted scope is enough.
     :param name: who asks, for error messages (``"require_scopes"``).
+    :param acr_values: the token's ``acr`` claim must be one of these
+        (in order of preference, as the challenge lists them).
+    :param max_age: the token's ``auth_time`` claim must be at most this
+        many seconds old (with the verifier's leeway).
     """
 
-    __slots__ = ("any_of", "scopes")
+    __slots__ = ("acr_values", "any_of", "max_age", "scopes")
 
-    def __init__(self, scopes: Iterable[Any] = (), *, any_of: bool = False, name: str = "Requirement") -> None:
+    def __init__(
+        self,
+        scopes: Iterable[Any] = (),
+        *,
+        any_of: bool = False,
+        name: str = "Requirement",
+        acr_values: Iterable[Any] | None = None,
+        max_age: int | None = None,
+    ) -> None:
         if isinstance(scopes, str):
             raise TypeError(f"{name}() takes scope names one by one, not a space-delimited string")
         checked = tuple(scopes)
@@ -61,6 +98,10 @@ class Requirement:
         self.scopes: tuple[str, ...] = tuple(dict.fromkeys(checked))
         #: True when one of :attr:`scopes` is enough.
         self.any_of = bool(any_of)
+        #: The acceptable ``acr`` values (empty: any).
+        self.acr_values: tuple[str, ...] = check_acr_values(acr_values, name)
+        #: The longest time since the user authenticated, in seconds (``None``: any).
+        self.max_age: int | None = check_max_age(max_age, name)
 
     @classmethod
     def for_decorator(cls, name: str, scopes: tuple[Any, ...], *, any_of: bool) -> Requirement:
@@ -72,10 +113,30 @@ class Requirement:
             raise TypeError(f"{name} needs parentheses and scope names: use @{name}('scope'), not @{name}")
         return cls(scopes, any_of=any_of, name=name)
 
-    def refusal(self, token: object) -> AuthError | None:
+    @classmethod
+    def for_step_up(
+        cls,
+        name: str,
+        misuse: tuple[Any, ...],
+        *,
+        scopes: Iterable[Any],
+        acr_values: Iterable[Any] | None,
+        max_age: int | None,
+    ) -> Requirement:
+        """The requirement of ``@name(scopes=…, acr_values=…, max_age=…)``;
+        *misuse* holds positional arguments, which only ``@name`` without
+        parentheses passes (``TypeError``)."""
+        if misuse:
+            raise TypeError(f"{name} takes keyword arguments: use @{name}(acr_values=[...], max_age=...)")
+        return cls(scopes, name=name, acr_values=acr_values, max_age=max_age)
+
+    def refusal(self, token: object, *, verifier: Verifier | None = None) -> AuthError | None:
         """The error refusing a request whose verified token is *token*, or
         ``None`` to let it in. Only an :class:`~jwt_guard.AccessToken`
-        counts: anything else (``None`` for an anonymous request) is 401."""
+        counts: anything else (``None`` for an anonymous request) is 401.
+        Scopes are checked first (403), then the user authentication (401);
+        *max_age* reads the clock and leeway of *verifier* (the one that
+        verified the token; without one, the system clock and no leeway)."""
         if not isinstance(token, AccessToken):
             return MissingToken()
         scopes = self.scopes
@@ -83,10 +144,40 @@ class Requirement:
             error = InsufficientScope(scopes)
             error.scheme = presented_with(token)  # the challenge of the scheme the token came with
             return error
+        if self.acr_values or self.max_age is not None:
+            if verifier is not None:
+                now, leeway = verifier.settings.clock(), verifier.settings.leeway
+            else:
+                now, leeway = time.time(), 0.0
+            refusal = step_up_refusal(token.claims, self.acr_values, self.max_age, now=now, leeway=leeway)
+            if refusal is not None:
+                refusal.scheme = presented_with(token)
+            return refusal
         return None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.scopes!r}, any_of={self.any_of})"
+        step_up = ""
+        if self.acr_values:
+            step_up += f", acr_values={self.acr_values!r}"
+        if self.max_age is not None:
+            step_up += f", max_age={self.max_age}"
+        return f"{type(self).__name__}({self.scopes!r}, any_of={self.any_of}{step_up})"
+
+
+def record_requirement(endpoint: Callable[..., Any], requirement: Requirement) -> None:
+    """Add *requirement* to the requirements recorded on *endpoint* (a
+    decorator's wrapper, which ``functools.wraps`` gave the wrapped
+    function's records)."""
+    setattr(endpoint, REQUIREMENTS_ATTRIBUTE, (*requirements_of(endpoint), requirement))
+
+
+def requirements_of(endpoint: object) -> tuple[Requirement, ...]:
+    """The requirements jwt_guard decorators recorded on *endpoint*,
+    innermost first; ``()`` for anything else."""
+    recorded = getattr(endpoint, REQUIREMENTS_ATTRIBUTE, None)
+    if isinstance(recorded, tuple) and all(isinstance(item, Requirement) for item in recorded):
+        return recorded
+    return ()
 
 
 class EndpointCheck:
@@ -111,7 +202,11 @@ class EndpointCheck:
                     "jwt_guard: %s requires a token but JWTGuardMiddleware did not run; answering 401", self.view
                 )
             return MissingToken()
-        return self.requirement.refusal(token)
+        requirement = self.requirement
+        if requirement.max_age is None:
+            return requirement.refusal(token)
+        # auth_time is judged on the clock of the verifier that checked exp.
+        return requirement.refusal(token, verifier=responder_of(values).verifier)
 
 
 def read_signature(func: Callable[..., Any], decorator: str) -> inspect.Signature:

@@ -34,7 +34,7 @@ from jwt_guard._config import (
 )
 from jwt_guard.errors import ConfigurationError
 
-__all__ = ["ENV_VARIABLES", "EnvVariable", "load_key_file", "options_from_env"]
+__all__ = ["ENV_VARIABLES", "EnvVariable", "load_key_file", "load_secret_file", "options_from_env"]
 
 _SEPARATORS = re.compile(r"[\s,]+")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -57,8 +57,10 @@ ENV_VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable("ISSUER", "issuer", "list", "accepted issuer(s); required"),
     EnvVariable("AUDIENCE", "audience", "list", "accepted audience(s); required unless AUDIENCE_DISABLED"),
     EnvVariable("AUDIENCE_DISABLED", "audience", "bool", "true: skip the audience check (Amazon Cognito)"),
+    EnvVariable("CLIENT_IDS", "client_ids", "list", "accept only tokens of these clients (client_id/azp)"),
     EnvVariable("JWKS_URI", "jwks_uri", "url", "fetch keys here instead of discovering them"),
-    EnvVariable("KEYS_FILE", "keys", "path", "static keys: a PEM or JWKS file; no network"),
+    EnvVariable("KEYS_FILE", "keys", "path", "static public keys: a PEM or JWKS file; no network"),
+    EnvVariable("SECRET_FILE", "secret", "path", "a file holding the HS* shared secret; no network"),
     EnvVariable("ALGORITHMS", "algorithms", "list", "algorithm allowlist"),
     EnvVariable("LEEWAY", "leeway", "seconds", "clock skew tolerated for exp/nbf/iat"),
     EnvVariable("SCOPE_CLAIMS", "scope_claims", "list", "claims (or dotted paths) holding scopes"),
@@ -183,6 +185,30 @@ def load_key_file(path: str | Path, *, what: str = "key file") -> Mapping[str, A
     raise ConfigurationError(f"{what}: {str(path)!r} holds neither a JWKS document nor PEM text")
 
 
+def load_secret_file(path: str | Path, *, what: str = "secret file") -> bytes:
+    """Read a shared secret from *path*: its bytes, without trailing line
+    breaks (what an editor or ``echo`` leaves there).
+
+    Raises :class:`ConfigurationError` naming *what* when the file cannot be
+    read, is shorter than 32 bytes, or is recognisably key material (PEM,
+    DER, JSON, an SSH public key): a public key is never a shared secret.
+    The secret is never echoed in messages.
+    """
+    from jwt_guard._keys import MIN_SECRET_BYTES
+    from jwt_guard._static import refuse_public_secret
+
+    try:
+        secret = Path(path).read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        raise ConfigurationError(f"{what}: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    if not secret:
+        raise ConfigurationError(f"{what}: {str(path)!r} is empty")
+    refuse_public_secret(secret, f"{what}: {str(path)!r}")
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigurationError(f"{what}: a shared secret must be at least {MIN_SECRET_BYTES} bytes")
+    return secret
+
+
 def _check(variable: str, **options: Any) -> None:
     """Validate *options* alone with the Verifier's rules, naming *variable*."""
     try:
@@ -216,7 +242,7 @@ def options_from_env(
 
     Raises :class:`~jwt_guard.ConfigurationError` naming the variable at
     fault. Checks that involve several options at once (HS* algorithms
-    without a shared secret, ``KEYS_FILE`` together with ``JWKS_URI``) are
+    without ``SECRET_FILE``, ``KEYS_FILE`` together with ``JWKS_URI``) are
     left to the Verifier, which names the options. *leeway*, when given in
     code, is what a revocation store's ``clock_skew`` must cover.
     """
@@ -240,9 +266,15 @@ def options_from_env(
     if "ALLOW_INSECURE_HTTP" in raw:
         allow_http = options["allow_insecure_http"] = _boolean(name("ALLOW_INSECURE_HTTP"), raw["ALLOW_INSECURE_HTTP"])
 
+    if "KEYS_FILE" in raw and "SECRET_FILE" in raw:
+        raise ConfigurationError(
+            f"{name('KEYS_FILE')} (public keys) and {name('SECRET_FILE')} (a shared secret) exclude each other"
+        )
     if "KEYS_FILE" in raw:
         options["keys"] = load_key_file(raw["KEYS_FILE"].strip(), what=name("KEYS_FILE"))
-    static = "keys" in options or "keys" in provided
+    if "SECRET_FILE" in raw:
+        options["secret"] = load_secret_file(raw["SECRET_FILE"].strip(), what=name("SECRET_FILE"))
+    static = any(option in options or option in provided for option in ("keys", "secret"))
 
     if "ISSUER" in raw:
         issuers = _split(name("ISSUER"), raw["ISSUER"])
@@ -277,7 +309,7 @@ def options_from_env(
         _check(name("ALGORITHMS"), algorithms=algorithms)
         options["algorithms"] = algorithms
 
-    list_options = {"SCOPE_CLAIMS": "scope_claims", "REQUIRED_CLAIMS": "required_claims"}
+    list_options = {"SCOPE_CLAIMS": "scope_claims", "REQUIRED_CLAIMS": "required_claims", "CLIENT_IDS": "client_ids"}
     for short, option in list_options.items():
         if short in raw:
             items = _split(name(short), raw[short])

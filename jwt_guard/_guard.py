@@ -38,9 +38,14 @@ Seams for later features (none implemented here yet):
   add ``credentials.dpop.next_nonce``, when set, to the application's
   answer as ``DPoP-Nonce``. :attr:`Guard.header_only` is then off, so
   adapters build the Request;
-- RFC 9728 metadata and step-up: the :class:`~jwt_guard.Responder` adds
-  ``resource_metadata`` to its challenges, a Requirement gains
-  ``acr_values`` / ``max_age``.
+
+RFC 9728 metadata: with ``resource=``, :func:`middleware_layer` gives the
+Guard a :class:`~jwt_guard._metadata.MetadataService` (:attr:`Guard.metadata`)
+that adapters ask before step 1 — its answer is sent as it is, the
+application never runs and no credentials are read — and gives the
+Responder the ``resource_metadata`` URL its challenges carry. Step-up
+(RFC 9470) is a :class:`~jwt_guard._endpoint.Requirement` with
+``acr_values`` / ``max_age``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from urllib.parse import parse_qsl
 
 from jwt_guard._dpop import single_proof
 from jwt_guard._dpop_flow import DPoPContext
+from jwt_guard._metadata import MetadataService, RouteScopes
 from jwt_guard._public_url import PublicURL
 from jwt_guard._request import Credentials, Request
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
@@ -61,6 +67,7 @@ from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidReque
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
     from jwt_guard._dpop_options import DPoPOptions
+    from jwt_guard._resource import ProtectedResource
 
 __all__ = [
     "RESPONDER_KEY",
@@ -185,6 +192,7 @@ class Guard:
         "dpop",
         "excludes",
         "header_only",
+        "metadata",
         "optional",
         "public_url",
     )
@@ -234,6 +242,9 @@ class Guard:
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).
         self._last: _Entry = (_NOTHING, None)
+        #: The RFC 9728 metadata served before any authentication (set by
+        #: :func:`middleware_layer` for ``resource=``), or ``None``.
+        self.metadata: MetadataService | None = None
 
     def excluded(self, path: str) -> bool:
         """True if *path* is served without authentication."""
@@ -361,6 +372,8 @@ def middleware_layer(
     optional: bool,
     exclude_paths: Iterable[str],
     allow_query_token: bool,
+    resource: object = None,
+    route_scopes: RouteScopes | None = None,
     public_url: str | None = None,
 ) -> tuple[Guard, Responder]:
     """Check the options the ASGI and WSGI middlewares share; return their
@@ -368,8 +381,12 @@ def middleware_layer(
 
     In this order: *verifier*, then *on_error* (a plain function: an
     ``async def`` would hand back an unawaited coroutine), then the realm,
-    then the Guard's settings. *on_error_returns* names what the adapter's
-    *on_error* returns, for the message.
+    then the Guard's settings, then *resource* (a
+    :class:`~jwt_guard.ProtectedResource` that must be one of the
+    verifier's audiences; *route_scopes* supplies its default
+    ``scopes_supported``, see :class:`~jwt_guard._metadata.MetadataService`).
+    *on_error_returns* names what the adapter's *on_error* returns, for the
+    message.
     """
     check_verifier(verifier)
     if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
@@ -383,4 +400,9 @@ def middleware_layer(
         dpop=cast(Verifier, verifier).dpop,
         public_url=public_url,
     )
+    if resource is not None:
+        guard.metadata = MetadataService(
+            cast("ProtectedResource", resource), verifier=verifier, guard=guard, route_scopes=route_scopes
+        )
+        responder.resource_metadata = guard.metadata.metadata_url
     return guard, responder

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from jwt_guard import _forks
-from jwt_guard._config import KeyCacheOptions, url_allowed
+from jwt_guard._config import KeyCacheOptions, fetchable
 from jwt_guard._wire import Failure, Reply, Request, Response
 
 __all__ = ["HTTPClients", "exchange_async", "exchange_sync"]
@@ -59,14 +59,14 @@ _TIMEOUT = Failure("timeout", "the server did not answer in time")
 
 def _failure_for(exc: BaseException) -> Failure:
     if isinstance(exc, _RefusedURL):
-        return Failure("insecure_redirect", "a redirect pointed to a URL that is not allowed")
+        return Failure("insecure_redirect", "a redirect pointed to a URL that is not allowed", str(exc))
     if isinstance(exc, httpx.TimeoutException):
         return _TIMEOUT
     if isinstance(exc, httpx.TooManyRedirects):
         return Failure("redirect", "too many redirects")
     if isinstance(exc, (httpx.ConnectError, OSError)):
-        return Failure("connect", "the server could not be reached")
-    return Failure("transport", f"the request failed ({type(exc).__name__})")
+        return Failure("connect", "the server could not be reached", type(exc).__name__)
+    return Failure("transport", "the request failed", type(exc).__name__)
 
 
 class _Body:
@@ -120,9 +120,12 @@ class HTTPClients:
         async_transport: httpx.AsyncBaseTransport | None,
         *,
         max_connections: int = 4,
+        allow_insecure_http: bool = False,
     ) -> None:
         self.options = options
         self._max_connections = max_connections
+        #: Plain http may leave loopback (when a request allows http at all).
+        self.insecure = allow_insecure_http
         self._transport = transport
         self._async_transport = async_transport
         self._sync: httpx.Client | None = None
@@ -147,16 +150,17 @@ class HTTPClients:
             "trust_env": False,
         }
 
-    @staticmethod
-    def _check(request: httpx.Request) -> None:
+    def _check(self, request: httpx.Request) -> None:
         # Runs for the first request and for every redirect hop (httpx
-        # carries the extensions over to the redirected request).
-        if not url_allowed(str(request.url), allow_http=bool(request.extensions.get(_ALLOW_HTTP))):
+        # carries the extensions over to the redirected request). A redirect
+        # target is the server's choice: plain http only if the request
+        # allows it (Request.allow_http), and on loopback unless insecure.
+        allow_http = bool(request.extensions.get(_ALLOW_HTTP))
+        if not fetchable(str(request.url), allow_http=allow_http, insecure=self.insecure):
             raise _RefusedURL(str(request.url))
 
-    @staticmethod
-    async def _check_async(request: httpx.Request) -> None:
-        HTTPClients._check(request)
+    async def _check_async(self, request: httpx.Request) -> None:
+        self._check(request)
 
     def sync(self) -> httpx.Client:
         with self._lock:

@@ -97,9 +97,11 @@ def classify(reply: Reply, *, require_signed: bool) -> Answer | Failure:
             "the introspection endpoint refused this API's client credentials",
             credentials=True,
         )
+    # A fixed phrase: it reaches 503 bodies; the status goes to the logs.
     return ServerFailure(
         "http_status",
-        f"the introspection endpoint answered HTTP {status}",
+        "the introspection endpoint answered with an error status",
+        f"HTTP {status}",
         retry_after=_retry_after(reply.headers) if status in (429, 503) else None,
     )
 

@@ -37,9 +37,10 @@ import time
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jwt_guard._access_token import AccessToken
+from jwt_guard._access_token import AccessToken, prepared_token
 from jwt_guard._client_auth import ClientAuth
-from jwt_guard._config import Settings, check_url, url_allowed
+from jwt_guard._config import Settings, check_url, fetchable, is_local_http
+from jwt_guard._discovery import discover
 from jwt_guard._events import Reporter, logger
 from jwt_guard._http import HTTPClients
 from jwt_guard._introspect_cache import AnswerCache, Backoff, RateLimit, entry_size
@@ -47,9 +48,8 @@ from jwt_guard._introspect_response import ACCEPT, Answer, AnswerRules, ServerFa
 from jwt_guard._introspection import Introspection, IntrospectionUnavailable
 from jwt_guard._jose import verify_signature
 from jwt_guard._keysource import Effect, KeySource
-from jwt_guard._policy import discovery_urls
 from jwt_guard._singleflight import Shared, SingleFlight
-from jwt_guard._token import decode_json_object, parse
+from jwt_guard._token import parse
 from jwt_guard._wire import Failure, Reply, Request
 from jwt_guard.errors import ConfigurationError, InvalidSignature, InvalidToken, MalformedToken, TokenTooLarge
 
@@ -111,6 +111,9 @@ def _digest(token: str) -> bytes:
     return _sha256(token.encode()).digest()
 
 
+# Failure descriptions reach 503 bodies: a status stays in the detail (logs).
+
+
 class Introspector:
     """Introspection for one verifier: configuration, endpoint, cache, limits."""
 
@@ -131,11 +134,15 @@ class Introspector:
             issuer = settings.issuers[0]
         elif issuer not in settings.issuers:
             raise ConfigurationError("Introspection issuer must be one of the verifier's issuers")
-        allow_http = settings.allow_insecure_http
+        insecure = settings.allow_insecure_http
         if options.endpoint is not None:
-            check_url(options.endpoint, "Introspection endpoint", allow_http=allow_http)
+            check_url(options.endpoint, "Introspection endpoint", allow_http=insecure)
         else:
-            check_url(issuer, "issuer (introspection_endpoint is discovered from it)", allow_http=allow_http)
+            check_url(issuer, "issuer (introspection_endpoint is discovered from it)", allow_http=insecure)
+        # Plain http only where the operator put it: the configured endpoint,
+        # or the issuer a discovered endpoint comes from, on loopback.
+        allow_http = insecure or is_local_http(options.endpoint if options.endpoint is not None else issuer)
+        self._insecure = insecure
         self.options = options
         self.issuer = issuer
         self._settings = settings
@@ -149,7 +156,9 @@ class Introspector:
         self._signed_rules = SignedAnswerRules(settings, issuer=issuer, client_id=options.client_id)
         key_options = settings.key_cache
         # The key fetch's timeouts and size limits, with a larger pool.
-        self.clients = HTTPClients(key_options, transport, async_transport, max_connections=16)
+        self.clients = HTTPClients(
+            key_options, transport, async_transport, max_connections=16, allow_insecure_http=insecure
+        )
         # A joiner waits for the leader's exchanges: discovery may take two.
         self._flights: SingleFlight[Any] = SingleFlight(
             self.clients, wait_limit=2 * key_options.timeout + 1.0, clock=settings.clock
@@ -185,7 +194,7 @@ class Introspector:
         if claims is None:
             error_type, description = entry[1]
             raise error_type(description)
-        return AccessToken._of(claims, _NO_HEADER, entry[1], token)
+        return prepared_token(claims, _NO_HEADER, entry[1], token)
 
     def clear(self) -> None:
         self.cache.clear()
@@ -218,7 +227,7 @@ class Introspector:
             raise
         if until > now:
             self.cache.put_active(digest, claims, scopes, (not_before, until), entry_size(outcome.size), epoch)
-        return AccessToken._of(claims, _NO_HEADER, scopes, raw)
+        return prepared_token(claims, _NO_HEADER, scopes, raw)
 
     def endpoint_flow(self) -> Generator[Effect, Any, str]:
         """The introspection endpoint: configured, or discovered (cached for
@@ -300,30 +309,22 @@ class Introspector:
 
     def _discover(self) -> Generator[Request, Reply, str | Failure]:
         issuer = self.issuer
-        failure: Failure = ServerFailure("discovery_failed", "discovery failed")
-        for url in discovery_urls(issuer):
-            reply = yield Request(url, (("accept", "application/json"),), "discovery", allow_http=self._allow_http)
-            if isinstance(reply, Failure):
-                return reply
-            if 400 <= reply.status < 500:
-                # RFC 8414 §3.1: try the form with the well-known segment inserted.
-                failure = ServerFailure("discovery_http_status", f"discovery answered HTTP {reply.status}")
-                continue
-            if reply.status != 200:
-                return ServerFailure("discovery_http_status", f"discovery answered HTTP {reply.status}")
-            document = decode_json_object(reply.body)
-            if document is None:
-                return ServerFailure("discovery_invalid_json", "the discovery document is not a JSON object")
-            if document.get("issuer") != issuer:
-                # OpenID Connect Discovery §4.3 / RFC 8414 §3.3: exact match.
-                return ServerFailure("issuer_mismatch", "the discovery document names a different issuer")
-            endpoint = document.get("introspection_endpoint")
-            if not isinstance(endpoint, str) or not url_allowed(endpoint, allow_http=self._allow_http):
-                return ServerFailure(
-                    "no_introspection_endpoint", "the issuer's metadata names no usable introspection_endpoint"
-                )
-            return endpoint
-        return failure
+        found = yield from discover(issuer, allow_http=self._allow_http)
+        if isinstance(found, Failure):
+            return found
+        _, document = found
+        if document.get("issuer") != issuer:
+            # OpenID Connect Discovery §4.3 / RFC 8414 §3.3: exact match.
+            return ServerFailure("issuer_mismatch", "the discovery document names a different issuer")
+        endpoint = document.get("introspection_endpoint")
+        # The issuer's metadata is the server's word: https unless the
+        # issuer is itself a loopback http one.
+        allowed = fetchable(endpoint, allow_http=self._allow_http, insecure=self._insecure)
+        if not isinstance(endpoint, str) or not allowed:
+            return ServerFailure(
+                "no_introspection_endpoint", "the issuer's metadata names no usable introspection_endpoint"
+            )
+        return endpoint
 
     # -- admission and outcomes (under the lock; shared by both faces) -----------
 
@@ -378,7 +379,7 @@ class Introspector:
                 "jwt_guard: introspection for %s failed (%s: %s); new opaque tokens get 503 for %.0f s",
                 self.issuer,
                 outcome.reason,
-                outcome.description,
+                outcome.logged(),
                 delay,
             )
         return outcome
@@ -404,7 +405,7 @@ class Introspector:
             "jwt_guard: could not discover the introspection endpoint of %s (%s: %s)",
             self.issuer,
             outcome.reason,
-            outcome.description,
+            outcome.logged(),
         )
         self._reporter.emit(INTROSPECTION_FAILED, self.issuer, outcome.reason)
         return outcome

@@ -3,7 +3,10 @@
 python-jose is the signature engine, nothing more: it receives a key object
 built once per key set, bound to exactly one algorithm, and a signing input
 plus signature that :mod:`jwt_guard._token` already parsed. Its ``jwt.decode``
-is never used (its defaults are unsafe for access tokens: see DESIGN.md).
+is never used: its defaults are unsafe for access tokens (no required
+``exp``, ``iss`` or ``aud``; a token without ``aud`` passes its audience
+check; ``algorithms=None`` trusts the token's header), so
+:mod:`jwt_guard._claims` applies every claim rule itself.
 
 python-jose has no PS256/384/512 and no EdDSA; :class:`PSSKey` and
 :class:`EdDSAKey` add them as subclasses of its ``Key`` interface, backed by

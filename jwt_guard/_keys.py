@@ -21,11 +21,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from jwt_guard._config import ASYMMETRIC_ALGORITHMS
 from jwt_guard._jose import SignatureKey, bind_key
 
 __all__ = [
     "BoundKey",
+    "KeyDescription",
     "KeySet",
+    "describe_jwks",
     "keyset_from_jwks",
     "keyset_from_pem",
     "keyset_from_secret",
@@ -370,3 +373,102 @@ def thumbprint(jwk: Mapping[str, str]) -> str:
     members = {name: jwk[name] for name in required[jwk["kty"]]}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
     return _b64(hashlib.sha256(canonical).digest())
+
+
+# -- diagnostics -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyDescription:
+    """One entry of a JWK Set as diagnostics show it: no key material, only
+    its public parameters' shape, its RFC 7638 thumbprint, and what the
+    allowlist lets it verify (or why it is left out)."""
+
+    index: int
+    kid: str | None
+    kty: str | None
+    alg: str | None
+    use: str | None
+    #: ``"2048 bits"`` for RSA, the curve for EC and OKP keys.
+    size: str | None
+    thumbprint: str | None
+    #: The allowed algorithms this key verifies; empty when it is left out.
+    algorithms: tuple[str, ...]
+    #: Why the key is left out, if it is.
+    problem: str | None
+
+
+def _member(jwk: Mapping[str, Any], name: str) -> str | None:
+    value = jwk.get(name)
+    if isinstance(value, str) and len(value) <= 100 and value.isprintable():
+        return value
+    return None if value is None else f"<{type(value).__name__}>"
+
+
+def _key_size(jwk: Mapping[str, Any]) -> str | None:
+    kty = jwk.get("kty")
+    try:
+        if kty == "RSA":
+            return f"{int.from_bytes(_b64url_uint(jwk, 'n'), 'big').bit_length()} bits"
+    except ValueError:
+        return None
+    if kty in ("EC", "OKP"):
+        return _member(jwk, "crv")
+    return None
+
+
+def _thumbprint(jwk: Mapping[str, Any]) -> str | None:
+    try:
+        return thumbprint({name: value for name, value in jwk.items() if isinstance(value, str)})
+    except (KeyError, TypeError):
+        return None
+
+
+def _usable(jwk: Mapping[str, Any], allowed: frozenset[str], allow_symmetric: bool) -> tuple[str, ...]:
+    keyset, _ = keyset_from_jwks({"keys": [jwk]}, allowed, allow_symmetric=allow_symmetric, max_keys=1)
+    kid = jwk.get("kid") if isinstance(jwk.get("kid"), str) else None
+    return tuple(alg for alg in sorted(allowed) if keyset.find(kid, alg) is not None)
+
+
+def describe_jwks(
+    document: object,
+    allowed: frozenset[str],
+    *,
+    allow_symmetric: bool = False,
+    max_keys: int = 100,
+) -> list[KeyDescription]:
+    """Describe each key of a JWKS *document* with the rules of
+    :func:`keyset_from_jwks` (the same reasons for leaving a key out).
+
+    Raises :class:`ValueError` when the document is not a JWK Set.
+    """
+    _, skipped = keyset_from_jwks(document, allowed, allow_symmetric=allow_symmetric, max_keys=max_keys)
+    reasons = {item.index: item.reason for item in skipped}
+    assert isinstance(document, Mapping)
+    described = []
+    for index, jwk in enumerate(document["keys"]):
+        if not isinstance(jwk, Mapping):
+            described.append(KeyDescription(index, None, None, None, None, None, None, (), reasons.get(index)))
+            continue
+        problem = reasons.get(index)
+        algorithms: tuple[str, ...] = ()
+        if problem is None:
+            algorithms = _usable(jwk, allowed, allow_symmetric)
+        elif problem == "key serves no allowed algorithm":
+            could = _usable(jwk, ASYMMETRIC_ALGORITHMS, False)
+            if could:
+                problem = f"key serves {', '.join(could)}, none of them in the allowlist"
+        described.append(
+            KeyDescription(
+                index=index,
+                kid=_member(jwk, "kid"),
+                kty=_member(jwk, "kty"),
+                alg=_member(jwk, "alg"),
+                use=_member(jwk, "use"),
+                size=_key_size(jwk),
+                thumbprint=_thumbprint(jwk) if jwk.get("kty") in ("RSA", "EC", "OKP") else None,
+                algorithms=algorithms,
+                problem=problem,
+            )
+        )
+    return described

@@ -22,19 +22,33 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jwt_guard import _forks
 from jwt_guard._events import EventKind, Reporter, logger
 from jwt_guard._keys import BoundKey, KeySet
-from jwt_guard._policy import KeySetState, Outcome, Plan
-from jwt_guard._wire import Reply, Request
+from jwt_guard._policy import CONFIGURATION_FAILURES, KeySetState, Outcome, Plan
+from jwt_guard._reasons import shown, with_details
+from jwt_guard._wire import Failure, Reply, Request
 from jwt_guard.errors import JWTGuardError, UnknownKey
 
 if TYPE_CHECKING:
     from jwt_guard._fetch import AsyncShell, SyncShell
 
-__all__ = ["Effect", "Flow", "KeySource", "Refresh", "RemoteKeys", "StaticKeys", "Wait", "run_async", "run_sync"]
+__all__ = [
+    "Effect",
+    "Flow",
+    "KeySetSnapshot",
+    "KeySource",
+    "Refresh",
+    "RemoteKeys",
+    "StaticKeys",
+    "Wait",
+    "no_key_error",
+    "run_async",
+    "run_sync",
+]
 
 
 class Effect(Protocol):
@@ -103,21 +117,47 @@ class Refresh:
         self.source.aio.refresh()
 
 
-def _no_key(kid: str | None, keyset: KeySet) -> UnknownKey:
+def no_key_error(kid: str | None, keyset: KeySet) -> UnknownKey:
+    """The :class:`UnknownKey` for a token whose *kid* finds no key in *keyset*."""
     if kid is not None and keyset.has_kid(kid):
-        return UnknownKey("the key named by the token does not allow its algorithm")
-    if kid is None:
-        return UnknownKey("the token names no key (kid) and no single key fits")
-    return UnknownKey()
+        error = UnknownKey("the key named by the token does not allow its algorithm")
+    elif kid is None:
+        error = UnknownKey("the token names no key (kid) and no single key fits")
+    else:
+        error = UnknownKey()
+    return with_details(error, claim="kid", received=shown(kid))
 
 
 CheckIssuer = Callable[[], object]
+
+
+@dataclass(frozen=True)
+class KeySetSnapshot:
+    """What a remote key set's state says, for diagnostics. No key material."""
+
+    label: str
+    #: The configured issuer (``None`` with an explicit ``jwks_uri``).
+    issuer: str | None
+    #: The discovery URL that answered last, and the issuer it named.
+    discovery_url: str | None
+    discovered_issuer: str | None
+    jwks_uri: str | None
+    kids: tuple[str, ...]
+    expires_at: float
+    stale_until: float
+    failures: int
+    #: The last failure (reason code and operator-facing description).
+    failure: Failure | None
+    #: Whether that failure is a configuration error (no retry cures it).
+    configuration_error: bool
 
 
 class KeySource(Protocol):
     """What a verification asks of its keys (static or remote)."""
 
     def find(self, kid: str | None, alg: str) -> BoundKey | None: ...
+
+    def current_keyset(self) -> KeySet | None: ...
 
     def acquire(self, kid: str | None, alg: str, check_issuer: CheckIssuer) -> Generator[Effect, Any, BoundKey]: ...
 
@@ -133,9 +173,12 @@ class StaticKeys:
     def find(self, kid: str | None, alg: str) -> BoundKey | None:
         return self.keyset.find(kid, alg)
 
+    def current_keyset(self) -> KeySet:
+        return self.keyset
+
     def acquire(self, kid: str | None, alg: str, check_issuer: CheckIssuer) -> Generator[Effect, Any, BoundKey]:
         yield from ()  # a generator, like every acquire flow
-        raise _no_key(kid, self.keyset)
+        raise no_key_error(kid, self.keyset)
 
 
 class RemoteKeys:
@@ -176,6 +219,30 @@ class RemoteKeys:
             return current.keyset.find(kid, alg)
         return None
 
+    def current_keyset(self) -> KeySet | None:
+        """The cached set a request would use now (fresh or stale), if any."""
+        with self.lock:
+            return self.state.plan(self.clock(), may_refresh=False)[1]
+
+    def snapshot(self) -> KeySetSnapshot:
+        """The state of this key set, for diagnostics (no key material)."""
+        with self.lock:
+            state = self.state
+            failure = state.last_failure
+            return KeySetSnapshot(
+                label=state.label,
+                issuer=state.issuer,
+                discovery_url=state.discovery_url,
+                discovered_issuer=state.discovered_issuer,
+                jwks_uri=state.jwks_uri,
+                kids=tuple(sorted(state.keyset.kids)) if state.keyset else (),
+                expires_at=state.expires_at,
+                stale_until=state.stale_until,
+                failures=state.failures,
+                failure=failure,
+                configuration_error=failure is not None and failure.reason in CONFIGURATION_FAILURES,
+            )
+
     def keyset_flow(self, check_issuer: CheckIssuer | None = None) -> Generator[Effect, Any, KeySet]:
         """The set to use now: the cached one (starting one background
         refresh when due), or the result of a fetch. *check_issuer* runs
@@ -205,7 +272,7 @@ class RemoteKeys:
         if key is not None:
             return key
         if kid is None or keyset.has_kid(kid):
-            raise _no_key(kid, keyset)
+            raise no_key_error(kid, keyset)
         # An unknown kid of an allowed alg, from a configured issuer: it may
         # be a key rotated in since the last fetch.
         check_issuer()
@@ -236,7 +303,7 @@ class RemoteKeys:
             # The key server is failing: the unknown kid may well be a key
             # rotated in meanwhile. Not the client's fault: 503, not 401.
             raise self.unavailable()
-        raise _no_key(kid, keyset)
+        raise no_key_error(kid, keyset)
 
     # -- what the shells do --------------------------------------------------
 

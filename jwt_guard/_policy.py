@@ -24,6 +24,10 @@ The rules (defaults in :class:`~jwt_guard.KeyCacheOptions`):
   counts from the previous unknown-``kid`` refetch only, and only a fetch
   started after the ``kid`` was seen can answer it. ``kid`` values a
   successful fetch lacked are remembered (bounded) and refused without a fetch.
+* A failure that no retry can cure (:data:`CONFIGURATION_FAILURES`: the
+  discovery document names another issuer) says what to configure, and is
+  retried only after the ``stale_backoff`` ceiling (5 min by default), not
+  within seconds: the configuration, or the provider's, has to change first.
 """
 
 from __future__ import annotations
@@ -33,26 +37,28 @@ import math
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from cachetools import LRUCache
 
-from jwt_guard._config import KeyCacheOptions, url_allowed
+from jwt_guard._config import KeyCacheOptions, fetchable, is_local_http
+from jwt_guard._discovery import discover, discovery_urls
 from jwt_guard._events import EventKind, Reporter, logger
 from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, Skipped, keyset_from_jwks
+from jwt_guard._reasons import with_details
 from jwt_guard._token import decode_json_object
 from jwt_guard._wire import Failure, Reply, Request
 from jwt_guard.errors import KeySetUnavailable
 
 __all__ = [
+    "CONFIGURATION_FAILURES",
     "Fetched",
     "KeySetState",
     "NotModified",
     "Outcome",
     "Plan",
-    "discovery_urls",
+    "issuer_mismatch",
 ]
 
 
@@ -86,15 +92,60 @@ class NotModified:
 Outcome = Fetched | NotModified | Failure
 
 _ACCEPT_JSON = ("accept", "application/json, application/jwk-set+json;q=0.9")
+# Failure descriptions reach 503 bodies: what an internal service answered
+# stays in the detail, which only the logs show.
 
 
-def discovery_urls(issuer: str) -> tuple[str, ...]:
-    """OpenID Connect discovery URL, then the RFC 8414 §3.1 form."""
-    oidc = issuer.rstrip("/") + "/.well-known/openid-configuration"
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-    rfc8414 = urlunsplit((parts.scheme, parts.netloc, "/.well-known/oauth-authorization-server" + path, "", ""))
-    return (oidc, rfc8414) if rfc8414 != oidc else (oidc,)
+#: Failure reasons that retrying cannot cure: a configuration must change.
+CONFIGURATION_FAILURES = frozenset({"issuer_mismatch"})
+_SHOWN_ISSUER_CHARS = 200
+
+
+def _shown_issuer(value: object) -> str | None:
+    """A discovered issuer fit to quote in logs and 503 descriptions: short
+    printable ASCII without quotes or backslashes, else ``None``."""
+    if not isinstance(value, str) or not 0 < len(value) <= _SHOWN_ISSUER_CHARS:
+        return None
+    return value if value.isascii() and value.isprintable() and not any(c in value for c in "'\"\\") else None
+
+
+def _origin(url: str) -> tuple[str, str] | None:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.netloc.lower()
+    except ValueError:
+        return None
+
+
+def issuer_mismatch(configured: str, named: object) -> Failure:
+    """The failure for a discovery document naming *named* as its issuer
+    instead of *configured*, saying what to configure.
+
+    The description reaches 503 bodies. It quotes the discovered issuer only
+    when that issuer shares the configured issuer's origin (scheme, host and
+    port), which every token for this API names anyway: a trailing slash or
+    a path that differs. An issuer elsewhere, and the advice naming it, stay
+    in the detail, which only logs and diagnostics show.
+    """
+    found = _shown_issuer(named)
+    if found is None:
+        return Failure("issuer_mismatch", "the discovery document names no usable issuer; check the issuer URL")
+    if found.rstrip("/") == configured.rstrip("/"):
+        rule = " (issuers must match exactly, trailing slash included)"
+    else:
+        rule = " (issuers must match exactly)"
+    advice = f"configure issuer='{found}' (JWT_GUARD_ISSUER with Verifier.from_env)"
+    if discovery_urls(found)[0] != discovery_urls(configured)[0]:
+        advice += f", or make the provider publish '{configured}' if that is its public URL"
+    message = f"the discovery document names issuer '{found}', not '{configured}'{rule}: {advice}"
+    if _origin(found) is not None and _origin(found) == _origin(configured):
+        return Failure("issuer_mismatch", message)
+    return Failure(
+        "issuer_mismatch",
+        "the discovery document names an issuer on another host (a configuration error: "
+        "the server log says which issuer to configure)",
+        message,
+    )
 
 
 @dataclass
@@ -124,6 +175,10 @@ class KeySetState:
     failures: int = 0
     #: Why the last fetch failed (cleared by a success); shown in 503s.
     last_failure: Failure | None = None
+    #: The discovery URL that last answered with a document, and the issuer
+    #: that document named (when printable), for diagnostics.
+    discovery_url: str | None = None
+    discovered_issuer: str | None = None
     refreshing: bool = False
     #: Completed fetch attempts; lets waiters see that another fetch finished.
     generation: int = 0
@@ -140,9 +195,15 @@ class KeySetState:
     absent_kids: LRUCache[str, float] = field(init=False)
     #: (keyset, refresh_at) swapped as one object, read without a lock.
     current: _Current = field(default_factory=_Current)
+    #: Plain http for every request and redirect hop of this key set: only
+    #: when the operator configured a loopback http issuer (or jwks_uri), or
+    #: allow_insecure_http. Decided once, from configuration alone.
+    http_ok: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.absent_kids = LRUCache(maxsize=max(1, self.options.max_absent_kids))
+        origin = self.issuer if self.issuer is not None else self.jwks_uri
+        self.http_ok = self.allow_insecure_http or is_local_http(origin)
 
     @property
     def discovers(self) -> bool:
@@ -168,16 +229,26 @@ class KeySetState:
 
     def unavailable(self, now: float) -> KeySetUnavailable:
         retry = math.ceil(self.retry_at - now) if self.retry_at > now else math.ceil(self.options.cold_backoff[0])
+        failure = self.last_failure
+        configuration = failure is not None and failure.reason in CONFIGURATION_FAILURES
         if self.keyset is not None and now >= self.stale_until:
             description = "signing keys expired and could not be refreshed"
         elif self.keyset is not None:
             description = "the token's signing key could not be fetched"
+        elif configuration:
+            description = "signing keys are unavailable"
         else:
             description = KeySetUnavailable.description
-        if self.last_failure is not None:
-            # Failure descriptions are fixed phrases: no URL, token or key.
-            description = f"{description}: {self.last_failure.description}"
-        return KeySetUnavailable(description, retry_after=retry)
+        if failure is None:
+            return KeySetUnavailable(description, retry_after=retry)
+        # Failure descriptions are fixed phrases (an issuer mismatch quotes
+        # issuers on the configured issuer's host only): no URL a server
+        # chose, no token, no key material. The details are for diagnostics.
+        error = KeySetUnavailable(f"{description}: {failure.description}", retry_after=retry)
+        issuers = {"configured_issuer": self.issuer, "discovered_issuer": self.discovered_issuer}
+        return with_details(
+            error, failure=failure.reason, configuration=configuration, **(issuers if configuration else {})
+        )
 
     def claim_kid_refetch(self, kid: str, now: float) -> int | None:
         """May an unknown *kid* trigger a refetch now? Call under the lock.
@@ -247,9 +318,10 @@ class KeySetState:
                 if jwks_uri is None:
                     return found
                 logger.warning(
-                    "jwt_guard: discovery for %s failed (%s); keeping jwks_uri %s",
+                    "jwt_guard: discovery for %s failed (%s: %s); keeping jwks_uri %s",
                     self.label,
                     found.reason,
+                    found.logged(),
                     jwks_uri,
                 )
             else:
@@ -265,14 +337,14 @@ class KeySetState:
         # other 304 is no evidence that the cached keys are still current.
         conditional = len(headers) > 1
         assert jwks_uri is not None
-        reply = yield Request(jwks_uri, tuple(headers), "jwks", allow_http=self.allow_insecure_http)
+        reply = yield Request(jwks_uri, tuple(headers), "jwks", allow_http=self.http_ok)
         if isinstance(reply, Failure):
             return reply
         now = clock()
         if reply.status == 304 and conditional:
             return NotModified(freshness_lifetime(reply.headers, self.options, now), jwks_uri, discovered)
         if reply.status != 200:
-            return Failure("http_status", f"the key set URL answered HTTP {reply.status}")
+            return Failure("http_status", "the key set URL answered with an error status", f"HTTP {reply.status}")
         document = decode_json_object(reply.body)
         if document is None:
             return Failure("invalid_json", "the key set is not a JSON object")
@@ -295,36 +367,24 @@ class KeySetState:
         )
 
     def _discover(self, issuer: str) -> Generator[Request, Reply, str | Failure]:
-        failure = Failure("discovery_failed", "discovery failed")
-        for url in discovery_urls(issuer):
-            reply = yield Request(url, (_ACCEPT_JSON,), "discovery", allow_http=self.allow_insecure_http)
-            if isinstance(reply, Failure):
-                return reply
-            if 400 <= reply.status < 500:
-                # RFC 8414 §3.1: try the form with the well-known segment
-                # inserted between host and path.
-                failure = Failure("discovery_http_status", f"discovery answered HTTP {reply.status}")
-                continue
-            if reply.status != 200:
-                return Failure("discovery_http_status", f"discovery answered HTTP {reply.status}")
-            document = decode_json_object(reply.body)
-            if document is None:
-                return Failure("discovery_invalid_json", "the discovery document is not a JSON object")
-            if document.get("issuer") != issuer:
-                # OpenID Connect Discovery §4.3: the issuer must match exactly.
-                logger.error(
-                    "jwt_guard: discovery document at %s names issuer %r, expected %r",
-                    url,
-                    document.get("issuer") if isinstance(document.get("issuer"), str) else None,
-                    issuer,
-                )
-                return Failure("issuer_mismatch", "the discovery document names a different issuer")
-            jwks_uri = document.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not url_allowed(jwks_uri, allow_http=self.allow_insecure_http):
-                return Failure("bad_jwks_uri", "the discovery document has no acceptable jwks_uri")
-            self.reporter.emit(EventKind.DISCOVERY_FETCHED, self.label, None, url=url, jwks_uri=jwks_uri)
-            return jwks_uri
-        return failure
+        found = yield from discover(issuer, allow_http=self.http_ok)
+        if isinstance(found, Failure):
+            return found
+        url, document = found
+        self.discovery_url = url
+        self.discovered_issuer = _shown_issuer(document.get("issuer"))
+        if document.get("issuer") != issuer:
+            # OpenID Connect Discovery §4.3: the issuer must match exactly.
+            return issuer_mismatch(issuer, document.get("issuer"))
+        jwks_uri = document.get("jwks_uri")
+        # A URL from a document is the server's, not the operator's: https
+        # unless this issuer is itself a loopback http one.
+        if not isinstance(jwks_uri, str) or not fetchable(
+            jwks_uri, allow_http=self.http_ok, insecure=self.allow_insecure_http
+        ):
+            return Failure("bad_jwks_uri", "the discovery document has no acceptable jwks_uri")
+        self.reporter.emit(EventKind.DISCOVERY_FETCHED, self.label, None, url=url, jwks_uri=jwks_uri)
+        return jwks_uri
 
     # -- applying an outcome ---------------------------------------------
 
@@ -381,6 +441,10 @@ class KeySetState:
         serving = self.keyset is not None and now < self.stale_until
         first, ceiling = self.options.stale_backoff if serving else self.options.cold_backoff
         delay = min(ceiling, first * 2 ** min(self.failures - 1, 30))
+        if failure.reason in CONFIGURATION_FAILURES:
+            # Retrying every second cannot cure a configuration error; the
+            # longest backoff still notices a fix on the provider's side.
+            delay = self.options.stale_backoff[1]
         self.retry_at = now + self._shorten(delay)
         self.reporter.emit(EventKind.FETCH_FAILED, self.label, failure.reason, failures=self.failures)
         if serving:
@@ -390,26 +454,23 @@ class KeySetState:
                     self.label,
                     now - self.expires_at,
                     self.stale_until - now,
-                    failure.description,
+                    failure.logged(),
                 )
                 self.reporter.emit(EventKind.SERVING_STALE, self.label, failure.reason)
             else:
-                logger.warning("jwt_guard: refreshing keys for %s failed: %s", self.label, failure.description)
+                logger.warning("jwt_guard: refreshing keys for %s failed: %s", self.label, failure.logged())
+        elif failure.reason in CONFIGURATION_FAILURES:
+            logger.error(
+                "jwt_guard: configuration error for %s: %s; next attempt in %.0f s",
+                self.label,
+                failure.detail or failure.description,
+                self.retry_at - now,
+            )
         else:
             logger.error(
                 "jwt_guard: could not obtain keys for %s (%s: %s); retrying in %.0f s",
                 self.label,
                 failure.reason,
-                failure.description,
+                failure.logged(),
                 self.retry_at - now,
             )
-
-    def snapshot(self) -> dict[str, Any]:
-        """State for diagnostics (no key material)."""
-        return {
-            "jwks_uri": self.jwks_uri,
-            "kids": sorted(self.keyset.kids) if self.keyset else [],
-            "expires_at": self.expires_at,
-            "stale_until": self.stale_until,
-            "failures": self.failures,
-        }

@@ -8,9 +8,10 @@ without ever holding the middleware itself.
 
 The responder is where answer settings that every adapter shares belong:
 the ``resource_metadata`` URL of RFC 9728 protected-resource metadata
-(:class:`~jwt_guard.ProtectedResource`), the accepted DPoP proof algorithms
-for a ``DPoP`` challenge, and a fresh ``DPoP-Nonce`` join :meth:`challenge`
-when the middlewares support them.
+(:class:`~jwt_guard.ProtectedResource`, set from the middlewares'
+``resource=``) is one; the accepted DPoP proof algorithms for a ``DPoP``
+challenge and a fresh ``DPoP-Nonce`` join :meth:`challenge` when the
+middlewares support them.
 """
 
 from __future__ import annotations
@@ -57,9 +58,13 @@ class Responder:
     :param verifier: the :class:`~jwt_guard.Verifier` whose result is stored
         under :data:`TOKEN_KEY` (the FastAPI dependency reuses only a result
         of its own verifier).
+    :param resource_metadata: the URL of the API's protected resource
+        metadata (RFC 9728, :attr:`ProtectedResource.metadata_url
+        <jwt_guard.ProtectedResource.metadata_url>`), sent as
+        ``resource_metadata="…"`` in every challenge (§5.1).
     """
 
-    __slots__ = ("dpop", "on_error", "realm", "verifier")
+    __slots__ = ("dpop", "on_error", "realm", "resource_metadata", "verifier")
 
     def __init__(
         self,
@@ -67,19 +72,24 @@ class Responder:
         realm: str | None = None,
         on_error: ErrorHandler | None = None,
         verifier: Verifier | None = None,
+        resource_metadata: str | None = None,
     ) -> None:
         if realm is not None and not realm_ok(realm):
             raise ConfigurationError("realm must be printable ASCII without quotes or backslashes")
+        if resource_metadata is not None and not realm_ok(resource_metadata):
+            raise ConfigurationError("resource_metadata must be a URL of printable ASCII without quotes")
         self.realm = realm
         self.on_error = on_error
         self.verifier = verifier
+        self.resource_metadata = resource_metadata
         #: The verifier's DPoP options: challenges then name the DPoP scheme too.
         self.dpop = verifier.dpop if verifier is not None else None
 
     def challenge(self, error: JWTGuardError) -> Challenge:
         """The default answer to *error*, with this responder's realm (and
-        the DPoP challenge where the verifier accepts DPoP)."""
-        return render_error(error, realm=self.realm, dpop=self.dpop)
+        ``resource_metadata``, when set, and the DPoP challenge where the
+        verifier accepts DPoP)."""
+        return render_error(error, realm=self.realm, resource_metadata=self.resource_metadata, dpop=self.dpop)
 
     def answer(self, error: JWTGuardError, request: Any) -> Any:
         """The application's answer to *error* (``on_error(error, request)``)

@@ -31,15 +31,17 @@ from jwt_guard._config import (
     build_settings,
 )
 from jwt_guard._dpop_flow import DPoPContext, SenderCheck
-from jwt_guard._events import EventKind, Reporter, logger
+from jwt_guard._events import EventKind, RejectionLog, Reporter, logger
 from jwt_guard._fetch import attach_shells
 from jwt_guard._http import HTTPClients
 from jwt_guard._introspection import Introspection
 from jwt_guard._introspector import Introspector, looks_like_jws
 from jwt_guard._jose import verify_signature
-from jwt_guard._keys import BoundKey, KeySet, keyset_from_jwks, keyset_from_pem, keyset_from_secret
+from jwt_guard._keys import BoundKey
 from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
 from jwt_guard._policy import KeySetState
+from jwt_guard._reasons import reason_code, shown, with_details
+from jwt_guard._static import SecretSource, StaticKeySource, configured_keyset
 from jwt_guard._token import HeaderCache, ParsedToken, parse
 from jwt_guard.errors import (
     AuthError,
@@ -57,40 +59,10 @@ if TYPE_CHECKING:
     from jwt_guard._events import Event
     from jwt_guard.stores import Store
 
-__all__ = ["StaticKeySource", "Verifier"]
+__all__ = ["StaticKeySource", "Verifier", "key_sources"]
 
 #: How long :meth:`Verifier.prefetch` waits for a revocation store's first read.
 REVOCATION_READY_TIMEOUT = 30.0
-
-#: What ``keys=`` accepts: a JWKS (or single JWK) mapping, PEM text (one or
-#: more keys or certificates), a list of PEM texts, or a shared secret.
-StaticKeySource = Mapping[str, Any] | str | bytes | Sequence[str | bytes]
-
-
-def _static_keyset(keys: StaticKeySource, algorithms: frozenset[str]) -> KeySet:
-    try:
-        if isinstance(keys, Mapping):
-            document = keys if "keys" in keys else {"keys": [dict(keys)]}
-            keyset, skipped = keyset_from_jwks(document, algorithms, allow_symmetric=True, max_keys=10_000)
-            for item in skipped:
-                logger.warning("jwt_guard: configured key %s (kid=%r) skipped: %s", item.index, item.kid, item.reason)
-        elif isinstance(keys, (bytes, bytearray)) and not bytes(keys).lstrip().startswith(b"-----BEGIN"):
-            keyset = keyset_from_secret(bytes(keys), algorithms)
-        elif isinstance(keys, str) and "-----BEGIN" not in keys:
-            raise ConfigurationError(
-                "a str key must be PEM text; pass a shared secret as bytes (with algorithms=['HS256'])"
-            )
-        elif isinstance(keys, (str, bytes, bytearray, list, tuple)):
-            keyset = keyset_from_pem(keys, algorithms)
-        else:
-            raise ConfigurationError(f"keys must be a JWKS mapping, PEM text or bytes, not {type(keys).__name__}")
-    except ConfigurationError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"unusable keys: {exc}") from exc
-    if not len(keyset):
-        raise ConfigurationError("keys holds no key usable with the configured algorithms")
-    return keyset
 
 
 def _no_cache(token: str | bytes) -> None:
@@ -115,10 +87,19 @@ class Verifier:
     :param audience: the audience(s) this API answers to; required. Pass
         ``None`` explicitly to skip the check (Amazon Cognito access tokens
         carry ``client_id`` instead of ``aud``).
+    :param client_ids: accept only tokens issued to these clients: their
+        ``client_id`` and ``azp`` claims, each when present, must be listed,
+        and one must be. With ``audience=None`` this is what binds tokens to
+        this API; without either a warning is logged at construction.
     :param jwks_uri: fetch keys from here; no discovery request is made.
-    :param keys: static keys instead of fetching: a JWKS mapping, PEM text
-        (public keys or certificates), a list of PEM texts, or a shared
-        secret as ``bytes`` (at least 32 bytes, with ``algorithms=["HS256"]``).
+    :param keys: static public keys instead of fetching: a JWK Set (or JWK)
+        mapping, PEM text (public keys or certificates) or a list of PEM
+        texts. Public material only: shared secrets go in ``secret``.
+    :param secret: a shared secret for the HS* algorithms instead of keys:
+        ``bytes`` (at least 32, with ``algorithms=["HS256"]``; 48 for HS384,
+        64 for HS512), or a JWK Set mapping of ``oct`` keys told apart by
+        ``kid``. Bytes that are recognisably key material (JSON, PEM, DER,
+        an SSH public key, an EC point) are refused.
     :param algorithms: the allowlist. Default: RS*, PS*, ES*, EdDSA.
     :param leeway: seconds of clock skew tolerated for ``exp``/``nbf``/``iat``
         (default 60, as Spring Security).
@@ -159,7 +140,9 @@ class Verifier:
     .. warning::
        Keys come only from ``keys``, ``jwks_uri`` or the issuer's discovery
        document; ``jku``, ``x5u``, ``jwk`` and ``x5c`` token headers are never
-       used. ``none`` is never accepted, and HS* only with a shared secret.
+       used. ``none`` is never accepted, and HS* only with a shared secret
+       given as ``secret`` (never a public key: that would let anyone who
+       holds it forge tokens).
     """
 
     def __init__(
@@ -167,8 +150,10 @@ class Verifier:
         *,
         issuer: str | Sequence[str],
         audience: str | Sequence[str] | None,
+        client_ids: str | Sequence[str] | None = None,
         jwks_uri: str | None = None,
         keys: StaticKeySource | None = None,
+        secret: SecretSource | None = None,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
         leeway: float = DEFAULT_LEEWAY,
         scope_claims: Iterable[str] = DEFAULT_SCOPE_CLAIMS,
@@ -193,8 +178,9 @@ class Verifier:
         settings = build_settings(
             issuer=issuer,
             audience=audience,
+            client_ids=client_ids,
             jwks_uri=jwks_uri,
-            has_static_keys=keys is not None,
+            has_static_keys=keys is not None or secret is not None,
             algorithms=algorithms,
             leeway=leeway,
             max_token_size=max_token_size,
@@ -211,13 +197,19 @@ class Verifier:
             clock=clock,
             on_event=on_event,
         )
-        if settings.symmetric and keys is None:
-            raise ConfigurationError("HS* algorithms need a configured shared secret (keys=b'...')")
+        static = configured_keyset(keys, secret, settings.algorithms)
+        if settings.audiences is None and settings.client_ids is None:
+            logger.warning(
+                "jwt_guard: the audience check is off (audience=None) and no client_ids are set: tokens of %s "
+                "issued to any client or API are accepted; set client_ids (or an audience) to bind them to this API",
+                ", ".join(settings.issuers),
+            )
         self._settings = settings
         self._clock = settings.clock
         self._rules = ClaimRules(settings)
         self._validators = settings.validators
         self._reporter = Reporter(settings.on_event)
+        self._rejections = RejectionLog()
         self._max_size = settings.max_token_size
         self._algorithms = settings.algorithms
         self._headers = HeaderCache()
@@ -232,12 +224,14 @@ class Verifier:
         self._clients: HTTPClients | None = None
         #: The key source of each issuer; with one source for all, also ``_single``.
         self._sources: dict[str, KeySource]
-        if keys is not None:
+        if static is not None:
             # Algorithms cannot mix HS* with asymmetric ones, so every key of
             # a non-empty static set fits the allowlist's kind.
-            self._sources = dict.fromkeys(settings.issuers, StaticKeys(_static_keyset(keys, settings.algorithms)))
+            self._sources = dict.fromkeys(settings.issuers, StaticKeys(static))
         else:
-            self._clients = HTTPClients(settings.key_cache, transport, async_transport)
+            self._clients = HTTPClients(
+                settings.key_cache, transport, async_transport, allow_insecure_http=settings.allow_insecure_http
+            )
             if settings.jwks_uri is not None:
                 shared = self._remote(settings.jwks_uri, None, settings.jwks_uri)
                 self._sources = dict.fromkeys(settings.issuers, shared)
@@ -505,7 +499,7 @@ class Verifier:
 
     def _finish(self, parsed: ParsedToken, key: BoundKey, epoch: int) -> AccessToken:
         if not verify_signature(key.key, parsed.signing_input, parsed.signature):
-            raise InvalidSignature()
+            raise with_details(InvalidSignature(), kid=shown(key.kid), alg=key.alg)
         claims = parsed.claims()
         rules = self._rules
         rules.check_type(parsed.header)
@@ -530,6 +524,12 @@ class Verifier:
         if isinstance(error, AuthError):
             if dpop is not None:
                 error.scheme = "DPoP"  # answered with a DPoP challenge (RFC 9449 §7.1)
-            logger.debug("jwt_guard: token rejected: %s", type(error).__name__)
+            self._rejections.log(error)
             if self._reporter.enabled:
-                self._reporter.emit(EventKind.TOKEN_REJECTED, None, type(error).__name__)
+                self._reporter.emit(EventKind.TOKEN_REJECTED, None, reason_code(error), error=type(error).__name__)
+
+
+def key_sources(verifier: Verifier) -> dict[str, KeySource]:
+    """Each configured issuer's key source (several issuers may share one),
+    for diagnostics such as ``jwt-guard check``."""
+    return dict(verifier._sources)

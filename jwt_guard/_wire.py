@@ -8,7 +8,7 @@ it never touches a socket. :mod:`jwt_guard._http` carries requests out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Failure", "Reply", "Request", "Response"]
 
@@ -21,6 +21,8 @@ class Request:
     headers: tuple[tuple[str, str], ...]
     purpose: str  # "discovery", "jwks", ...
     #: Whether plain http is acceptable for this URL and every redirect hop.
+    #: Set from the operator's configuration (a loopback http issuer or
+    #: jwks_uri, or ``allow_insecure_http``), never from a server's answer.
     allow_http: bool = False
     form: Mapping[str, str] | None = None
 
@@ -44,6 +46,13 @@ class Failure:
 
     reason: str
     description: str
+    #: What happened in detail (a status code, an exception name): for logs
+    #: only, never shown to clients.
+    detail: str = field(default="", compare=False)
+
+    def logged(self) -> str:
+        """The description with its detail, for log lines."""
+        return f"{self.description} ({self.detail})" if self.detail else self.description
 
 
 Reply = Response | Failure

@@ -65,11 +65,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from jwt_guard._access_token import AccessToken
+from jwt_guard._asgi_access import (
+    TokenRequired,
+    foreign_connection,
+    other_framework,
+    require_access_token,
+    scope_refusal,
+)
 from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry, with_nonce
+from jwt_guard._asgi_routes import route_scopes
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
-from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
+from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
 from jwt_guard._guard import middleware_layer
 from jwt_guard._request import ScopeRequest, scope_header_values
+from jwt_guard._resource import MetadataAnswer, ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import ConfigurationError, JWTGuardError
@@ -81,11 +90,15 @@ __all__ = [
     "WS_TRY_AGAIN_LATER",
     "ErrorRenderer",
     "JWTGuardMiddleware",
+    "TokenRequired",
     "TokenUser",
     "challenge_response",
     "get_access_token",
+    "require_access_token",
     "require_any_scope",
+    "require_auth",
     "require_scopes",
+    "scope_refusal",
 ]
 
 #: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
@@ -175,7 +188,7 @@ def challenge_response(challenge: Challenge) -> Response:
     return response
 
 
-def _raw_headers(challenge: Challenge) -> list[tuple[bytes, bytes]]:
+def _raw_headers(challenge: Challenge | MetadataAnswer) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in challenge.headers]
 
 
@@ -191,7 +204,7 @@ def _denial_send(send: Send) -> Send:
     return wrapped
 
 
-async def _send_challenge(challenge: Challenge, send: Send, prefix: str = "") -> None:
+async def _send_challenge(challenge: Challenge | MetadataAnswer, send: Send, prefix: str = "") -> None:
     await send(
         {"type": prefix + "http.response.start", "status": challenge.status_code, "headers": _raw_headers(challenge)}
     )
@@ -224,7 +237,7 @@ class JWTGuardMiddleware:
         app.add_middleware(JWTGuardMiddleware, verifier=verifier, exclude_paths=["/health"])
 
     Requests without a valid token are answered here, per RFC 6750 and the
-    table in DESIGN.md: 401 (no error attribute) without credentials, 400
+    README's table of HTTP semantics: 401 (no error attribute) without credentials, 400
     ``invalid_request`` for malformed or duplicated credentials, 401
     ``invalid_token``, and 503 with ``Retry-After`` when signing keys cannot
     be had. Bodies are JSON with ``Cache-Control: no-store``. Verification
@@ -254,16 +267,20 @@ class JWTGuardMiddleware:
     :param close_expired_websockets: close an accepted WebSocket with 1008
         when its token's ``exp`` passes.
     :param clock: epoch seconds, for *close_expired_websockets* (tests).
+    :param resource: a :class:`~jwt_guard.ProtectedResource`: serve its RFC
+        9728 metadata, without a token and cross-origin, and add
+        ``resource_metadata`` to every challenge (as :mod:`jwt_guard.wsgi`).
+        Without ``scopes_supported`` of its own, the metadata lists the
+        scopes the routes of *app* require (jwt_guard decorators, FastAPI
+        ``Security`` scopes of a ``JWTBearer``), read at its first request.
     :param public_url: the URL under which clients reach the server's root
-        (``https://api.example.com``, or ``https://example.com/api`` behind a
-        proxy that strips ``/api``): DPoP proofs (``htu``) are checked
-        against it instead of the scope's scheme and ``Host``.
+        (``https://example.com/api`` behind a proxy that strips ``/api``):
+        DPoP proofs (``htu``) are checked against it, not the scope's own.
 
-    With a verifier that accepts DPoP (``Verifier(dpop=DPoPOptions(...))``),
-    ``Authorization: DPoP <token>`` with exactly one ``DPoP`` proof header
-    is verified too (RFC 9449); a WebSocket handshake's proof names
-    ``GET`` and the ``ws``/``wss`` URL. When the proof's server nonce is due
-    for renewal, the application's answer gets a ``DPoP-Nonce`` header.
+    With ``Verifier(dpop=DPoPOptions(...))``, ``Authorization: DPoP <token>``
+    and exactly one ``DPoP`` proof are verified too (RFC 9449); a WebSocket
+    handshake proves ``GET`` and its ``ws(s)`` URL. A nonce due for renewal
+    goes out in the answer's ``DPoP-Nonce``.
 
     .. warning::
        Excluded paths are compared with the raw ``scope["path"]``: a prefix
@@ -286,6 +303,7 @@ class JWTGuardMiddleware:
         fail_fast: bool = False,
         close_expired_websockets: bool = False,
         clock: Callable[[], float] = time.time,
+        resource: ProtectedResource | None = None,
         public_url: str | None = None,
     ) -> None:
         self.guard, self.responder = middleware_layer(
@@ -296,6 +314,8 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            resource=resource,
+            route_scopes=functools.partial(route_scopes, app),
             public_url=public_url,
         )
         if fail_fast and not prefetch:
@@ -312,6 +332,12 @@ class JWTGuardMiddleware:
         if kind == "http" or kind == "websocket":
             scope[RESPONDER_KEY] = self.responder
             guard = self.guard
+            if guard.metadata is not None and kind == "http":
+                # RFC 9728 metadata: public, answered before any credential is read.
+                answer = guard.metadata.answer_scope(scope)
+                if answer is not None:
+                    await _send_challenge(answer, send)
+                    return
             token: AccessToken | None = None
             # Only the Authorization values, unless the guard reads more of the request.
             request = None if guard.header_only else ScopeRequest(scope)
@@ -410,6 +436,19 @@ def require_any_scope(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P,
     return _scope_decorator(Requirement.for_decorator("require_any_scope", scopes, any_of=True), "require_any_scope")
 
 
+def require_auth(
+    *misuse: Any, scopes: Iterable[str] = (), acr_values: Iterable[str] | None = None, max_age: int | None = None
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Require a verified token granting *scopes* whose ``acr`` is one of
+    *acr_values* and whose ``auth_time`` is at most *max_age* seconds old
+    (RFC 9470 step-up; the verifier's clock and leeway). Otherwise 401
+    ``insufficient_user_authentication`` with ``acr_values``/``max_age``.
+    Stacks with :func:`require_scopes`; the rest is as for it (see also
+    :func:`jwt_guard.wsgi.require_auth`)."""
+    requirement = Requirement.for_step_up("require_auth", misuse, scopes=scopes, acr_values=acr_values, max_age=max_age)
+    return _scope_decorator(requirement, "require_auth")
+
+
 def _scope_decorator(requirement: Requirement, name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
         index, param, kind = _connection_parameter(func, name)
@@ -417,10 +456,13 @@ def _scope_decorator(requirement: Requirement, name: str) -> Callable[[Callable[
         if kind == "websocket":
             if not is_async(func):
                 raise TypeError(f"{name}: WebSocket endpoint {func.__qualname__} must be async")
-            return cast(Callable[_P, _R], _websocket_wrapper(func, index, param, check))
-        if is_async(func):
-            return cast(Callable[_P, _R], _async_wrapper(func, index, param, check))
-        return cast(Callable[_P, _R], _sync_wrapper(func, index, param, check))
+            wrapper = _websocket_wrapper(func, index, param, check)
+        elif is_async(func):
+            wrapper = _async_wrapper(func, index, param, check)
+        else:
+            wrapper = _sync_wrapper(func, index, param, check)
+        record_requirement(wrapper, requirement)  # read by the metadata's scopes_supported
+        return cast(Callable[_P, _R], wrapper)
 
     return decorate
 
@@ -445,10 +487,13 @@ def _connection_parameter(func: Callable[..., Any], name: str) -> tuple[int, str
         kind = _annotation_kind(parameter.annotation)
         if kind is not None:
             return index, parameter.name, kind
+        found = foreign_connection(parameter.annotation)  # a Litestar or Quart request, say
+        if found is not None:
+            raise other_framework(name, func, found)
     for index, parameter in enumerate(parameters):
         if parameter.name in ("request", "websocket"):
             return index, parameter.name, "websocket" if parameter.name == "websocket" else "http"
-    raise TypeError(f"{name}: {getattr(func, '__qualname__', func)!r} has no 'request' or 'websocket' parameter")
+    raise other_framework(name, func, None)
 
 
 def _connection(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, param: str) -> HTTPConnection:

@@ -21,7 +21,10 @@ have to guess::
     │   │   │   ├── InvalidAudience
     │   │   │   └── InvalidTokenType
     │   │   └── TokenRevoked
-    │   └── InsufficientScope     403, "insufficient_scope"     .required_scopes
+    │   ├── InsufficientScope     403, "insufficient_scope"     .required_scopes
+    │   └── InsufficientUserAuthentication
+    │                             401, "insufficient_user_authentication"
+    │                             .acr_values .max_age          (RFC 9470 step-up)
     ├── TemporarilyUnavailable    503 + Retry-After             .retry_after
     │   ├── KeySetUnavailable     no usable signing keys
     │   └── StoreUnavailable      the revocation/replay store cannot be trusted
@@ -43,6 +46,7 @@ __all__ = [
     "ConfigurationError",
     "ExpiredToken",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidAudience",
     "InvalidClaim",
     "InvalidIssuer",
@@ -223,6 +227,43 @@ class InsufficientScope(AuthError):
         params = super().challenge_params()
         if self.required_scopes:
             params.append(("scope", " ".join(self.required_scopes)))
+        return params
+
+
+class InsufficientUserAuthentication(AuthError):
+    """The token is valid but its user authentication is not strong or
+    recent enough for the resource (RFC 9470 step-up, 401).
+
+    The challenge names what the resource needs, so that the client can send
+    the user back to the authorization server with those values:
+    ``acr_values`` (the acceptable ``acr`` claims, in order of preference)
+    and/or ``max_age`` (seconds since the user last authenticated actively).
+    """
+
+    status_code = 401
+    error = "insufficient_user_authentication"
+    description = "a different or more recent user authentication is required"
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        acr_values: Iterable[str] = (),
+        max_age: int | None = None,
+    ) -> None:
+        #: The acceptable ``acr`` values, in order of preference (empty: any).
+        self.acr_values: tuple[str, ...] = tuple(acr_values)
+        #: The longest time in seconds since the last authentication, or ``None``.
+        self.max_age: int | None = max_age
+        super().__init__(description)
+
+    def challenge_params(self) -> list[tuple[str, str]]:
+        # RFC 9470 §3: acr_values is space-separated, max_age a number of seconds.
+        params = super().challenge_params()
+        if self.acr_values:
+            params.append(("acr_values", " ".join(self.acr_values)))
+        if self.max_age is not None:
+            params.append(("max_age", str(self.max_age)))
         return params
 
 

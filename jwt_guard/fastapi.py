@@ -41,7 +41,7 @@ framework-free request layer as the middlewares'; this module translates.
 # dependency's annotations at runtime and cannot resolve strings on an instance.
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Security
@@ -61,14 +61,15 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from jwt_guard._access_token import AccessToken
-from jwt_guard._challenge import Challenge
+from jwt_guard._challenge import Challenge, render_error
 from jwt_guard._endpoint import Requirement
 from jwt_guard._guard import Guard, check_verifier
 from jwt_guard._request import ScopeRequest
+from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
 from jwt_guard._verifier import Verifier
 from jwt_guard.asgi import challenge_response
-from jwt_guard.errors import ConfigurationError, JWTGuardError
+from jwt_guard.errors import ConfigurationError, JWTGuardError, MissingToken
 
 __all__ = ["JWTBearer", "JWTGuardHTTPException", "install_error_handler"]
 
@@ -159,9 +160,14 @@ class JWTBearer(OAuth2):
 
     :param verifier: the :class:`~jwt_guard.Verifier` checking tokens.
     :param realm: the ``realm`` of ``WWW-Authenticate`` challenges.
-    :param auto_error: with ``False``, a request without credentials gets
-        ``None`` instead of a 401 (a present but invalid token, or missing
-        scopes, are still refused).
+    :param auto_error: with ``False``, the dependency *used without scopes*
+        (``Depends(bearer)``, ``Security(bearer)``) returns ``None`` for a
+        request without credentials instead of answering 401, so a route can
+        serve anonymous and authenticated callers. Nothing else changes: a
+        present but invalid token is still refused, and wherever scopes are
+        required (``Security(bearer, scopes=[...])``, or scopes merged from an
+        enclosing ``Security``) a request without credentials is answered
+        401, as with ``auto_error=True``.
     :param allow_query_token: also accept ``?access_token=`` (RFC 6750 §2.3).
     :param scheme_name: the OpenAPI security scheme name.
     :param description: the scheme's description in the docs.
@@ -172,6 +178,20 @@ class JWTBearer(OAuth2):
     :param authorization_url: see *token_url*.
     :param refresh_url: the flows' refresh URL.
     :param scopes: scope names and descriptions for the OAuth2 flows.
+    :param resource: a :class:`~jwt_guard.ProtectedResource` (one of the
+        verifier's audiences, compared exactly): its metadata URL goes into
+        every challenge as ``resource_metadata="…"`` (RFC 9728 §5.1). Serve
+        the metadata itself with the middleware's ``resource=``; without
+        this option the dependency uses the ``resource_metadata`` of a
+        middleware that shares its verifier.
+    :param acr_values: step-up authentication (RFC 9470): the token's
+        ``acr`` must be one of these, else 401
+        ``insufficient_user_authentication`` with ``acr_values``.
+    :param max_age: step-up authentication: the token's ``auth_time`` must
+        be at most this many seconds old (with the verifier's leeway), else
+        401 ``insufficient_user_authentication`` with ``max_age``. Give routes
+        that need a step-up their own ``JWTBearer``; the route's scopes are
+        checked first.
     :param public_url: the URL under which clients reach the server's root,
         for DPoP proofs (see :class:`jwt_guard.asgi.JWTGuardMiddleware`).
 
@@ -206,13 +226,24 @@ class JWTBearer(OAuth2):
         authorization_url: str | None = None,
         refresh_url: str | None = None,
         scopes: Mapping[str, str] | None = None,
+        resource: ProtectedResource | None = None,
+        acr_values: Sequence[str] | None = None,
+        max_age: int | None = None,
         public_url: str | None = None,
     ) -> None:
         check_verifier(verifier)
         if scopes and not (token_url or authorization_url):
             raise ConfigurationError("scopes describe OAuth2 flows: give token_url and/or authorization_url")
+        metadata_url = None
+        if resource is not None:
+            if not isinstance(resource, ProtectedResource):
+                raise ConfigurationError(f"resource must be a ProtectedResource, not {type(resource).__name__}")
+            resource.check_audiences(verifier.audiences)
+            metadata_url = resource.metadata_url
+        # The step-up demand, checked now: the route's scopes join it per route.
+        self._step_up = Requirement(name="JWTBearer", acr_values=acr_values, max_age=max_age)
         self.verifier = verifier
-        self.responder = Responder(realm=realm, verifier=verifier)
+        self.responder = Responder(realm=realm, verifier=verifier, resource_metadata=metadata_url)
         dpop = verifier.dpop
         self.guard = Guard(
             optional=not auto_error, allow_query_token=allow_query_token, dpop=dpop, public_url=public_url
@@ -255,6 +286,9 @@ class JWTBearer(OAuth2):
             try:
                 credentials = self.guard.authenticate(ScopeRequest(scope))
                 if credentials is None:
+                    if security_scopes.scopes:
+                        # No token is never worth more than a token without the scopes.
+                        raise self._refusal(MissingToken(), request)
                     return None  # auto_error=False: anonymous
                 dpop = credentials.dpop
                 if dpop is None:
@@ -267,7 +301,7 @@ class JWTBearer(OAuth2):
                 response.headers["DPoP-Nonce"] = dpop.next_nonce
             scope[TOKEN_KEY] = token
             scope[RESPONDER_KEY] = self.responder
-        refusal = self._requirement(security_scopes.scopes).refusal(token)
+        refusal = self._requirement(security_scopes.scopes).refusal(token, verifier=self.verifier)
         if refusal is not None:
             raise self._refusal(refusal, request)
         return token
@@ -277,11 +311,23 @@ class JWTBearer(OAuth2):
         requirement = self._requirements.get(key)
         if requirement is None:
             # Route definitions bound this dict: clients cannot add scope sets.
-            requirement = self._requirements[key] = Requirement(key, name="Security")
+            step_up = self._step_up
+            requirement = self._requirements[key] = Requirement(
+                key, name="Security", acr_values=step_up.acr_values or None, max_age=step_up.max_age
+            )
         return requirement
 
     def _refusal(self, error: JWTGuardError, request: HTTPConnection) -> Exception:
         if request.scope["type"] == "websocket":
             code, reason = self.responder.close(error)
             return WebSocketException(code=code, reason=reason)
-        return JWTGuardHTTPException(error, self.responder.challenge(error))
+        return JWTGuardHTTPException(error, self._challenge(error, request.scope))
+
+    def _challenge(self, error: JWTGuardError, scope: Mapping[str, object]) -> Challenge:
+        responder = self.responder
+        if responder.resource_metadata is None:
+            # The metadata URL of a middleware that verifies with the same verifier.
+            seen = scope.get(RESPONDER_KEY)
+            if isinstance(seen, Responder) and seen.verifier is self.verifier and seen.resource_metadata is not None:
+                return render_error(error, realm=responder.realm, resource_metadata=seen.resource_metadata)
+        return responder.challenge(error)

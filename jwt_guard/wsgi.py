@@ -68,16 +68,18 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge
-from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature
+from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
 from jwt_guard._guard import middleware_layer
 from jwt_guard._request import EnvironRequest, environ_authorization
+from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import JWTGuardError
+from jwt_guard.errors import JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -87,8 +89,11 @@ __all__ = [
     "TOKEN_KEY",
     "ErrorRenderer",
     "JWTGuardMiddleware",
+    "TokenRequired",
     "get_access_token",
+    "require_access_token",
     "require_any_scope",
+    "require_auth",
     "require_scopes",
 ]
 
@@ -119,7 +124,7 @@ class JWTGuardMiddleware:
 
     A request with a valid token reaches *app* with
     ``environ["jwt_guard.token"]`` set to its :class:`~jwt_guard.AccessToken`.
-    Any other request is answered here, by the table of DESIGN.md shared with
+    Any other request is answered here, by the HTTP semantics (README) shared with
     :mod:`jwt_guard.asgi`: ``401`` without credentials or with an invalid
     token, ``400`` for a malformed ``Authorization`` header or a token sent
     twice, ``503`` with ``Retry-After`` when no signing keys can be had. The
@@ -144,15 +149,29 @@ class JWTGuardMiddleware:
     :param on_error: ``on_error(error, environ)`` returns the WSGI application
         (a ``Response`` will do) that answers *error*, or ``None`` for the
         default answer. Also used by the decorators.
+    :param resource: a :class:`~jwt_guard.ProtectedResource`. The middleware
+        then serves its RFC 9728 metadata at the well-known path of §3.1
+        (``https://api.example.com/mcp`` →
+        ``/.well-known/oauth-protected-resource/mcp``): GET and HEAD to
+        anyone, without looking at credentials, with
+        ``Access-Control-Allow-Origin: *``, and OPTIONS as a CORS preflight;
+        other methods get 405 and other paths in that namespace 404. Every
+        challenge then carries ``resource_metadata="…"``. ``resource`` must
+        be one of the verifier's audiences, compared exactly, or
+        :class:`~jwt_guard.ConfigurationError` is raised: ``…/mcp`` and
+        ``…/mcp/`` are two identifiers, with two metadata paths. WSGI gives
+        no view of the routes: list the scopes in
+        ``ProtectedResource(scopes_supported=[...])``, or the document has
+        none. Wrap the outermost application: the path is matched as the
+        client sent it (``RAW_URI``/``REQUEST_URI``, else ``SCRIPT_NAME`` +
+        ``PATH_INFO``).
     :param public_url: the URL under which clients reach the server's root
-        (``https://api.example.com``, or ``https://example.com/api`` behind a
-        proxy that strips ``/api``): DPoP proofs (``htu``) are checked
-        against it instead of the environ's scheme and ``Host``.
+        (``https://example.com/api`` behind a proxy that strips ``/api``):
+        DPoP proofs (``htu``) are checked against it, not the environ's own.
 
-    With a verifier that accepts DPoP (``Verifier(dpop=DPoPOptions(...))``),
-    ``Authorization: DPoP <token>`` with exactly one ``DPoP`` proof header
-    is verified too (RFC 9449). When the proof's server nonce is due for
-    renewal, the application's answer gets a ``DPoP-Nonce`` header.
+    With ``Verifier(dpop=DPoPOptions(...))``, ``Authorization: DPoP <token>``
+    and exactly one ``DPoP`` proof are verified too (RFC 9449). A nonce due
+    for renewal goes out in the answer's ``DPoP-Nonce``.
 
     .. warning::
        A request that sends credentials is verified even in optional mode:
@@ -180,6 +199,7 @@ class JWTGuardMiddleware:
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
         on_error: ErrorRenderer | None = None,
+        resource: ProtectedResource | None = None,
         public_url: str | None = None,
     ) -> None:
         if not callable(app):
@@ -192,6 +212,7 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            resource=resource,
             public_url=public_url,
         )
         self.app = app
@@ -207,6 +228,12 @@ class JWTGuardMiddleware:
         answer the error."""
         environ[RESPONDER_KEY] = self.responder
         guard = self.guard
+        if guard.metadata is not None:
+            # RFC 9728 metadata: public, answered before any credential is read.
+            answer = guard.metadata.answer_environ(environ)
+            if answer is not None:
+                start_response(_status_line(answer.status_code), list(answer.headers))
+                return [answer.body]
         token: AccessToken | None = None
         # Only the Authorization values, unless the guard reads more of the request.
         request = None if guard.header_only else EnvironRequest(environ)
@@ -289,6 +316,37 @@ def get_access_token(environ_or_request: Any = None) -> AccessToken | None:
     return token if isinstance(token, AccessToken) else None
 
 
+class TokenRequired(HTTPException, MissingToken):
+    """The :class:`~jwt_guard.MissingToken` that :func:`require_access_token`
+    raises. It is also a Werkzeug ``HTTPException`` whose response is the
+    middleware's 401 challenge, so Flask answers it instead of a 500."""
+
+    code = 401
+    description = MissingToken.description
+
+    def __init__(self, challenge: Challenge) -> None:
+        super().__init__()
+        #: The answer: the middleware's rendering of :class:`~jwt_guard.MissingToken`.
+        self.challenge = challenge
+
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
+        challenge = self.challenge
+        return Response(challenge.body, status=challenge.status_code, headers=list(challenge.headers))
+
+
+def require_access_token(environ_or_request: Any = None) -> AccessToken:
+    """Like :func:`get_access_token`, typed without ``None``: raises
+    :class:`~jwt_guard.MissingToken` (a :class:`TokenRequired`, which Flask
+    answers with the 401 challenge) when the request has no verified token.
+    Inside a view decorated with :func:`require_scopes` it always returns the
+    token."""
+    environ = _flask_environ() if environ_or_request is None else _environ_of(environ_or_request)
+    token = environ.get(TOKEN_KEY)
+    if isinstance(token, AccessToken):
+        return token
+    raise TokenRequired(responder_of(environ).challenge(MissingToken()))
+
+
 # -- decorators ---------------------------------------------------------------
 
 _Kind = Literal["wsgi", "flask", "request", "werkzeug", "django"]
@@ -309,11 +367,23 @@ def _flask_installed() -> bool:
     return importlib.util.find_spec("flask") is not None
 
 
+def _signature(view: Callable[..., Any], name: str) -> inspect.Signature:
+    if isinstance(view, functools.partial):
+        # Django's method_decorator hands over a partial of the bound method
+        # whose __wrapped__ is the plain function, self included: read the
+        # partial's own parameters.
+        try:
+            return inspect.signature(view, follow_wrapped=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: cannot read the signature of {view!r}") from exc
+    return read_signature(view, name)
+
+
 def _inspect_view(view: Callable[..., Any], name: str) -> tuple[_Kind, int]:
     """What kind of view *view* is, and where its request or environ arrives."""
     if isinstance(view, type):
         raise TypeError(f"{name} decorates functions, methods and WSGI callables, not classes")
-    signature = read_signature(view, name)
+    signature = _signature(view, name)
     positional = [p for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     names = [p.name for p in positional]
     for index in range(len(names) - 1):
@@ -374,6 +444,11 @@ def _request_environ(request: Any, kind: _Kind) -> tuple[WSGIEnvironment, Callab
 
 
 def _scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
+    def recorded(view: _F) -> _F:
+        wrapper = decorate(view)
+        record_requirement(wrapper, requirement)  # the documented record of what the view needs
+        return wrapper
+
     def decorate(view: _F) -> _F:
         if not callable(view):
             raise TypeError(f"{name} decorates callables, not {type(view).__name__}")
@@ -403,7 +478,7 @@ def _scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
                 return None if error is None else _flask_response(error, environ)
 
         else:
-            parameter = list(inspect.signature(view).parameters)[index]
+            parameter = list(_signature(view, name).parameters)[index]
 
             def denial(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
                 environ, respond = _request_environ(argument(args, kwargs, index, parameter), kind)
@@ -430,7 +505,7 @@ def _scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
 
         return sync_view  # type: ignore[return-value]
 
-    return decorate
+    return recorded
 
 
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:
@@ -472,3 +547,28 @@ def require_any_scope(*scopes: str) -> Callable[[_F], _F]:
        :class:`JWTGuardMiddleware` counts.
     """
     return _scope_decorator("require_any_scope", Requirement.for_decorator("require_any_scope", scopes, any_of=True))
+
+
+def require_auth(
+    *misuse: Any, scopes: Iterable[str] = (), acr_values: Iterable[str] | None = None, max_age: int | None = None
+) -> Callable[[_F], _F]:
+    """Let a view run only for a verified token whose user authentication
+    is strong and recent enough (RFC 9470 step-up), and that grants *scopes*.
+
+    ``@require_auth(acr_values=["urn:example:mfa"], max_age=300)``: the
+    token's ``acr`` must be one of *acr_values* and its ``auth_time`` at
+    most *max_age* seconds old (with the verifier's leeway and clock).
+    Otherwise the view answers ``401`` with
+    ``error="insufficient_user_authentication"`` and the ``acr_values``
+    and/or ``max_age`` it needs, so that the client can send the user back
+    to the authorization server. An ``acr`` that is not a listed string, or
+    an ``auth_time`` that is absent, not a finite number or in the future,
+    falls short. Stacks with :func:`require_scopes`; views, answers and
+    decoration-time mistakes are as for :func:`require_scopes`.
+
+    .. warning::
+       As for :func:`require_scopes`: only a token verified by
+       :class:`JWTGuardMiddleware` counts.
+    """
+    requirement = Requirement.for_step_up("require_auth", misuse, scopes=scopes, acr_values=acr_values, max_age=max_age)
+    return _scope_decorator("require_auth", requirement)

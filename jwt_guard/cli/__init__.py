@@ -4,6 +4,7 @@ Commands::
 
     jwt-guard inspect TOKEN|-         decode a token, UNVERIFIED, with warnings
     jwt-guard verify TOKEN|- ...      run the real Verifier on a token
+    jwt-guard check [--token T]       diagnose a configuration against its issuer
     jwt-guard dev-issuer              a local identity provider for development
     jwt-guard token --scope ...       get a token from a running dev-issuer
     jwt-guard demo                    a protected API plus a local issuer
@@ -12,12 +13,12 @@ Commands::
 
 Exit codes are the same for every command: 0 success, 1 invalid token or
 insufficient scope (or a refused token request, or a port already taken), 2
-usage error or malformed input, 3 keys, the issuer or Redis unobtainable. Errors
+usage error or malformed input, 3 keys, the issuer, Redis or the checked server unobtainable. Errors
 are one line on stderr, never a traceback.
 
-Each command is one module (``_inspect``, ``_verify``, ``_dev_issuer``,
-``_token``, ``_demo``, ``_revoke``, ``_revocations``) with an ``add_parser(commands)`` that registers its
-options and help, and a ``run(args, streams)`` that returns the exit code or
+Each command is one module (``_inspect``, ``_verify``, ``_check``,
+``_dev_issuer``, ``_token``, ``_demo``, ``_revoke``, ``_revocations``) with an
+``add_parser(commands)`` that registers its options and help, and a ``run(args, streams)`` that returns the exit code or
 raises :class:`~jwt_guard.cli._common.CommandError`; what they share (exit
 codes, streams, formatting, argparse types) is in ``_common``. A new command
 is a new module listed in ``_COMMANDS``.
@@ -33,7 +34,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from jwt_guard.cli import _demo, _dev_issuer, _inspect, _revocations, _revoke, _token, _verify
+from jwt_guard.cli import _check, _demo, _dev_issuer, _inspect, _revocations, _revoke, _token, _verify
 from jwt_guard.cli._common import (
     DEV_ISSUER_PORT,
     EXIT_BROKEN_PIPE,
@@ -57,13 +58,14 @@ __all__ = [
 ]
 
 #: The commands in the order ``--help`` lists them.
-_COMMANDS = (_inspect, _verify, _dev_issuer, _token, _demo, _revoke, _revocations)
+_COMMANDS = (_inspect, _verify, _check, _dev_issuer, _token, _demo, _revoke, _revocations)
 
 _MAIN_EPILOG = f"""\
 examples:
   jwt-guard demo                                   # a protected API and a local issuer
   jwt-guard inspect eyJhbGciOi...                  # decode a token (UNVERIFIED)
   jwt-guard verify "$TOKEN" --issuer https://idp.example.com/ --audience https://api.example.com
+  jwt-guard check --token "$TOKEN"                 # diagnose the JWT_GUARD_* configuration
   jwt-guard dev-issuer                             # local identity provider on port {DEV_ISSUER_PORT}
   TOKEN=$(jwt-guard token --scope read)            # a token from that dev-issuer
   jwt-guard revoke --redis redis://127.0.0.1:6379/0 --issuer https://idp.example.com/ --sub alice

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,6 +16,8 @@ from typing import IO, Any, TypeGuard, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from jwt_guard._config import is_loopback_host, url_allowed
+from jwt_guard._reasons import details_of
+from jwt_guard.errors import InvalidAudience, InvalidIssuer, KeySetUnavailable
 
 __all__ = [
     "DEV_AUDIENCE",
@@ -27,7 +30,11 @@ __all__ = [
     "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
     "CommandError",
+    "Setting",
     "Streams",
+    "advice",
+    "escape_text",
+    "flag_setting",
     "format_span",
     "format_time",
     "formatter",
@@ -42,6 +49,7 @@ __all__ = [
     "split_words",
     "strip_bearer",
     "to_json",
+    "variable_setting",
 ]
 
 #: The token (or whatever was asked) is fine.
@@ -82,19 +90,43 @@ class CommandError(Exception):
         self.code = code
 
 
+# C0 controls, DEL and C1 controls (ECMA-48): what a terminal acts on.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def escape_text(value: str) -> str:
+    """*value* (token content) as one printable ASCII line: backslashes
+    doubled, control characters (line breaks included) and non-ASCII as
+    ``\\xNN``/``\\uNNNN`` escapes. A claim can then neither drive the
+    terminal (ESC, CSI, OSC sequences) nor fake a line of the output."""
+    value = _CONTROLS.sub(_escaped, value.replace("\\", "\\\\"))
+    return value.encode("ascii", "backslashreplace").decode("ascii")
+
+
 @dataclass
 class Streams:
-    """Where a command reads and writes (``sys`` streams, or buffers in tests)."""
+    """Where a command reads and writes (``sys`` streams, or buffers in tests).
+
+    Whatever is written passes through one last filter: C0 (but the line
+    breaks the commands write), DEL and C1 control characters come out as
+    ``\\xNN``. Values from tokens are escaped where they are formatted
+    (:func:`escape_text`, or JSON); this is the net under every other string.
+    """
 
     stdin: IO[str]
     stdout: IO[str]
     stderr: IO[str]
 
     def out(self, text: str = "") -> None:
-        print(text, file=self.stdout, flush=True)
+        print(_CONTROLS_BUT_NEWLINE.sub(_escaped, text), file=self.stdout, flush=True)
 
     def err(self, text: str) -> None:
-        print(text, file=self.stderr, flush=True)
+        print(_CONTROLS_BUT_NEWLINE.sub(_escaped, text), file=self.stderr, flush=True)
 
 
 # -- formatting (pure) -------------------------------------------------------
@@ -149,6 +181,52 @@ def format_time(name: str, value: Any, now: float) -> str:
     else:
         relative = f"{span} ago"
     return f"{when}  ({relative})"
+
+
+# -- advice ------------------------------------------------------------------
+
+#: ``setting(option, value)``: how the reader sets a Verifier option, in the
+#: words of where the configuration came from (a flag, a variable).
+Setting = Callable[[str, str], str]
+
+
+def flag_setting(option: str, value: str) -> str:
+    """``use --issuer 'https://…'``."""
+    return f"use --{option} {value!a}"
+
+
+def variable_setting(prefix: str) -> Setting:
+    """``set JWT_GUARD_ISSUER to 'https://…'`` for variables with *prefix*."""
+
+    def setting(option: str, value: str) -> str:
+        return f"set {prefix}{option.upper()} to {value!a}"
+
+    return setting
+
+
+def advice(error: BaseException, setting: Setting) -> str | None:
+    """What to change about *error*, when the configuration may be at fault.
+
+    An issuer that its discovery document names differently is a
+    configuration error; a token from another issuer or for another audience
+    may be the wrong token or the wrong configuration, and the advice says so.
+    """
+    details = details_of(error)
+    if isinstance(error, KeySetUnavailable) and details.get("configuration"):
+        found = details.get("discovered_issuer")
+        if isinstance(found, str):
+            return f"{setting('issuer', found)} (the issuer its discovery document names)"
+        return "check the issuer URL: its discovery document names no usable issuer"
+    received = details.get("received")
+    if isinstance(received, list) and received and isinstance(received[0], str):
+        received = received[0]
+    if not isinstance(received, str):
+        return None
+    if isinstance(error, InvalidIssuer):
+        return f"the token's issuer is {received!a}: if that is your identity provider, {setting('issuer', received)}"
+    if isinstance(error, InvalidAudience):
+        return f"the token is meant for {received!a}: if that is this API, {setting('audience', received)}"
+    return None
 
 
 # -- input -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +25,8 @@ from jwt_guard.cli._common import EXIT_OK, CommandError, Streams, formatter, por
 __all__ = ["add_parser", "run", "run_demo"]
 
 AUDIENCE = "https://api.jwt-guard.demo"
+#: The audience of the demo's "token for another API".
+OTHER_AUDIENCE = "https://other-api.jwt-guard.demo"
 SCOPE = "read:messages"
 TOKEN_LIFETIME = 3600
 #: ``demo`` picks a free port unless told otherwise: it must start anywhere.
@@ -32,7 +35,8 @@ DEMO_PORT = 0
 _EPILOG = """\
 Starts a small protected API together with a local development issuer, both
 on 127.0.0.1, and prints the commands to try it (no outside network needed).
-It runs until Ctrl-C. Needs the demo extra: pip install 'jwt-guard[demo]'.
+Refused tokens are logged on stderr with the reason and the expected vs
+received values. It runs until Ctrl-C. Needs the demo extra: pip install 'jwt-guard[demo]'.
 
 examples:
   jwt-guard demo
@@ -46,7 +50,7 @@ exit codes:
 """
 
 
-def _banner(issuer_url: str, token_url: str, api: str, token: str, unscoped: str) -> str:
+def _banner(issuer_url: str, token_url: str, api: str, token: str, unscoped: str, foreign: str) -> str:
     rule = "!" * 78
     return f"""
 {rule}
@@ -62,11 +66,13 @@ def _banner(issuer_url: str, token_url: str, api: str, token: str, unscoped: str
 
     TOKEN={token}
 
-  Try (expect 200, 401, 403):
+  Try (expect 200, 401, 403, and 401 for a token meant for another API;
+  refused tokens are logged below with the reason and expected vs received):
 
     curl -i -H "Authorization: Bearer {token}" {api}/messages
     curl -i {api}/messages
     curl -i -H "Authorization: Bearer {unscoped}" {api}/messages
+    curl -i -H "Authorization: Bearer {foreign}" {api}/messages
 
   More tokens from the development issuer:
 
@@ -102,6 +108,14 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = Non
 
     issuer = LocalIssuer(audience=AUDIENCE, token_lifetime=TOKEN_LIFETIME)
     keys = LocalServer(issuer).start()
+    # Show jwt_guard's INFO lines (rejections with their reason, key
+    # fetches): what an application gets from one line of logging setup.
+    library_log = logging.getLogger("jwt_guard")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    level = library_log.level
+    library_log.addHandler(handler)
+    library_log.setLevel(logging.INFO)
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so;
@@ -137,7 +151,8 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = Non
             # Runs once the middleware has prefetched the issuer's keys.
             token = issuer.token(scope=SCOPE, sub="demo-user")
             unscoped = issuer.token(sub="demo-user")
-            print(_banner(issuer.issuer, keys.token_url, api, token, unscoped), file=out, flush=True)
+            foreign = issuer.token(scope=SCOPE, sub="demo-user", aud=OTHER_AUDIENCE)
+            print(_banner(issuer.issuer, keys.token_url, api, token, unscoped, foreign), file=out, flush=True)
             yield
             await verifier.aclose()  # its async client belongs to this event loop
 
@@ -168,6 +183,8 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = Non
         print("jwt-guard demo: stopped", file=out, flush=True)
         return 0
     finally:
+        library_log.removeHandler(handler)
+        library_log.setLevel(level)
         keys.stop()
 
 

@@ -48,8 +48,10 @@ identity provider. It listens on 127.0.0.1 only and serves:
                                                a DPoP proof header (RFC 9449) or
                                                dpop_jkt binds the token to a key
 
-It runs until Ctrl-C (or SIGTERM) and exits 0. Its key is generated at start,
-so tokens from an earlier run stop verifying after a restart.
+It runs until Ctrl-C (or SIGTERM) and exits 0. Its key is generated at start.
+After a restart, an API that is already running still accepts tokens from the
+earlier run until it fetches the new key set: at its next refresh (within 5
+minutes), or at once when a token from the new run reaches it.
 
 FOR DEVELOPMENT ONLY, NOT FOR PRODUCTION: it mints tokens for anyone who asks.
 

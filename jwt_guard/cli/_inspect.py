@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jwt_guard._config import ASYMMETRIC_ALGORITHMS, DEFAULT_MAX_TOKEN_SIZE, HMAC_ALGORITHMS
-from jwt_guard._token import b64url_decode, decode_json_object
+from jwt_guard._token import UNIQUE_MEMBERS_DECODER, b64url_decode, decode_json_object
 from jwt_guard.cli._common import (
     EXIT_OK,
     CommandError,
@@ -57,6 +57,8 @@ class Inspection:
     size: int
     signed: bool
     warnings: list[str] = field(default_factory=list)
+    #: The segments ("header", "claims") that name a member twice.
+    duplicates: tuple[str, ...] = ()
 
 
 def _segment(data: str, what: str) -> bytes:
@@ -80,14 +82,21 @@ def inspect_token(raw: str, now: float) -> Inspection:
     if dots != 2:
         raise CommandError(f"a JWT has three dot-separated segments; this input has {dots + 1}")
     header_part, claims_part, signature_part = token.split(".")
-    header = decode_json_object(_segment(header_part, "header"))
+    header_bytes = _segment(header_part, "header")
+    header = decode_json_object(header_bytes)
     if header is None:
         raise CommandError("the header segment is not a JSON object")
-    claims = decode_json_object(_segment(claims_part, "claims"))
+    claims_bytes = _segment(claims_part, "claims")
+    claims = decode_json_object(claims_bytes)
     if claims is None:
         raise CommandError("the claims segment is not a JSON object (is this a JWT?)")
     signature = _segment(signature_part, "signature") if signature_part else b""
-    result = Inspection(header=header, claims=claims, size=len(token), signed=bool(signature))
+    duplicates = tuple(
+        name
+        for name, data in (("header", header_bytes), ("claims", claims_bytes))
+        if decode_json_object(data, UNIQUE_MEMBERS_DECODER) is None
+    )
+    result = Inspection(header=header, claims=claims, size=len(token), signed=bool(signature), duplicates=duplicates)
     result.warnings = _warnings(result, now)
     return result
 
@@ -95,6 +104,11 @@ def inspect_token(raw: str, now: float) -> Inspection:
 def _warnings(token: Inspection, now: float) -> list[str]:
     header, claims = token.header, token.claims
     warnings: list[str] = []
+    for segment in token.duplicates:
+        warnings.append(
+            f"the {segment} names a member twice (shown: the last value); another parser may keep the first, "
+            "so jwt_guard refuses this token"
+        )
     alg = header.get("alg")
     if not isinstance(alg, str):
         warnings.append("the header names no algorithm (alg): no verifier can accept this token")

@@ -8,18 +8,24 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jwt_guard._config import DEFAULT_ALGORITHMS, HMAC_ALGORITHMS
+from jwt_guard._config import DEFAULT_ALGORITHMS
+from jwt_guard._events import format_details
+from jwt_guard._reasons import details_of, reason_code
 from jwt_guard.cli._common import (
     DEV_AUDIENCE,
     DEV_ISSUER_PORT,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNAVAILABLE,
+    EXIT_USAGE,
     CommandError,
     Streams,
+    advice,
+    escape_text,
+    flag_setting,
     format_time,
     formatter,
     read_input,
@@ -33,7 +39,7 @@ from jwt_guard.errors import AuthError, ConfigurationError, JWTGuardError, Tempo
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "add_verifier_arguments", "run", "verifier_options"]
 
 _SECRET_VARIABLE = "JWT_GUARD_INTROSPECTION_CLIENT_SECRET"  # noqa: S105 - a variable name
 
@@ -44,8 +50,9 @@ audience, expiry, and the scopes of --require-scope. On failure it prints the
 RFC 6750 error code and description an API would answer with.
 
 Keys come from exactly one place: the issuer's OpenID Connect discovery
-document (default), --jwks-uri, or --key (a PEM public key or certificate, a
-JWKS/JWK JSON file, or for HS256/384/512 a file holding the shared secret).
+document (default), --jwks-uri, --key (a PEM public key or certificate, or a
+JWKS/JWK JSON file), or for HS256/384/512 --secret-file (a file holding the
+shared secret). A public key is never taken as a shared secret.
 Plain http issuer and JWKS URLs are accepted on loopback hosts only.
 
 Opaque (non-JWT) tokens are checked at the issuer's introspection endpoint
@@ -71,23 +78,9 @@ exit codes:
 """
 
 
-def _load_cli_keys(path: str, algorithms: Sequence[str]) -> Any:
-    from jwt_guard._env import load_key_file
-
-    if algorithms and all(alg in HMAC_ALGORITHMS for alg in algorithms):
-        try:
-            with open(path, "rb") as handle:
-                secret = handle.read()
-        except OSError as exc:
-            raise CommandError(f"--key: cannot read {path!r}: {exc.strerror}") from None
-        stripped = secret.strip()
-        if stripped.startswith(b"{"):
-            return load_key_file(path, what="--key")
-        return secret.rstrip(b"\r\n")
-    return load_key_file(path, what="--key")
-
-
-def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+def verifier_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The :class:`~jwt_guard.Verifier` keyword arguments of the options
+    :func:`add_verifier_arguments` declares (``check`` shares them)."""
     issuers = split_words(args.issuer)
     options: dict[str, Any] = {
         "issuer": issuers[0] if len(issuers) == 1 else issuers,
@@ -98,13 +91,22 @@ def _verify_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dic
     else:
         audiences = split_words(args.audience)
         options["audience"] = audiences[0] if len(audiences) == 1 else audiences
+    client_ids = split_words(args.client_id)
+    if client_ids:
+        options["client_ids"] = client_ids
     algorithms = split_words(args.algorithm)
     if algorithms:
         options["algorithms"] = algorithms
     if args.jwks_uri:
         options["jwks_uri"] = args.jwks_uri
     if args.key:
-        options["keys"] = _load_cli_keys(args.key, algorithms)
+        from jwt_guard._env import load_key_file
+
+        options["keys"] = load_key_file(args.key, what="--key")
+    if args.secret_file:
+        from jwt_guard._env import load_secret_file
+
+        options["secret"] = load_secret_file(args.secret_file, what="--secret-file")
     scope_claims = split_words(args.scope_claim)
     if scope_claims:
         options["scope_claims"] = scope_claims
@@ -163,7 +165,7 @@ def _describe(token: AccessToken, now: float) -> list[tuple[str, str]]:
         rows.append(("expires", format_time("exp", exp, now)))
     if token.token_id:
         rows.append(("token id", token.token_id))
-    return [(name, value.encode("ascii", "backslashreplace").decode()) for name, value in rows]
+    return [(name, escape_text(value)) for name, value in rows]
 
 
 @contextlib.contextmanager
@@ -195,6 +197,13 @@ def _error_document(error: JWTGuardError) -> dict[str, Any]:
     document: dict[str, Any] = {"valid": False, "status": challenge.status_code}
     document.update(json.loads(challenge.body))
     document["reason"] = type(error).__name__
+    document["reason_code"] = reason_code(error)
+    details = details_of(error)
+    if details:
+        document["details"] = dict(details)
+    fix = advice(error, flag_setting)
+    if fix is not None:
+        document["fix"] = fix
     authenticate = challenge.header("www-authenticate")
     if authenticate is not None:
         document["www_authenticate"] = authenticate
@@ -212,8 +221,9 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     raw = strip_bearer(read_input(args.token, streams))
     required = split_words(args.require_scope)
     try:
-        options = _verify_options(args, os.environ)
-        verifier = Verifier(**options)
+        options = verifier_options(args, os.environ)
+        with _library_logging(args.verbose, streams):
+            verifier = Verifier(**options)
     except ConfigurationError as exc:
         raise CommandError(exc.description) from None
     try:
@@ -226,13 +236,21 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
             streams.out(to_json(document))
         else:
             streams.err(f"INVALID: {document['error']}: {document['error_description']} ({document['reason']})")
+            if "details" in document and not isinstance(error, TemporarilyUnavailable):
+                streams.err(f"  {escape_text(format_details(document['details']))}")
+            if "fix" in document:
+                streams.err(f"  fix: {escape_text(document['fix'])}")
             if "www_authenticate" in document:
                 streams.err(
                     f"  an API would answer {document['status']} with WWW-Authenticate: {document['www_authenticate']}"
                 )
             else:
                 streams.err(f"  an API would answer {document['status']} with Retry-After: {document['retry_after']}")
-        return EXIT_UNAVAILABLE if isinstance(error, TemporarilyUnavailable) else EXIT_INVALID
+        if isinstance(error, TemporarilyUnavailable):
+            # An issuer that its discovery document names differently is a
+            # configuration error: retrying will not help.
+            return EXIT_USAGE if details_of(error).get("configuration") else EXIT_UNAVAILABLE
+        return EXIT_INVALID
     finally:
         verifier.close()
     now = time.time()
@@ -255,10 +273,12 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         return EXIT_OK
     from jwt_guard._introspector import looks_like_jws
 
-    proof = "signature" if looks_like_jws(raw) else "introspection answer"
-    checked = (
-        f"{proof}, issuer, audience and expiry" if options["audience"] is not None else f"{proof}, issuer and expiry"
-    )
+    parts = ["signature" if looks_like_jws(raw) else "introspection answer", "issuer"]
+    if options["audience"] is not None:
+        parts.append("audience")
+    if "client_ids" in options:
+        parts.append("client")
+    checked = ", ".join(parts) + " and expiry"
     streams.out(f"VALID: the {checked} check out" + (f"; scopes {' '.join(required)} granted." if required else "."))
     for name, value in _describe(token, now):
         streams.out(f"  {name:<9} {value}")
@@ -268,24 +288,19 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     return EXIT_OK
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``verify`` on the ``jwt-guard`` subcommand parsers."""
-    parser = commands.add_parser(
-        "verify",
-        help="verify a token with the real Verifier",
-        description="Verify a JWT access token exactly as a jwt_guard-protected API would.",
-        epilog=_EPILOG,
-        formatter_class=formatter,
-    )
-    parser.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+def add_verifier_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """Declare the options that configure a :class:`~jwt_guard.Verifier`
+    (``--issuer``, ``--audience``, keys, algorithms, scopes, leeway, timeout,
+    introspection); *required*: ``--issuer`` and an audience option must be
+    given."""
     parser.add_argument(
         "--issuer",
         action="append",
-        required=True,
+        required=required,
         metavar="URL",
         help="accepted issuer (iss); repeat for several",
     )
-    audience = parser.add_mutually_exclusive_group(required=True)
+    audience = parser.add_mutually_exclusive_group(required=required)
     audience.add_argument(
         "--audience", action="append", metavar="AUD", help="this API's audience (aud); repeat for several"
     )
@@ -294,9 +309,16 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="skip the audience check explicitly (Amazon Cognito access tokens have no aud)",
     )
+    parser.add_argument(
+        "--client-id",
+        action="append",
+        metavar="ID",
+        help="accept only tokens issued to this client (client_id/azp); repeat for several",
+    )
     keys = parser.add_mutually_exclusive_group()
     keys.add_argument("--jwks-uri", metavar="URL", help="fetch keys here instead of using discovery")
-    keys.add_argument("--key", metavar="FILE", help="static keys: PEM, JWKS/JWK JSON, or an HS* secret file")
+    keys.add_argument("--key", metavar="FILE", help="static public keys: a PEM or JWKS/JWK JSON file")
+    keys.add_argument("--secret-file", metavar="FILE", help="a file holding the shared secret, for HS256/384/512")
     parser.add_argument(
         "--algorithm",
         action="append",
@@ -339,6 +361,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     introspection.add_argument(
         "--introspection-endpoint", metavar="URL", help="the endpoint (default: from the issuer's metadata)"
     )
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``verify`` on the ``jwt-guard`` subcommand parsers."""
+    parser = commands.add_parser(
+        "verify",
+        help="verify a token with the real Verifier",
+        description="Verify a JWT access token exactly as a jwt_guard-protected API would.",
+        epilog=_EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+    add_verifier_arguments(parser, required=True)
     parser.add_argument("--json", action="store_true", help="print one JSON document (valid or not) on stdout")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log key fetches and failures (discovery, JWKS) to stderr"

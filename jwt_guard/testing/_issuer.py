@@ -293,13 +293,16 @@ class LocalIssuer:
     # -- verifiers -----------------------------------------------------------
 
     def verifier(self, **options: Any) -> Verifier:
-        """A :class:`~jwt_guard.Verifier` for this issuer with static keys
-        (*options* are its keyword arguments and override the defaults)."""
+        """A :class:`~jwt_guard.Verifier` for this issuer with static keys:
+        its JWK Set as ``keys``, or for an HS* signing key the shared secret
+        as ``secret`` (*options* are its keyword arguments and override the
+        defaults)."""
         options.setdefault("issuer", self.issuer)
         options.setdefault("audience", self.audience)
-        if "keys" not in options and "jwks_uri" not in options and "transport" not in options:
+        configured = ("keys", "secret", "jwks_uri", "transport")
+        if not any(name in options for name in configured):
             if self.signing_key.symmetric:
-                options["keys"] = self.signing_key.private_key
+                options["secret"] = self.signing_key.private_key
                 options.setdefault("algorithms", [self.signing_key.alg])
             else:
                 options["keys"] = self.jwks()

@@ -22,7 +22,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-__all__ = ["FAULTS", "Endpoint", "KeyServer", "PublishedIssuer", "Recorded", "Reply"]
+__all__ = ["FAULTS", "Endpoint", "KeyServer", "PublishedIssuer", "Recorded", "Reply", "json_reply"]
 
 
 class PublishedIssuer(Protocol):
@@ -74,6 +74,7 @@ FAULTS = (
     "huge",  # 200 with a 5 MiB body, streamed without Content-Length
     "huge_declared",  # 200 with a 5 MiB body announced by Content-Length
     "slow_drip",  # 200, one byte every ``delay`` seconds
+    "header_drip",  # the status line and headers, one byte every ``delay`` seconds, without end
     "hang",  # accept, never answer (until the server stops)
     "refuse",  # connection refused / connect error
     "redirect",  # 302 to ``moved_path``, which serves the JWKS
@@ -98,8 +99,9 @@ class Reply:
     """What to answer: a status, headers, and a body or a (slow) stream.
 
     ``action`` names faults that a transport without real time or sockets
-    must emulate: ``"hang"``, ``"refuse"``, and ``"drip"`` (a slow
-    ``stream`` that a real server sends as it comes).
+    must emulate: ``"hang"``, ``"refuse"``, ``"drip"`` (a slow ``stream``
+    that a real server sends as it comes) and ``"header_drip"`` (a
+    ``stream`` of the raw status line and headers, never finished).
     """
 
     status: int = 200
@@ -126,7 +128,7 @@ def _basic_client_id(headers: Mapping[str, str]) -> str | None:
     return client_id or None
 
 
-def _json_reply(document: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
+def json_reply(document: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
     body = json.dumps(document).encode()
     return Reply(status, {"content-type": "application/json", **(headers or {})}, body)
 
@@ -285,14 +287,14 @@ class KeyServer:
             document = self.issuer.discovery(jwks_uri=jwks_uri)
             if self.introspection is not None:
                 document["introspection_endpoint"] = self.introspection.url
-            return _json_reply(document, headers={"cache-control": "max-age=3600"})
+            return json_reply(document, headers={"cache-control": "max-age=3600"})
         if method == "GET" and (kind == "jwks" or path == self.moved_path):
             return self._jwks(lowered)
         if method == "POST" and kind == "introspection" and self.introspection is not None:
             return self.introspection(lowered, body)
         if method == "POST" and self.token_endpoint and path.endswith("/oauth/token"):
             return self._token(lowered, body)
-        return _json_reply({"error": "not_found"}, status=404)
+        return json_reply({"error": "not_found"}, status=404)
 
     def _dpop_binding(self, headers: Mapping[str, str], form: Mapping[str, str]) -> str | Reply | None:
         """The key thumbprint a token request binds its token to (RFC 9449
@@ -312,10 +314,10 @@ class KeyServer:
                 proof, method="POST", url=url, options=DPoPOptions(), now=self.issuer.clock(), leeway=60
             )
         except InvalidDPoPProof as exc:
-            return _json_reply({"error": "invalid_dpop_proof", "error_description": exc.description}, status=400)
+            return json_reply({"error": "invalid_dpop_proof", "error_description": exc.description}, status=400)
         if requested is not None and requested != checked.thumbprint:
             # §10.1: both given, they must name the same key.
-            return _json_reply({"error": "invalid_dpop_proof", "error_description": "dpop_jkt names another key"}, 400)
+            return json_reply({"error": "invalid_dpop_proof", "error_description": "dpop_jkt names another key"}, 400)
         return checked.thumbprint
 
     def _changed_at(self, body: bytes) -> float:
@@ -351,19 +353,21 @@ class KeyServer:
 
     def _faulty(self, fault: str, kind: str, path: str, status: int, delay: float) -> Reply | None:
         if fault == "status":
-            return _json_reply({"error": "fault"}, status=status)
+            return json_reply({"error": "fault"}, status=status)
         if fault == "invalid_json":
             return Reply(200, {"content-type": "application/json"}, b"{not json")
         if fault == "not_jwks":
-            return _json_reply({"hello": "world"} if kind == "jwks" else ["not", "an", "object"])
+            return json_reply({"hello": "world"} if kind == "jwks" else ["not", "an", "object"])
         if fault == "empty_keys":
-            return _json_reply({"keys": []})
+            return json_reply({"keys": []})
         if fault == "huge":
             return Reply(200, {"content-type": "application/json"}, stream=self._huge())
         if fault == "huge_declared":
             return Reply(200, {"content-type": "application/json"}, b" " * _HUGE)
         if fault == "slow_drip":
             return Reply(200, {"content-type": "application/json"}, stream=self._drip(delay), action="drip")
+        if fault == "header_drip":
+            return Reply(stream=self._header_drip(delay), action="header_drip")
         if fault == "hang":
             return Reply(action="hang")
         if fault == "refuse":
@@ -378,7 +382,7 @@ class KeyServer:
         if fault == "issuer_mismatch" and kind == "discovery":
             document = self.issuer.discovery()
             document["issuer"] = "https://impostor.example.net/"
-            return _json_reply(document)
+            return json_reply(document)
         return None
 
     def _huge(self) -> Iterator[bytes]:
@@ -395,11 +399,21 @@ class KeyServer:
                 return
             yield body[index : index + 1]
 
+    def _header_drip(self, delay: float) -> Iterator[bytes]:
+        # Each byte arrives well within any read timeout, so only a deadline
+        # on the whole exchange ends it. Far below an HTTP client's header
+        # size limit even after minutes.
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-drip: "
+        index = 0
+        while not self.stopping.wait(delay):
+            yield head[index : index + 1] if index < len(head) else b"a"
+            index += 1
+
     def _token(self, headers: Mapping[str, str], body: bytes) -> Reply:
         # A development token endpoint (RFC 6749 §4.4, client credentials).
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         if form.get("grant_type") != "client_credentials":
-            return _json_reply({"error": "unsupported_grant_type"}, status=400)
+            return json_reply({"error": "unsupported_grant_type"}, status=400)
         scope = form.get("scope", "")
         audience = form.get("audience") or self.issuer.audience
         client_id = form.get("client_id") or _basic_client_id(headers) or "dev-client"
@@ -415,4 +429,4 @@ class KeyServer:
         document = {"access_token": token, "token_type": "DPoP" if binding else "Bearer", "expires_in": lifetime}
         if scope:
             document["scope"] = scope
-        return _json_reply(document, headers={"cache-control": "no-store"})
+        return json_reply(document, headers={"cache-control": "no-store"})

@@ -1,14 +1,21 @@
 """Reaching a :class:`KeyServer`: an ``httpx.MockTransport`` in process, or a
 real HTTP server on 127.0.0.1 (ephemeral port, started in a thread).
+
+The real server answers only requests whose ``Host`` names a loopback host
+and the port it serves: a web page whose DNS name an attacker rebinds to
+127.0.0.1 sends its own name, and must never reach a development token
+endpoint that mints tokens for anyone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -17,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from jwt_guard._config import is_loopback_host
 from jwt_guard.testing._keyserver import KeyServer, PublishedIssuer, Reply
 
 __all__ = ["LocalServer", "mock_transport"]
@@ -24,7 +32,7 @@ __all__ = ["LocalServer", "mock_transport"]
 
 def _mock_reply(server: KeyServer, request: httpx.Request) -> httpx.Response:
     reply = server.respond(request.method, str(request.url), dict(request.headers), request.content)
-    if reply.action in ("hang", "drip"):
+    if reply.action in ("hang", "drip", "header_drip"):
         raise httpx.ReadTimeout(f"key server fault: {reply.action}", request=request)
     if reply.action == "refuse":
         raise httpx.ConnectError("key server fault: connection refused", request=request)
@@ -45,6 +53,26 @@ def mock_transport(server: KeyServer) -> httpx.MockTransport:
     return httpx.MockTransport(lambda request: _mock_reply(server, request))
 
 
+def host_allowed(value: str | None, port: int) -> bool:
+    """True when a ``Host`` header *value* names a loopback host (``localhost``
+    or a literal loopback address) and *port* (80 when it names none)."""
+    if not value or any(char in value for char in "/?#@\\ \t"):
+        return False
+    try:
+        parts = urlsplit("//" + value)
+        named_port = parts.port
+    except ValueError:
+        return False
+    if parts.netloc != value or not is_loopback_host(parts.hostname):
+        return False
+    return (named_port if named_port is not None else 80) == port
+
+
+_MISDIRECTED = json.dumps(
+    {"error": "misdirected_request", "error_description": "this development server answers loopback host names only"}
+).encode()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
@@ -62,6 +90,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer()
 
     def _answer(self) -> None:
+        hosts = self.headers.get_all("host") or []
+        if len(hosts) != 1 or not host_allowed(hosts[0], self.server.server_address[1]):
+            # RFC 9110 §15.5.20: not a name this server answers for. The
+            # request is neither read further nor recorded.
+            self.send_response(421)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(_MISDIRECTED)))
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.wfile.write(_MISDIRECTED)
+            self.close_connection = True
+            return
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(min(length, 64 * 1024)) if length else b""
         keys = self.server.keys
@@ -69,6 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.action == "hang":
             keys.stopping.wait(self.server.hang_limit)
             self.close_connection = True
+            return
+        if reply.action == "header_drip":
+            self._drip_raw(reply)
             return
         if reply.action == "refuse":
             # The nearest a listening server gets to refusing: reset at once.
@@ -96,6 +139,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(reply.body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+
+    def _drip_raw(self, reply: Reply) -> None:
+        # Status line and headers as they come, written raw: for at most
+        # hang_limit seconds, or until the server stops.
+        assert reply.stream is not None
+        deadline = time.monotonic() + self.server.hang_limit
+        try:
+            for chunk in reply.stream:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                if time.monotonic() > deadline:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -153,6 +211,11 @@ class LocalServer:
     The issuer's ``issuer`` URL is rewritten to the server's address (keeping
     its path) so that discovery matches and minted tokens carry it.
     ``hang_limit`` bounds how long a hanging reply holds its connection.
+
+    .. warning::
+       Requests whose ``Host`` is not ``localhost`` or a literal loopback
+       address with this server's port are answered 421 (DNS rebinding: a
+       browser page must not reach endpoints that mint tokens for anyone).
     """
 
     def __init__(

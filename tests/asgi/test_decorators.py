@@ -318,3 +318,130 @@ async def test_json_response_endpoint_untouched_on_success(issuer, make_verifier
     async with asgi_client(app) as client:
         response = await client.get("/", headers=bearer(issuer.token(scope="read")))
     assert response.json() == {"ok": True}
+
+
+# -- the typed accessor, the refusal helper, and other ASGI frameworks ----------------
+
+
+async def test_require_access_token(issuer, make_verifier):
+    """The token inside an endpoint; for a request without one, MissingToken,
+    which Starlette answers 401 with the middleware's challenge headers."""
+    from jwt_guard.asgi import TokenRequired, require_access_token
+
+    async def me(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": require_access_token(request).subject})
+
+    app = Starlette(
+        routes=[Route("/me", me)],
+        middleware=[Middleware(JWTGuardMiddleware, verifier=make_verifier(), realm=REALM, optional=True)],
+    )
+    async with asgi_client(app) as client:
+        granted = await client.get("/me", headers=bearer(issuer.token(sub="ada")))
+        anonymous = await client.get("/me")
+    assert granted.json() == {"sub": "ada"}
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+    assert anonymous.headers["cache-control"] == "no-store"
+    with pytest.raises(MissingToken) as raised:
+        require_access_token({"type": "http"})
+    assert isinstance(raised.value, TokenRequired) and raised.value.status_code == 401
+    assert raised.value.headers == {"www-authenticate": "Bearer", "cache-control": "no-store"}
+
+
+async def test_require_access_token_under_fastapi(issuer, make_verifier):
+    from fastapi import FastAPI
+
+    from jwt_guard.asgi import require_access_token
+
+    app = FastAPI()
+    app.add_middleware(JWTGuardMiddleware, verifier=make_verifier(), optional=True)
+
+    @app.get("/me")
+    async def me(request: Request) -> dict[str, Any]:
+        return {"sub": require_access_token(request).subject}
+
+    async with asgi_client(app) as client:
+        anonymous = await client.get("/me")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.json() == {"detail": MissingToken.description}
+
+
+@pytest.mark.parametrize(
+    ("scope", "any_of", "status"),
+    [
+        pytest.param(None, False, 401, id="anonymous"),
+        pytest.param("read", False, 403, id="one-of-two"),
+        pytest.param("read", True, None, id="one-is-enough"),
+        pytest.param("read write", False, None, id="both"),
+    ],
+)
+async def test_scope_refusal(issuer, make_verifier, scope, any_of, status):
+    """What the decorators decide, as a Challenge, for frameworks they cannot decorate."""
+    from jwt_guard.asgi import scope_refusal
+
+    seen: list[Any] = []
+
+    async def app(scope_: Any, receive: Any, send: Any) -> None:
+        seen.append(scope_refusal(scope_, "read", "write", any_of=any_of))
+        await PlainTextResponse("ok")(scope_, receive, send)
+
+    guarded = JWTGuardMiddleware(app, verifier=make_verifier(), realm=REALM, optional=True)
+    headers = bearer(issuer.token(scope=scope)) if scope else {}
+    async with asgi_client(guarded) as client:
+        await client.get("/", headers=headers)
+    if status is None:
+        assert seen == [None]
+        return
+    expected = MissingToken() if status == 401 else InsufficientScope(["read", "write"])
+    assert seen == [render_error(expected, realm=REALM)]
+
+
+def test_scope_refusal_checks_scope_names():
+    from jwt_guard.asgi import scope_refusal
+
+    with pytest.raises(ValueError, match="not a scope token"):
+        scope_refusal({}, "read write")
+
+
+class _LitestarLikeRequest:
+    """Stands for another framework's request class (not a Starlette one)."""
+
+
+_LitestarLikeRequest.__name__ = "Request"
+_LitestarLikeRequest.__qualname__ = "Request"
+_LitestarLikeRequest.__module__ = "litestar.connection.request"
+
+
+@pytest.mark.parametrize(
+    ("make", "found"),
+    [
+        pytest.param(lambda: lambda request: None, None, id="request-without-annotation-is-starlettes"),
+        pytest.param(
+            lambda: _annotated(_LitestarLikeRequest), "takes a litestar.connection.request.Request", id="litestar"
+        ),
+        pytest.param(lambda: _no_argument, "has no 'request' or 'websocket' parameter", id="quart-style"),
+    ],
+)
+def test_handlers_of_other_frameworks_are_refused_naming_what_to_use(make, found):
+    view = make()
+    if found is None:
+        require_scopes("read")(view)
+        return
+    with pytest.raises(TypeError) as raised:
+        require_scopes("read")(view)
+    message = str(raised.value)
+    assert found in message
+    assert "JWTGuardMiddleware" in message and "scope_refusal" in message and "docs/frameworks.md" in message
+
+
+def _annotated(cls: type) -> Any:
+    async def handler(request: cls) -> None:  # type: ignore[valid-type]
+        return None
+
+    handler.__annotations__ = {"request": cls, "return": None}
+    return handler
+
+
+async def _no_argument() -> str:
+    return "ok"

@@ -65,7 +65,7 @@ def test_demo_serves_200_401_403_and_stops_cleanly_on_ctrl_c(demo):
     text = "".join(lines)
     assert "DEVELOPMENT ONLY" in text
     curls = [shlex.split(line.strip()) for line in lines if line.strip().startswith("curl -i")]
-    assert len(curls) == 3
+    assert len(curls) == 4
     token = re.search(r"TOKEN=(\S+)", text)
     assert token is not None
 
@@ -76,9 +76,18 @@ def test_demo_serves_200_401_403_and_stops_cleanly_on_ctrl_c(demo):
             assert url.startswith("http://127.0.0.1:")
             headers = dict([argv[argv.index("-H") + 1].split(": ", 1)]) if "-H" in argv else {}
             statuses.append(client.get(url, headers=headers).status_code)
-        assert statuses == [200, 401, 403]
+        assert statuses == [200, 401, 403, 401]
         first_url = curls[0][-1]
         assert client.get(first_url, headers={"Authorization": f"Bearer {token.group(1)}"}).status_code == 200
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
+    assert process.stderr is not None
+    logged = process.stderr.read()
+    # The token for another API is refused, and the log says why (never the token).
+    assert (
+        "jwt_guard: request rejected (invalid_audience, 401): the access token is not meant for this audience; "
+        "aud: expected 'https://api.jwt-guard.demo', received 'https://other-api.jwt-guard.demo'"
+    ) in logged
+    foreign = curls[3][curls[3].index("-H") + 1].split(" ")[-1]
+    assert foreign.split(".")[1] not in logged

@@ -60,6 +60,19 @@ def build(bearer_scheme: JWTBearer, *, handler: bool = True, middleware: dict[st
     async def maybe(token: Annotated[AccessToken | None, Depends(optional_scheme)]) -> dict[str, Any]:
         return {"sub": token.subject if token else None}
 
+    @app.get("/maybe-scoped")
+    async def maybe_scoped(
+        token: Annotated[AccessToken | None, Security(optional_scheme, scopes=["read"])],
+    ) -> dict[str, Any]:
+        return {"sub": token.subject if token else None}
+
+    def optional_reader(token: Annotated[AccessToken | None, Depends(optional_scheme)]) -> str | None:
+        return token.subject if token else None
+
+    @app.get("/maybe-merged")
+    async def maybe_merged(who: Annotated[str | None, Security(optional_reader, scopes=["admin"])]) -> dict[str, Any]:
+        return {"who": who}
+
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, token: Annotated[AccessToken, Security(bearer_scheme, scopes=["read"])]) -> None:
         await websocket.accept()
@@ -166,6 +179,25 @@ async def test_auto_error_false_returns_none_without_credentials(issuer, scheme)
         assert (await client.get("/maybe")).json() == {"sub": None}
         assert (await client.get("/maybe", headers=bearer(issuer.token(sub="bob")))).json() == {"sub": "bob"}
         assert (await client.get("/maybe", headers=bearer("a.b.c"))).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/maybe-scoped", "/maybe-merged"])
+@pytest.mark.parametrize("with_middleware", [False, True], ids=["alone", "behind-optional-middleware"])
+async def test_auto_error_false_with_scopes_refuses_anonymous_requests(issuer, scheme, path, with_middleware):
+    """No token never gets further than a token lacking the scopes: a
+    dependency that names scopes answers 401 to an anonymous request, whatever
+    ``auto_error`` says (and whether or not an optional middleware ran)."""
+    middleware = {"verifier": scheme.verifier, "optional": True} if with_middleware else None
+    scope = "read" if path == "/maybe-scoped" else "admin"
+    async with asgi_client(build(scheme, middleware=middleware)) as client:
+        anonymous = await client.get(path)
+        weak = await client.get(path, headers=bearer(issuer.token(sub="bob")))
+        granted = await client.get(path, headers=bearer(issuer.token(sub="bob", scope=scope)))
+    assert anonymous.status_code == 401
+    assert_challenge(anonymous, MissingToken(), realm=None)
+    assert weak.status_code == 403
+    assert granted.status_code == 200
+    assert granted.json() == ({"sub": "bob"} if path == "/maybe-scoped" else {"who": "bob"})
 
 
 def test_exception_carries_error_and_challenge():

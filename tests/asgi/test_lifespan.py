@@ -90,6 +90,24 @@ async def test_prefetch_failure_with_fail_fast_aborts_startup(remote_verifier, k
     assert any(r.levelno == logging.ERROR for r in caplog.records)
 
 
+async def test_issuer_mismatch_with_fail_fast_aborts_startup_saying_what_to_configure(
+    issuer, remote_verifier, key_server
+):
+    """The discovery document names the issuer without the configured trailing
+    slash: startup stops at once with the issuer to configure."""
+    configured = issuer.issuer
+    named = issuer.issuer = configured.rstrip("/")
+    events: list[str] = []
+    verifier = remote_verifier(issuer=configured)
+    sent = await run_lifespan(app_with_lifespan(events, verifier, prefetch=True, fail_fast=True))
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
+    message = sent[0]["message"]
+    assert "(issuers must match exactly, trailing slash included)" in message
+    assert message.endswith(f"configure issuer='{named}' (JWT_GUARD_ISSUER with Verifier.from_env)")
+    assert events == []
+    assert key_server.jwks_requests == 0
+
+
 async def test_fail_fast_with_keys_available_starts(remote_verifier, key_server):
     events: list[str] = []
     sent = await run_lifespan(app_with_lifespan(events, remote_verifier(), prefetch=True, fail_fast=True))

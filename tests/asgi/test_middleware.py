@@ -315,6 +315,11 @@ async def test_starlette_requires_works(issuer, make_app, scope, optional, statu
     async with asgi_client(make_app(optional=optional)) as client:
         response = await client.get("/starlette-read", headers=headers)
     assert response.status_code == status
+    if status == 403:
+        # As the README says: Starlette's own answer, a plain 403 without an
+        # RFC 6750 challenge (require_scopes answers 403 insufficient_scope, or 401).
+        assert "www-authenticate" not in response.headers
+        assert not response.headers["content-type"].startswith("application/json")
 
 
 # -- on_error ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from jwt_guard.cli._common import (
     CommandError,
     Streams,
+    escape_text,
     format_span,
     format_time,
     is_local_url,
@@ -149,3 +150,28 @@ def test_is_local_url_follows_the_library_url_rule(url, local):
 def test_split_url_names_the_option(url):
     with pytest.raises(CommandError, match=r"^--issuer is not a valid URL: "):
         split_url(url, "--issuer")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("alice", "alice", id="plain"),
+        pytest.param("\x1b[2J", "\\x1b[2J", id="esc"),
+        pytest.param("a\nb\rc\td", "a\\x0ab\\x0dc\\x09d", id="line-breaks-and-tab"),
+        pytest.param("\x00\x7f", "\\x00\\x7f", id="nul-del"),
+        pytest.param("\x9b\x9d", "\\x9b\\x9d", id="c1"),
+        pytest.param("caf\u00e9 \u202e", "caf\\xe9 \\u202e", id="non-ascii"),
+        pytest.param("back\\x1b", "back\\\\x1b", id="literal-backslash-stays-distinct"),
+    ],
+)
+def test_escape_text(value, expected):
+    assert escape_text(value) == expected
+
+
+def test_streams_never_write_control_characters():
+    out, err = io.StringIO(), io.StringIO()
+    streams = Streams(io.StringIO(), out, err)
+    streams.out("line one\nline \x1b]0;two\x07")
+    streams.err("\x9b2J\x7f")
+    assert out.getvalue() == "line one\nline \\x1b]0;two\\x07\n"
+    assert err.getvalue() == "\\x9b2J\\x7f\n"

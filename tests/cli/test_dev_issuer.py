@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jwt_guard import Verifier
+from jwt_guard import UnknownKey, Verifier
 from jwt_guard.cli._common import DEV_AUDIENCE, Streams
 from jwt_guard.cli._dev_issuer import Address, dev_issuer_address, serve_dev_issuer
 from tests.cli.conftest import TIMEOUT, console_script, run_process
@@ -260,3 +260,51 @@ def test_sigterm_stops_cleanly(background):
     code, out, _ = issuer.finish()
     assert code == 0
     assert out.endswith("dev-issuer stopped.")
+
+
+def test_a_running_api_keeps_the_earlier_key_until_it_refetches(dev_issuer):
+    """What docs/cli.md says of a restart: tokens of the earlier run keep
+    verifying with the cached key until the API fetches the key set again
+    (here: a token of the new run names an unknown kid), then get 401."""
+    first = dev_issuer()
+    port = first.server.port
+    with httpx.Client(timeout=TIMEOUT) as client:
+        old = _token_response(client, first.issuer).json()["access_token"]
+    with Verifier(issuer=first.issuer, audience=DEV_AUDIENCE, result_cache_size=0) as verifier:
+        verifier.verify(old)
+        first.close()
+        verifier.verify(old)  # the dev issuer is down: the cached key still serves
+        second = dev_issuer(port=port)
+        assert second.issuer == first.issuer
+        verifier.verify(old)  # restarted with a new key, not fetched yet
+        with httpx.Client(timeout=TIMEOUT) as client:
+            new = _token_response(client, second.issuer).json()["access_token"]
+        verifier.verify(new)  # its unknown kid makes the verifier refetch
+        with pytest.raises(UnknownKey):
+            verifier.verify(old)
+
+
+@pytest.mark.parametrize(
+    "issuer_url",
+    [pytest.param(None, id="default"), pytest.param("http://localhost:0/realms/dev", id="localhost-name")],
+)
+def test_forged_host_gets_no_token(dev_issuer, issuer_url):
+    """DNS rebinding: a page on a name the attacker points at 127.0.0.1 sends
+    that name as Host. The development issuer refuses it (421) on every
+    endpoint; the loopback names it serves keep working."""
+    running = dev_issuer(issuer_url=issuer_url, port=0) if issuer_url else dev_issuer()
+    port = running.server.port
+    token_url = running.issuer.rstrip("/") + "/oauth/token"
+    form = {"grant_type": "client_credentials", "scope": "admin"}
+    with httpx.Client(timeout=TIMEOUT) as client:
+        for path in ("/.well-known/openid-configuration", "/oauth/token"):
+            url = running.issuer.rstrip("/") + path
+            forged = client.request(
+                "POST" if path.endswith("token") else "GET",
+                url,
+                data=form if path.endswith("token") else None,
+                headers={"host": f"rebound.attacker.example:{port}"},
+            )
+            assert forged.status_code == 421, path
+            assert "access_token" not in forged.text
+        assert client.post(token_url, data=form).status_code == 200

@@ -103,6 +103,30 @@ def test_a_well_formed_token_has_no_warnings():
     assert inspect_token(unsigned(GOOD_HEADER, GOOD_CLAIMS), NOW).warnings == []
 
 
+@pytest.mark.parametrize(
+    ("header", "claims", "segment"),
+    [
+        pytest.param(b'{"alg":"RS256","alg":"none"}', json.dumps(GOOD_CLAIMS).encode(), "header", id="header"),
+        pytest.param(
+            json.dumps(GOOD_HEADER).encode(),
+            json.dumps(GOOD_CLAIMS).encode()[:-1] + b',"sub":"root"}',
+            "claims",
+            id="claims",
+        ),
+        pytest.param(
+            json.dumps(GOOD_HEADER).encode(),
+            json.dumps(GOOD_CLAIMS).encode()[:-1] + b',"x":{"r":1,"r":2}}',
+            "claims",
+            id="nested",
+        ),
+    ],
+)
+def test_duplicate_names_are_flagged(header, claims, segment):
+    """A duplicate member is shown last-wins, with a warning that jwt_guard refuses the token."""
+    result = inspect_token(f"{b64url(header)}.{b64url(claims)}.{b64url(b'sig')}", NOW)
+    assert any(f"the {segment} names a member twice" in warning for warning in result.warnings), result.warnings
+
+
 def test_empty_signature_is_flagged():
     result = inspect_token(unsigned(GOOD_HEADER, GOOD_CLAIMS, signature=b""), NOW)
     assert "the signature segment is empty" in result.warnings

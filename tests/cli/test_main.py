@@ -14,7 +14,7 @@ import jwt_guard.cli._inspect
 from jwt_guard.cli import build_parser
 from tests.cli.conftest import ENTRY_POINTS, TIMEOUT, run_process
 
-COMMANDS = ["inspect", "verify", "dev-issuer", "token", "demo", "revoke", "revocations"]
+COMMANDS = ["inspect", "verify", "check", "dev-issuer", "token", "demo", "revoke", "revocations"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

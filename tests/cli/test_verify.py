@@ -69,8 +69,56 @@ def test_shared_secret_file_with_hs256(run, tmp_path):
     issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[key])
     path = tmp_path / "secret"
     path.write_bytes(key.private_key + b"\n")  # a trailing newline is not part of the secret
-    result = run("verify", issuer.token(scope="read"), *base(str(path), "--algorithm", "HS256"))
+    args = ["--issuer", ISSUER, "--audience", AUDIENCE, "--secret-file", str(path), "--algorithm", "HS256"]
+    result = run("verify", issuer.token(scope="read"), *args)
     assert result.code == 0, result.err
+
+
+def test_key_never_reads_a_shared_secret(run, tmp_path):
+    """--key takes public keys only: a secret file there is refused, not
+    taken as an HMAC key (that was how a public key became one)."""
+    key = SigningKey("HS256", kid="shared")
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[key])
+    path = tmp_path / "secret"
+    path.write_bytes(key.private_key)
+    result = run("verify", issuer.token(), *base(str(path), "--algorithm", "HS256"))
+    assert result.code == 2
+    assert "--key" in result.err
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["pem", "der"])
+def test_secret_file_refuses_a_public_key(run, issuer, tmp_path, binary):
+    """A public key offered as the shared secret is refused, naming what it
+    is, with no hint towards HS256: with it, anyone could forge tokens."""
+    from cryptography.hazmat.primitives import serialization
+
+    path = tmp_path / "key"
+    encoding = serialization.Encoding.DER if binary else serialization.Encoding.PEM
+    path.write_bytes(
+        issuer.signing_key.public_key.public_bytes(encoding, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    args = ["--issuer", ISSUER, "--audience", AUDIENCE, "--secret-file", str(path), "--algorithm", "HS256"]
+    result = run("verify", issuer.token(), *args)
+    assert result.code == 2
+    assert "--secret-file" in result.err
+    assert ("DER-encoded public key" if binary else "PEM text") in result.err
+    assert "algorithm" not in result.err.split("error:", 1)[1].lower().replace("--algorithm", "")
+
+
+def test_secret_file_excludes_key(run, tmp_path, pem):
+    result = run("verify", "a.b.c", *base(pem, "--secret-file", pem))
+    assert result.code == 2
+    assert "not allowed with" in result.err
+
+
+def test_client_id_binds_tokens_without_an_audience(run, issuer, pem):
+    args = ["--issuer", ISSUER, "--no-audience", "--key", pem, "--client-id", "web-app"]
+    accepted = run("verify", issuer.token(aud=None, client_id="web-app"), *args)
+    assert accepted.code == 0, accepted.err
+    assert "client    web-app" in accepted.out
+    refused = run("verify", issuer.token(aud=None, client_id="another-app"), *args)
+    assert refused.code == 1
+    assert "invalid_token" in refused.err
 
 
 def test_token_from_stdin(run, issuer, pem):
@@ -263,3 +311,100 @@ def test_stopped_key_server_exits_3(run, served):
     url = served.issuer_url
     served.stop()
     assert run("verify", token, "--issuer", url, "--audience", AUDIENCE, "--timeout", "5").code == 3
+
+
+def test_refusals_show_expected_and_received_and_what_to_change(run, issuer, pem):
+    token = issuer.token(iss="https://evil.example.test/")
+    result = run("verify", token, *base(pem))
+    assert result.code == 1
+    lines = result.err.splitlines()
+    assert lines[1] == "  iss: expected 'https://idp.example.test/', received 'https://evil.example.test/'"
+    assert lines[2] == (
+        "  fix: the token's issuer is 'https://evil.example.test/': if that is your identity provider, "
+        "use --issuer 'https://evil.example.test/'"
+    )
+    document = json.loads(run("verify", token, *base(pem, "--json")).out)
+    assert document["reason_code"] == "invalid_issuer"
+    assert document["details"] == {
+        "claim": "iss",
+        "expected": ["https://idp.example.test/"],
+        "received": "https://evil.example.test/",
+    }
+    assert document["fix"].endswith("use --issuer 'https://evil.example.test/'")
+
+
+def test_wrong_audience_names_the_token_audience(run, issuer, pem):
+    result = run("verify", issuer.token(aud="https://other.example.test"), *base(pem))
+    assert result.code == 1
+    assert "  aud: expected 'https://api.example.test', received 'https://other.example.test'" in result.err
+    assert "if that is this API, use --audience 'https://other.example.test'" in result.err
+
+
+def test_discovery_naming_another_issuer_is_a_configuration_error(run):
+    """The provider is ``http://127.0.0.1:PORT``; --issuer adds a slash. A token
+    that carries the configured iss reaches discovery, whose answer says what
+    to pass instead: exit 2, not 3 (retrying will not help)."""
+    issuer = LocalIssuer("http://127.0.0.1", audience=AUDIENCE, keys=[signing_key("ES256")])
+    with LocalServer(issuer) as server:
+        configured = server.issuer_url + "/"
+        token = issuer.token(iss=configured)
+        result = run("verify", token, "--issuer", configured, "--audience", AUDIENCE)
+        assert result.code == 2
+        assert "(issuers must match exactly, trailing slash included)" in result.err
+        assert f"  fix: use --issuer '{server.issuer_url}' (the issuer its discovery document names)" in result.err
+        assert "an API would answer 503 with Retry-After: " in result.err
+        document = json.loads(run("verify", token, "--issuer", configured, "--audience", AUDIENCE, "--json").out)
+        assert server.keys.jwks_requests == 0
+    assert document["details"]["configuration"] is True
+    assert document["details"]["discovered_issuer"] == server.issuer_url
+    assert document["fix"].startswith(f"use --issuer '{server.issuer_url}'")
+
+
+def test_trailing_slash_token_is_refused_before_any_fetch(run):
+    issuer = LocalIssuer("http://127.0.0.1", audience=AUDIENCE, keys=[signing_key("ES256")])
+    with LocalServer(issuer) as server:
+        result = run("verify", issuer.token(), "--issuer", server.issuer_url + "/", "--audience", AUDIENCE)
+        assert result.code == 1
+        assert server.keys.requests == []
+    assert f"  fix: the token's issuer is '{server.issuer_url}'" in result.err
+
+
+# -- terminal safety: claims never reach the terminal as control characters ---------------------
+
+#: C0 (ESC, BEL, CR, NUL, LF), DEL and C1 (CSI, OSC) characters an attacker
+#: can put in claims a verifier accepts: with them a token could rewrite the
+#: terminal (OSC 0 sets the window title, CSI 2J clears the screen) or forge
+#: lines of the verdict.
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\r\x00\x7f\x9b31m\x9d0;x\x9c\nscopes    admin"
+
+
+def _controls(text: str) -> list[str]:
+    return [char for char in text if (ord(char) < 0x20 and char != "\n") or 0x7F <= ord(char) <= 0x9F]
+
+
+def test_human_output_escapes_control_characters_in_claims(run, issuer, pem):
+    token = issuer.token(sub=HOSTILE, client_id=HOSTILE, jti=HOSTILE, aud=[AUDIENCE, HOSTILE])
+    result = run("verify", token, *base(pem))
+    assert result.code == 0, result.err
+    assert _controls(result.out) == []
+    assert _controls(result.err) == []
+    assert "\\x1b]0;pwned\\x07" in result.out  # shown, escaped
+    # The newline in the claim cannot fake a verdict line.
+    assert not any(line.startswith("scopes") for line in result.out.splitlines())
+    subject = next(line for line in result.out.splitlines() if line.startswith("  subject"))
+    assert "scopes    admin" in subject
+
+
+def test_refusal_output_has_no_control_characters(run, issuer, pem):
+    token = issuer.token(sub=HOSTILE, aud="https://other.example.test\x1b[2J")
+    result = run("verify", token, *base(pem))
+    assert result.code == 1
+    assert _controls(result.out + result.err) == []
+
+
+def test_inspect_escapes_control_characters(run, issuer):
+    token = issuer.token(sub=HOSTILE, headers={"kid": HOSTILE, "typ": HOSTILE})
+    result = run("inspect", token)
+    assert result.code == 0, result.err
+    assert _controls(result.out + result.err) == []
+    assert "is not an access-token type" in result.out  # the hostile typ is quoted in a warning

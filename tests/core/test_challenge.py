@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from jwt_guard._auth_syntax import bearer_challenge, quote_param
+from jwt_guard._auth_syntax import add_auth_param, bearer_challenge, parse_challenges, quote_param, safe_param
 from jwt_guard._challenge import Challenge, render_error
 from jwt_guard.errors import (
     ConfigurationError,
@@ -287,3 +287,119 @@ def test_challenge_is_frozen():
     challenge = render_error(InvalidToken())
     with pytest.raises(AttributeError):
         challenge.status_code = 200
+
+
+# -- resource_metadata (RFC 9728 §5.1) ------------------------------------------------------------
+
+METADATA_URL = "https://api.example.test/.well-known/oauth-protected-resource/mcp"
+
+
+@pytest.mark.parametrize(
+    ("error", "realm", "expected"),
+    [
+        pytest.param(MissingToken(), None, f'Bearer resource_metadata="{METADATA_URL}"', id="no-params"),
+        pytest.param(MissingToken(), "api", f'Bearer realm="api", resource_metadata="{METADATA_URL}"', id="realm-only"),
+        pytest.param(
+            InvalidToken(),
+            None,
+            'Bearer error="invalid_token", error_description="the access token is invalid", '
+            f'resource_metadata="{METADATA_URL}"',
+            id="invalid-token",
+        ),
+        pytest.param(
+            InsufficientScope(["read"]),
+            "api",
+            'Bearer realm="api", error="insufficient_scope", '
+            'error_description="the access token lacks a required scope", scope="read", '
+            f'resource_metadata="{METADATA_URL}"',
+            id="insufficient-scope",
+        ),
+        pytest.param(
+            InvalidRequest(),
+            None,
+            'Bearer error="invalid_request", error_description="malformed authorization request", '
+            f'resource_metadata="{METADATA_URL}"',
+            id="invalid-request",
+        ),
+    ],
+)
+def test_resource_metadata_is_the_last_auth_param(error, realm, expected):
+    challenge = render_error(error, realm=realm, resource_metadata=METADATA_URL)
+    assert challenge.header("www-authenticate") == expected
+    assert params_of(expected)["resource_metadata"] == METADATA_URL
+    without = render_error(error, realm=realm)
+    assert challenge.body == without.body and challenge.status_code == without.status_code
+
+
+def test_resource_metadata_is_not_added_to_503():
+    challenge = render_error(KeySetUnavailable(), resource_metadata=METADATA_URL)
+    assert challenge.header("www-authenticate") is None
+
+
+def test_add_auth_param_quotes():
+    assert add_auth_param("Bearer", "x", 'a"b') == 'Bearer x="a\\"b"'
+    assert add_auth_param('DPoP algs="ES256"', "resource_metadata", "u") == 'DPoP algs="ES256", resource_metadata="u"'
+
+
+# -- parse_challenges: the way back -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("Bearer", [("Bearer", {})], id="scheme-alone"),
+        pytest.param('Bearer realm="api"', [("Bearer", {"realm": "api"})], id="one-param"),
+        pytest.param("Bearer error=invalid_token", [("Bearer", {"error": "invalid_token"})], id="token-value"),
+        pytest.param(
+            'Bearer  realm = "a,b" ,  scope = "x y"', [("Bearer", {"realm": "a,b", "scope": "x y"})], id="whitespace"
+        ),
+        pytest.param(
+            'Bearer realm="r", DPoP algs="ES256 EdDSA", error="use_dpop_nonce"',
+            [("Bearer", {"realm": "r"}), ("DPoP", {"algs": "ES256 EdDSA", "error": "use_dpop_nonce"})],
+            id="two-challenges",
+        ),
+        pytest.param("Basic abc==, Bearer", [("Basic", {"": "abc=="}), ("Bearer", {})], id="token68"),
+        pytest.param("Bearer, Basic", [("Bearer", {}), ("Basic", {})], id="two-bare-schemes"),
+        pytest.param(
+            'Bearer error_description="say \\"hi\\" \\\\o/"',
+            [("Bearer", {"error_description": 'say "hi" \\o/'})],
+            id="quoted-pairs",
+        ),
+        pytest.param('Bearer REALM="a", realm="b"', [("Bearer", {"realm": "a"})], id="first-repeated-name-wins"),
+        pytest.param(", ,Bearer ,", [("Bearer", {})], id="empty-list-elements"),
+    ],
+)
+def test_parse_challenges(value, expected):
+    assert parse_challenges(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param('Bearer realm="open', id="unterminated"),
+        pytest.param('"Bearer"', id="quoted-scheme"),
+        pytest.param("Bearer a=b c=d", id="missing-comma"),
+        pytest.param('Bearer realm="x", a=', id="empty-value"),
+        pytest.param("=x", id="starts-with-equals"),
+        pytest.param("Bearer realm=\x00", id="control-character"),
+    ],
+)
+def test_parse_challenges_refuses_malformed_values(value):
+    with pytest.raises(ValueError):
+        parse_challenges(value)
+
+
+def test_parse_challenges_round_trips_every_rendered_error():
+    for error in (MissingToken(), InvalidToken('a "quoted" \\ phrase'), InsufficientScope(["a", "b:c"])):
+        header = render_error(error, realm='r "x"', resource_metadata=METADATA_URL).header("www-authenticate")
+        [(scheme, params)] = parse_challenges(header)
+        assert scheme == "Bearer"
+        assert params.pop("realm") == 'r "x"' and params.pop("resource_metadata") == METADATA_URL
+        assert params == {name: safe_param(name, value) for name, value in error.challenge_params()}
+
+
+def test_parse_challenges_is_linear_on_long_input():
+    """A long header (a hostile server's) is read in one pass, not backtracked."""
+    value = "Bearer " + ", ".join(f'p{i}="{"x" * 50}"' for i in range(2000))
+    [(_, params)] = parse_challenges(value)
+    assert len(params) == 2000

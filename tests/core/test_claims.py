@@ -368,6 +368,55 @@ def test_required_claim_set_to_null_is_missing():
         check(token_claims, required_claims=("tenant",))
 
 
+# -- client_ids: tokens bound to this API's clients -----------------------------------------------
+
+APPS = ["app-1", "app-2"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"client_id": "app-1"}, id="client-id"),
+        pytest.param({"client_id": "app-2"}, id="second-client-id"),
+        pytest.param({"azp": "app-1"}, id="azp"),
+        pytest.param({"client_id": "app-1", "azp": "app-2"}, id="both-listed"),
+    ],
+)
+def test_client_ids_accept_listed_clients(changes):
+    accepts(claims(aud=None, **changes), audience=None, client_ids=APPS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        pytest.param({"client_id": "other-app"}, InvalidClaim, id="other-client-id"),
+        pytest.param({"azp": "other-app"}, InvalidClaim, id="other-azp"),
+        pytest.param({"client_id": "app-1", "azp": "other-app"}, InvalidClaim, id="azp-disagrees"),
+        pytest.param({"client_id": "other-app", "azp": "app-1"}, InvalidClaim, id="client-id-disagrees"),
+        pytest.param({"client_id": "APP-1"}, InvalidClaim, id="case"),
+        pytest.param({"client_id": "app-1 "}, InvalidClaim, id="trailing-space"),
+        pytest.param({"client_id": ["app-1"]}, InvalidClaim, id="list"),
+        pytest.param({}, MissingClaim, id="no-client"),
+    ],
+)
+def test_client_ids_refuse_other_clients(changes, error):
+    """An ID token of another app of the same issuer (audience=None, as for
+    Cognito) names its client in azp/client_id: only listed clients pass."""
+    with pytest.raises(error) as caught:
+        check(claims(aud=None, **changes), audience=None, client_ids=APPS)
+    assert type(caught.value) is error
+
+
+def test_client_ids_apply_with_an_audience_too():
+    accepts(claims(client_id="app-1"), client_ids=APPS)
+    with pytest.raises(InvalidClaim):
+        check(claims(client_id="other-app"), client_ids=APPS)
+
+
+def test_without_client_ids_any_client_passes():
+    accepts(claims(client_id="whoever"))
+
+
 @pytest.mark.parametrize("name", ["sub", "jti", "client_id", "azp"])
 def test_string_claims_accept_strings(name):
     token_claims = claims()
@@ -496,6 +545,91 @@ def test_extract_scopes_wrong_types(sources, token_claims):
     with pytest.raises(InvalidClaim) as info:
         extract_scopes(token_claims, parse_scope_claims(sources))
     assert type(info.value) is InvalidClaim
+
+
+# RFC 6749 §3.3: scope = scope-token *( SP scope-token ), scope-token =
+# 1*( %x21 / %x23-5B / %x5D-7E ). Whatever else str.split() would cut at
+# (Unicode spaces, tabs, line breaks, \x1c-\x1f) must never make two
+# scopes of one item; an item outside the grammar is dropped, never granted.
+_SEPARATOR_LOOKALIKES = [
+    pytest.param("\u00a0", id="no-break-space"),
+    pytest.param("\t", id="tab"),
+    pytest.param("\n", id="line-feed"),
+    pytest.param("\r", id="carriage-return"),
+    pytest.param("\x0b", id="vertical-tab"),
+    pytest.param("\x0c", id="form-feed"),
+    pytest.param("\x1c", id="file-separator"),
+    pytest.param("\x1f", id="unit-separator"),
+    pytest.param("\x85", id="next-line"),
+    pytest.param("\u1680", id="ogham-space"),
+    pytest.param("\u2003", id="em-space"),
+    pytest.param("\u2028", id="line-separator"),
+    pytest.param("\u2029", id="paragraph-separator"),
+    pytest.param("\u202f", id="narrow-no-break-space"),
+    pytest.param("\u3000", id="ideographic-space"),
+]
+
+
+@pytest.mark.parametrize("separator", _SEPARATOR_LOOKALIKES)
+def test_scope_string_splits_on_the_ascii_space_only(separator):
+    """``"read<sep>admin"`` is one malformed item: it grants neither scope."""
+    value = f"read{separator}admin"
+    assert extract_scopes({"scope": f"openid {value}"}, parse_scope_claims(("scope",))) == {"openid"}
+
+
+@pytest.mark.parametrize("separator", _SEPARATOR_LOOKALIKES)
+def test_scope_list_item_with_a_separator_lookalike_grants_nothing(separator):
+    scopes = extract_scopes({"scp": ["openid", f"read{separator}admin"]}, parse_scope_claims(("scp",)))
+    assert scopes == {"openid"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("read write", {"read", "write"}, id="plain"),
+        pytest.param("read  write", {"read", "write"}, id="double-space"),
+        pytest.param(" read write ", {"read", "write"}, id="surrounding-spaces"),
+        pytest.param("   ", set(), id="spaces-only"),
+        pytest.param("read:messages orders-api/read urn:x!#$%&'()*+,-./:;<=>?@[]^_`{|}~", None, id="every-nqchar"),
+        pytest.param('read ad"min', {"read"}, id="double-quote-dropped"),
+        pytest.param("read ad\\min", {"read"}, id="backslash-dropped"),
+        pytest.param("read adm\x7fin", {"read"}, id="del-dropped"),
+        pytest.param("read adm\x00in", {"read"}, id="nul-dropped"),
+        pytest.param("read adm\x9bin", {"read"}, id="c1-dropped"),
+        pytest.param("read caf\u00e9", {"read"}, id="non-ascii-dropped"),
+        pytest.param("read admin\u200b", {"read"}, id="zero-width-dropped"),
+        pytest.param("read \uff41dmin", {"read"}, id="fullwidth-dropped"),
+    ],
+)
+def test_scope_string_grammar(value, expected):
+    found = extract_scopes({"scope": value}, parse_scope_claims(("scope",)))
+    assert found == (set(value.split(" ")) - {""} if expected is None else expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(["read", "write"], {"read", "write"}, id="plain"),
+        pytest.param(["read", ""], {"read"}, id="empty-item-dropped"),
+        pytest.param(["read admin"], set(), id="item-with-space-dropped"),
+        pytest.param(["read", " admin"], {"read"}, id="item-with-leading-space-dropped"),
+        pytest.param(["read", 'ad"min'], {"read"}, id="double-quote-dropped"),
+        pytest.param(["read", "ad\\min"], {"read"}, id="backslash-dropped"),
+        pytest.param(["read", "adm\x7fin"], {"read"}, id="del-dropped"),
+        pytest.param(["read", "caf\u00e9"], {"read"}, id="non-ascii-dropped"),
+        pytest.param(["orders:read", "Orders.Read.All", "default-roles-acme"], None, id="provider-shapes"),
+    ],
+)
+def test_scope_list_items_obey_the_same_grammar(value, expected):
+    found = extract_scopes({"roles": value}, parse_scope_claims(("roles",)))
+    assert found == (set(value) if expected is None else expected)
+
+
+def test_malformed_scope_items_do_not_make_the_token_invalid():
+    """Dropping is the policy: the token stays valid with the scopes it does grant."""
+    token = rules().build(claims(scope="read ad\u00a0min"), {"alg": "RS256"}, "h.p.s")
+    assert token.scopes == {"read"}
+    assert not token.has_scopes("admin")
 
 
 def test_scopes_of_unconfigured_claims_are_ignored():

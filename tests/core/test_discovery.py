@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from jwt_guard import Event, EventKind, KeyCacheOptions, KeySetUnavailable, Verifier
+from jwt_guard import Event, EventKind, InvalidIssuer, KeyCacheOptions, KeySetUnavailable, Verifier
+from jwt_guard._reasons import details_of
 from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, mock_transport
 from tests.conftest import AUDIENCE, signing_key
 from tests.core.conftest import Shell
@@ -79,15 +80,15 @@ async def test_discovery_fails_when_both_forms_answer_4xx(shell, build, issuer, 
     server.set_fault("status", target="discovery", status=code)
     with pytest.raises(KeySetUnavailable) as info:
         await shell.verify(build(server), issuer.token())
-    assert info.value.description.endswith(f"discovery answered HTTP {code}")
+    assert info.value.description.endswith("discovery answered with an error status")
     assert paths(server) == [OIDC, RFC8414]
 
 
 @pytest.mark.parametrize(
     ("fault", "status", "description"),
     [
-        pytest.param("status", 500, "discovery answered HTTP 500", id="5xx"),
-        pytest.param("status", 503, "discovery answered HTTP 503", id="503"),
+        pytest.param("status", 500, "discovery answered with an error status", id="5xx"),
+        pytest.param("status", 503, "discovery answered with an error status", id="503"),
         pytest.param("invalid_json", 500, "the discovery document is not a JSON object", id="invalid-json"),
         pytest.param("not_jwks", 500, "the discovery document is not a JSON object", id="json-array"),
         pytest.param("refuse", 500, "the server could not be reached", id="refused"),
@@ -103,7 +104,7 @@ async def test_other_discovery_failures_do_not_fall_back(shell, build, issuer, f
     assert paths(server) == [OIDC]
 
 
-async def test_issuer_mismatch_is_unavailable_with_a_clear_description_and_an_error_log(shell, build, issuer, caplog):
+async def test_issuer_mismatch_is_a_configuration_error_that_says_what_to_set(shell, build, issuer, caplog):
     events: list[Event] = []
     server = KeyServer(issuer)
     server.set_fault("issuer_mismatch", target="discovery")
@@ -111,13 +112,59 @@ async def test_issuer_mismatch_is_unavailable_with_a_clear_description_and_an_er
     with caplog.at_level(logging.ERROR, logger="jwt_guard"), pytest.raises(KeySetUnavailable) as info:
         await shell.verify(verifier, issuer.token())
     assert info.value.status_code == 503
+    # An issuer on another host stays out of the 503 body; the log names it.
     assert info.value.description == (
-        "signing keys are temporarily unavailable: the discovery document names a different issuer"
+        "signing keys are unavailable: the discovery document names an issuer on another host "
+        "(a configuration error: the server log says which issuer to configure)"
     )
-    assert "names issuer 'https://impostor.example.net/', expected 'https://issuer.example.test/'" in caplog.text
+    assert info.value.retry_after == 300  # the stale_backoff ceiling, not a retry every second
+    assert (
+        "jwt_guard: configuration error for https://issuer.example.test/: the discovery document names issuer "
+        "'https://impostor.example.net/', not 'https://issuer.example.test/' (issuers must match exactly): "
+        "configure issuer='https://impostor.example.net/' (JWT_GUARD_ISSUER with Verifier.from_env), "
+        "or make the provider publish 'https://issuer.example.test/' if that is its public URL; next attempt in 300 s"
+    ) in caplog.text
+    assert details_of(info.value)["discovered_issuer"] == "https://impostor.example.net/"
     assert all(record.levelno == logging.ERROR for record in caplog.records)
     assert server.jwks_requests == 0  # keys are never taken from a foreign document
     assert [(event.kind, event.reason) for event in events] == [(EventKind.FETCH_FAILED, "issuer_mismatch")]
+    with pytest.raises(KeySetUnavailable):
+        await shell.verify(verifier, issuer.token())
+    assert server.discovery_requests == 1  # no new attempt within the backoff
+
+
+async def test_issuer_with_a_trailing_slash_refuses_tokens_before_any_fetch(shell, build, clock):
+    """The provider says ``http://127.0.0.1:9000``; the configuration adds a
+    slash. Its tokens are refused as from a foreign issuer (401), and the key
+    server is never asked anything."""
+    issuer = issuer_at("http://127.0.0.1:9000", clock)
+    server = KeyServer(issuer)
+    verifier = build(server, issuer="http://127.0.0.1:9000/")
+    for _ in range(3):
+        with pytest.raises(InvalidIssuer) as info:
+            await shell.verify(verifier, issuer.token())
+        assert info.value.status_code == 401
+        assert info.value.error == "invalid_token"
+    assert details_of(info.value) == {
+        "claim": "iss",
+        "expected": ["http://127.0.0.1:9000/"],
+        "received": "http://127.0.0.1:9000",
+    }
+    assert server.requests == []
+
+
+async def test_trailing_slash_prefetch_fails_with_what_to_configure(shell, build, clock):
+    issuer = issuer_at("http://127.0.0.1:9000", clock)
+    server = KeyServer(issuer)
+    verifier = build(server, issuer="http://127.0.0.1:9000/")
+    with pytest.raises(KeySetUnavailable) as info:
+        await shell.prefetch(verifier)
+    assert "(issuers must match exactly, trailing slash included)" in info.value.description
+    assert info.value.description.endswith(
+        "configure issuer='http://127.0.0.1:9000' (JWT_GUARD_ISSUER with Verifier.from_env)"
+    )
+    assert details_of(info.value)["configuration"] is True
+    assert server.jwks_requests == 0
 
 
 @pytest.mark.parametrize(
@@ -125,8 +172,9 @@ async def test_issuer_mismatch_is_unavailable_with_a_clear_description_and_an_er
     [
         pytest.param("http://keys.example.net/.well-known/jwks.json", False, False, id="http-non-loopback-refused"),
         pytest.param("http://keys.example.net/.well-known/jwks.json", True, True, id="http-allowed-explicitly"),
-        pytest.param("http://127.0.0.1:9/.well-known/jwks.json", False, True, id="http-loopback"),
-        pytest.param("http://localhost:9/.well-known/jwks.json", False, True, id="http-localhost"),
+        # The https issuer's document cannot claim the operator's loopback exemption.
+        pytest.param("http://127.0.0.1:9/.well-known/jwks.json", False, False, id="http-loopback"),
+        pytest.param("http://localhost:9/.well-known/jwks.json", False, False, id="http-localhost"),
         pytest.param("https://keys.example.net/.well-known/jwks.json", False, True, id="https-other-host"),
     ],
 )

@@ -263,3 +263,18 @@ def test_responder_of():
     default = responder_of({})
     assert default.realm is None and default.on_error is None
     assert responder_of({RESPONDER_KEY: "forged"}) is default
+
+
+def test_responder_adds_resource_metadata_to_every_challenge():
+    url = "https://api.example.test/.well-known/oauth-protected-resource"
+    responder = Responder(realm="r", resource_metadata=url)
+    for error in (MissingToken(), InvalidToken(), InsufficientScope(["read"])):
+        assert responder.challenge(error) == render_error(error, realm="r", resource_metadata=url)
+        assert responder.challenge(error).header("www-authenticate").endswith(f', resource_metadata="{url}"')
+    assert Responder().resource_metadata is None
+
+
+@pytest.mark.parametrize("url", ['https://x/"', "https://x/\n", "https://caf\u00e9/", 5])
+def test_resource_metadata_must_be_sendable(url):
+    with pytest.raises(ConfigurationError, match="resource_metadata"):
+        Responder(resource_metadata=url)

@@ -155,6 +155,11 @@ def test_key_set_options():
         pytest.param({"STRICT_TYP": "2"}, "JWT_GUARD_STRICT_TYP: must be a boolean", id="strict-typ-not-bool"),
         pytest.param({"ALLOW_INSECURE_HTTP": "sure"}, "JWT_GUARD_ALLOW_INSECURE_HTTP: must be", id="insecure-not-bool"),
         pytest.param({"SCOPE_CLAIMS": "scope .roles"}, "JWT_GUARD_SCOPE_CLAIMS: scope_claims entries", id="scope-path"),
+        pytest.param(
+            {"ISSUER": "https://login.microsoftonline.com/{tenantid}/v2.0"},
+            r"JWT_GUARD_ISSUER: issuer .* is a template: .*list the issuer of each tenant",
+            id="issuer-template",
+        ),
         pytest.param({"JWKS_MAX_STALE": "-5"}, "JWT_GUARD_JWKS_MAX_STALE: max_stale must be >= 0", id="stale-negative"),
         pytest.param({"JWKS_TIMEOUT": "soon"}, "JWT_GUARD_JWKS_TIMEOUT: must be a number", id="timeout-text"),
         pytest.param({"JWKS_MIN_TTL": "1e9"}, "JWT_GUARD_JWKS_MIN_TTL: min_ttl must not exceed", id="min-ttl-huge"),
@@ -202,7 +207,7 @@ def test_audience_none_given_in_code_needs_no_audience_variable():
 def test_library_never_reads_the_environment_unasked(monkeypatch):
     monkeypatch.setenv("JWT_GUARD_LEEWAY", "not a number")
     monkeypatch.setenv("JWT_GUARD_ISSUER", "ftp://nonsense")
-    with Verifier(issuer=ISSUER, audience=AUDIENCE, keys=b"k" * 32, algorithms=["HS256"]) as verifier:
+    with Verifier(issuer=ISSUER, audience=AUDIENCE, secret=b"k" * 32, algorithms=["HS256"]) as verifier:
         assert verifier.issuers == (ISSUER,)
 
 
@@ -257,11 +262,99 @@ def test_key_material_is_never_echoed(tmp_path):
     assert "secret-material-here" not in str(caught.value)
 
 
+def test_secret_file_verifies_hs256_tokens(clock, tmp_path):
+    """JWT_GUARD_SECRET_FILE is the environment's secret=: a file holding the
+    shared secret (a trailing newline is not part of it)."""
+    from jwt_guard.testing import LocalIssuer, SigningKey
+
+    key = SigningKey("HS256", kid="shared")
+    issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[key], clock=clock)
+    path = tmp_path / "secret"
+    path.write_bytes(key.private_key + b"\n")
+    with Verifier.from_env(environ=env(SECRET_FILE=str(path), ALGORITHMS="HS256"), clock=clock) as verifier:
+        assert verifier.verify(issuer.token(scope="read")).scopes == {"read"}
+
+
+def _public_pem() -> bytes:
+    from tests.conftest import signing_key
+
+    return signing_key("RS256").public_pem().encode()
+
+
+def _der() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.conftest import signing_key
+
+    return signing_key("ES256").public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(_public_pem, "JWT_GUARD_SECRET_FILE: .*PEM text", id="pem"),
+        pytest.param(_der, "JWT_GUARD_SECRET_FILE: .*DER-encoded public key", id="der"),
+        pytest.param(lambda: b'{"keys": []}', "JWT_GUARD_SECRET_FILE: .*JSON", id="jwks"),
+        pytest.param(lambda: b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI", "JWT_GUARD_SECRET_FILE: .*OpenSSH", id="ssh"),
+        pytest.param(lambda: b"short", "JWT_GUARD_SECRET_FILE: .*32 bytes", id="short"),
+        pytest.param(lambda: b"\n", "JWT_GUARD_SECRET_FILE: .*empty", id="empty"),
+    ],
+)
+def test_secret_file_refuses_key_material(content, message, tmp_path):
+    path = tmp_path / "secret"
+    path.write_bytes(content())
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        options_from_env("JWT_GUARD_", env(SECRET_FILE=str(path), ALGORITHMS="HS256"))
+    assert "HS256" not in caught.value.description or "32 bytes" in caught.value.description
+
+
+def test_secret_file_and_keys_file_exclude_each_other(tmp_path):
+    secret, keys = tmp_path / "secret", tmp_path / "keys.pem"
+    secret.write_bytes(b"s" * 32)
+    keys.write_bytes(_public_pem())
+    with pytest.raises(ConfigurationError, match=r"JWT_GUARD_KEYS_FILE.*JWT_GUARD_SECRET_FILE"):
+        options_from_env("JWT_GUARD_", env(SECRET_FILE=str(secret), KEYS_FILE=str(keys)))
+
+
+def test_secret_file_unreadable_names_the_variable(tmp_path):
+    with pytest.raises(ConfigurationError, match="JWT_GUARD_SECRET_FILE: cannot read"):
+        options_from_env("JWT_GUARD_", env(SECRET_FILE=str(tmp_path / "missing")))
+
+
+def test_secret_is_never_echoed(tmp_path):
+    path = tmp_path / "secret"
+    path.write_bytes(b"tiny-secret")
+    with pytest.raises(ConfigurationError) as caught:
+        options_from_env("JWT_GUARD_", env(SECRET_FILE=str(path), ALGORITHMS="HS256"))
+    assert "tiny-secret" not in str(caught.value)
+
+
+def test_client_ids_from_the_environment():
+    options = options_from_env("JWT_GUARD_", env(AUDIENCE="-", AUDIENCE_DISABLED="true", CLIENT_IDS="app-1, app-2"))
+    assert options["client_ids"] == ["app-1", "app-2"]
+    assert options["audience"] is None
+
+
 def test_every_variable_has_a_unique_name_and_help():
     names = [variable.name for variable in ENV_VARIABLES]
     assert len(names) == len(set(names))
     assert all(re.fullmatch(r"[A-Z_]+", name) for name in names)
     assert all(variable.help for variable in ENV_VARIABLES)
+
+
+def test_scope_claims_variable_is_a_list_whatever_the_separator():
+    """``JWT_GUARD_SCOPE_CLAIMS="scope permissions"`` means two claims (the
+    trap of a spaced string passed to ``scope_claims=`` cannot happen here)."""
+    for value in ("scope permissions", "scope,permissions", " scope ,  permissions "):
+        options = options_from_env("JWT_GUARD_", env(SCOPE_CLAIMS=value))
+        assert options["scope_claims"] == ["scope", "permissions"]
+
+
+def test_spaced_scope_claims_given_to_from_env_in_code_is_refused():
+    with pytest.raises(ConfigurationError, match=r"scope_claims=\['scope', 'permissions'\]"):
+        Verifier.from_env(environ=env(), scope_claims="scope permissions")
 
 
 # -- introspection (opaque tokens) ----------------------------------------------

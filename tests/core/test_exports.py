@@ -27,6 +27,7 @@ PACKAGE_ALL = [
     "ExpiredToken",
     "InactiveToken",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "Introspection",
     "IntrospectionUnavailable",
     "InvalidAudience",
@@ -46,6 +47,7 @@ PACKAGE_ALL = [
     "MissingToken",
     "NotYetValid",
     "ProtectedResource",
+    "Requirement",
     "Responder",
     "StoreUnavailable",
     "TemporarilyUnavailable",
@@ -56,6 +58,7 @@ PACKAGE_ALL = [
     "UseDPoPNonce",
     "Verifier",
     "__version__",
+    "reason_code",
     "render_error",
 ]
 

@@ -294,7 +294,9 @@ async def test_cold_start_failure_backs_off(shell, build, issuer, clock, key_ser
     with pytest.raises(KeySetUnavailable) as info:
         await shell.verify(verifier, issuer.token())
     assert info.value.retry_after == 1
-    assert info.value.description == "signing keys are temporarily unavailable: the key set URL answered HTTP 500"
+    assert info.value.description == (
+        "signing keys are temporarily unavailable: the key set URL answered with an error status"
+    )
     with pytest.raises(KeySetUnavailable):
         await shell.verify(verifier, issuer.token())
     assert key_server.jwks_requests == 1  # no second fetch before the retry time
@@ -668,7 +670,7 @@ async def test_on_event_receives_each_kind(shell, build, issuer, clock, key_serv
         await shell.verify(verifier, issuer.token(iss="https://evil.example.test/"))  # token_rejected
     assert set(kinds(events)) == ALL_EVENT_KINDS
     rejected = [event for event in events if event.kind == EventKind.TOKEN_REJECTED]
-    assert [event.reason for event in rejected] == ["InvalidIssuer"]
+    assert [(event.reason, event.details) for event in rejected] == [("invalid_issuer", {"error": "InvalidIssuer"})]
     assert all(event.issuer == issuer.issuer for event in events if event.kind != EventKind.TOKEN_REJECTED)
 
 
@@ -915,3 +917,93 @@ def test_child_after_fork_can_fetch_while_the_parent_held_the_locks(issuer, key_
         _, status = os.waitpid(pid, 0)
     assert answer == b"user-1"
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# -- redirects: a hop never gains plain http the operator did not configure ----------------------
+
+
+def _redirecting(issuer: LocalIssuer, hops: dict[str, str], seen: list[str]) -> httpx.MockTransport:
+    """Answers each URL of *hops* with a 302 to its value; any other URL with the JWKS."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        seen.append(url)
+        if url in hops:
+            return httpx.Response(302, headers={"location": hops[url]})
+        return httpx.Response(200, json=issuer.jwks())
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("http://127.0.0.1:8080/jwks", id="ipv4-loopback"),
+        pytest.param("http://localhost:8080/jwks", id="localhost"),
+        pytest.param("http://[::1]:8080/jwks", id="ipv6-loopback"),
+        pytest.param("http://keys.localhost/jwks", id="localhost-subdomain"),
+    ],
+)
+async def test_redirect_from_https_to_loopback_http_is_refused(shell, issuer, clock, target):
+    """An https key server cannot send the fetch to plain http on loopback
+    (where an unauthenticated local service may answer)."""
+    seen: list[str] = []
+    transport = _redirecting(issuer, {"https://keys.example.test/jwks": target}, seen)
+    verifier = shell.track(
+        Verifier(
+            issuer=issuer.issuer,
+            audience=issuer.audience,
+            jwks_uri="https://keys.example.test/jwks",
+            key_cache=KeyCacheOptions(max_redirects=3),
+            clock=clock,
+            transport=transport,
+            async_transport=transport,
+        )
+    )
+    with pytest.raises(KeySetUnavailable) as info:
+        await shell.verify(verifier, issuer.token())
+    assert info.value.description.endswith("a redirect pointed to a URL that is not allowed")
+    assert seen == ["https://keys.example.test/jwks"]
+
+
+@pytest.mark.parametrize(
+    ("jwks_uri", "target", "insecure"),
+    [
+        pytest.param("http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b", False, id="loopback-to-loopback"),
+        pytest.param("https://keys.example.test/a", "https://keys.example.test/b", False, id="https-to-https"),
+        pytest.param("https://keys.example.test/a", "http://10.0.0.7/b", True, id="allow-insecure-http"),
+    ],
+)
+async def test_redirects_the_configuration_allows_are_followed(shell, issuer, clock, jwks_uri, target, insecure):
+    seen: list[str] = []
+    transport = _redirecting(issuer, {jwks_uri: target}, seen)
+    verifier = shell.track(
+        Verifier(
+            issuer=issuer.issuer,
+            audience=issuer.audience,
+            jwks_uri=jwks_uri,
+            key_cache=KeyCacheOptions(max_redirects=3),
+            allow_insecure_http=insecure,
+            clock=clock,
+            transport=transport,
+            async_transport=transport,
+        )
+    )
+    assert (await shell.verify(verifier, issuer.token())).subject == "user-1"
+    assert seen == [jwks_uri, target]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [pytest.param("status", 500, id="jwks-500"), pytest.param("status", 502, id="jwks-502")],
+)
+async def test_unavailable_descriptions_hide_the_key_servers_status(shell, build, issuer, key_server, fault, status):
+    """A 503 body says the keys are unavailable, not what an internal
+    service answered; the status is in the log."""
+    key_server.set_fault(fault, status=status)
+    with pytest.raises(KeySetUnavailable) as info:
+        await shell.verify(build(), issuer.token())
+    assert str(status) not in info.value.description
+    assert info.value.description == (
+        "signing keys are temporarily unavailable: the key set URL answered with an error status"
+    )

@@ -29,11 +29,21 @@ REQUEST_LAYER = (
     "jwt_guard._request",
     "jwt_guard._responder",
     "jwt_guard._guard",
+    "jwt_guard._metadata",
     "jwt_guard._endpoint",
+    "jwt_guard._step_up",
     "jwt_guard.asgi",
     "jwt_guard._asgi_lifecycle",
+    "jwt_guard._asgi_routes",
     "jwt_guard.wsgi",
     "jwt_guard.fastapi",
+    "jwt_guard.django",
+    "jwt_guard.django._settings",
+    "jwt_guard.django._request",
+    "jwt_guard.django._middleware",
+    "jwt_guard.django._user",
+    "jwt_guard.django._views",
+    "jwt_guard.django.rest_framework",
 )
 
 

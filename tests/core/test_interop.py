@@ -106,10 +106,11 @@ def _verifier(key: SigningKey, source: str, exported_jwk: dict[str, Any]) -> Ver
     }
     if key.symmetric:
         options["algorithms"] = [key.alg]
+    name = "secret" if key.symmetric else "keys"
     if source == "jwks":
-        options["keys"] = {"keys": [exported_jwk]}
+        options[name] = {"keys": [exported_jwk]}
     elif key.symmetric:
-        options["keys"] = key.private_key
+        options["secret"] = key.private_key
     else:
         options["keys"] = key.public_pem()
     return Verifier(**options)

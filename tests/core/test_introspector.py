@@ -583,3 +583,46 @@ async def test_check_reports_the_endpoint_and_the_credentials(build, endpoint, s
     assert (await check(build()))[1] == "unavailable"
     server.set_fault("status", target="discovery", status=500)
     assert (await check(build()))[:2] == ("-", "unavailable")
+
+
+# -- URL provenance and 503 bodies (security review) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        pytest.param("http://127.0.0.1:9/oauth/introspect", id="ipv4-loopback"),
+        pytest.param("http://localhost:9/oauth/introspect", id="localhost"),
+        pytest.param("http://introspect.localhost/oauth/introspect", id="localhost-subdomain"),
+    ],
+)
+async def test_an_https_issuers_metadata_cannot_name_a_plain_http_endpoint(issuer, build, server, shell, named):
+    """The metadata of an https issuer is the server's word, not the
+    operator's: a plain-http introspection_endpoint (loopback included) is
+    never called, and the token (sent in the form) never goes there."""
+    answer = mock_transport(server).handler
+    requested: list[str] = []
+
+    def rewritten(request: httpx.Request) -> httpx.Response:
+        requested.append(str(request.url))
+        response = answer(request)
+        if request.url.path.endswith("/.well-known/openid-configuration"):
+            document = response.json()
+            document["introspection_endpoint"] = named
+            return httpx.Response(200, json=document)
+        return response
+
+    verifier = build(transport=httpx.MockTransport(rewritten))
+    with pytest.raises(IntrospectionUnavailable):
+        await shell.verify(verifier, issuer.opaque_token())
+    assert named not in requested
+    assert calls(server) == 0
+
+
+@pytest.mark.parametrize("status", [500, 502, 404])
+async def test_unavailable_descriptions_hide_the_endpoints_status(issuer, build, server, shell, status, caplog):
+    server.set_fault("status", target="introspection", status=status)
+    with caplog.at_level(logging.WARNING, logger="jwt_guard"), pytest.raises(IntrospectionUnavailable) as caught:
+        await shell.verify(build(), issuer.opaque_token())
+    assert str(status) not in caught.value.description
+    assert f"HTTP {status}" in caplog.text  # the detail goes to the log

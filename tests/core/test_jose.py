@@ -240,3 +240,36 @@ def test_python_jose_registry_untouched_by_import():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "unchanged"
+
+
+_VERIFY_EVERY_ALGORITHM = """
+import sys
+from jwt_guard import Verifier
+from jwt_guard.testing import LocalIssuer, SigningKey
+
+for alg in sys.argv[1:]:
+    issuer = LocalIssuer("https://idp.example.test/", keys=[SigningKey(alg)])
+    with issuer.verifier() as verifier:
+        assert verifier.verify(issuer.token(scope="read")).has_scopes("read")
+loaded = sorted({name.split(".")[0] for name in sys.modules} & {"ecdsa", "rsa", "pyasn1"})
+print(",".join(loaded) or "none")
+"""
+
+
+def test_python_jose_pure_python_backends_are_never_loaded():
+    """python-jose requires ecdsa, rsa and pyasn1 for its pure-Python
+    backends; jwt_guard only ever uses its cryptography backend, so a fresh
+    interpreter that verified tokens of every algorithm has loaded none of
+    them (ecdsa has known timing side channels; they must stay unused)."""
+    from jwt_guard._config import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS
+
+    algorithms = sorted(ASYMMETRIC_ALGORITHMS | HMAC_ALGORITHMS)
+    completed = subprocess.run(
+        [sys.executable, "-c", _VERIFY_EVERY_ALGORITHM, *algorithms],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "none"

@@ -263,7 +263,8 @@ async def test_fault_on_cold_start_is_unavailable(shell, build, issuer, server, 
     with pytest.raises(KeySetUnavailable) as info:
         await bounded(shell, verifier, issuer.token())
     assert info.value.status_code == 503
-    assert info.value.retry_after == 1
+    # A configuration error is not retried within seconds (stale_backoff ceiling).
+    assert info.value.retry_after == (300 if fault == "issuer_mismatch" else 1)
     failed = [event.reason for event in events if event.kind == EventKind.FETCH_FAILED]
     assert len(failed) == 1
     assert failed[0] in reasons
@@ -316,3 +317,76 @@ async def test_redirects_when_enabled(shell, build, issuer, server, fault, outco
     assert failed == [outcome]
     expected_jwks = 4 if fault == "redirect_loop" else 1  # the first request and three hops
     assert counts(server) == (1, expected_jwks)
+
+
+# -- DNS rebinding: only loopback Host names, with the served port -----------------------------
+
+
+def _raw_request(port: int, host: str | None, method: str = "GET", path: str = "/", body: bytes = b"") -> int:
+    """Send one request with exactly this Host header (None: no Host at all),
+    as a page a rebound DNS name points here would; return the status."""
+    import socket
+
+    lines = [f"{method} {path} HTTP/1.1"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    lines += ["Connection: close", f"Content-Length: {len(body)}"]
+    if body:
+        lines.append("Content-Type: application/x-www-form-urlencoded")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_LIMIT) as connection:
+        connection.sendall(request)
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+FORGED_HOSTS = [
+    pytest.param("evil.example:{port}", id="attacker-name"),
+    pytest.param("evil.example", id="attacker-name-no-port"),
+    pytest.param("127.0.0.1.evil.example:{port}", id="loopback-lookalike"),
+    pytest.param("dev.localhost:{port}", id="localhost-subdomain"),
+    pytest.param("127.0.0.1:{other}", id="other-port"),
+    pytest.param("127.0.0.1", id="no-port"),
+    pytest.param("localhost:{port}:{port}", id="two-ports"),
+    pytest.param("[::1:{port}", id="broken-ipv6"),
+    pytest.param("", id="empty"),
+    pytest.param(None, id="missing"),
+]
+
+
+@pytest.mark.parametrize("forged", FORGED_HOSTS)
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        pytest.param("GET", "discovery", id="discovery"),
+        pytest.param("GET", "jwks", id="jwks"),
+        pytest.param("POST", "token", id="token"),
+    ],
+)
+def test_foreign_host_header_is_refused(server, forged, method, target):
+    """A browser page whose DNS name was rebound to 127.0.0.1 sends its own
+    name as Host: it must never reach discovery, the keys or, above all, the
+    token endpoint (which mints a token for anyone)."""
+    path = {
+        "discovery": server.keys.discovery_path,
+        "jwks": server.keys.jwks_path,
+        "token": "/issuer/oauth/token",
+    }[target]
+    host = None if forged is None else forged.format(port=server.port, other=server.port + 1)
+    before = server.keys.count()
+    status = _raw_request(server.port, host, method, path, b"grant_type=client_credentials")
+    assert status == 421
+    assert server.keys.count() == before  # refused before the issuer saw it
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", "127.0.0.2:{port}"])
+def test_loopback_host_names_with_the_served_port_are_answered(server, host):
+    status = _raw_request(
+        server.port, host.format(port=server.port), "POST", "/issuer/oauth/token", b"grant_type=client_credentials"
+    )
+    assert status == 200

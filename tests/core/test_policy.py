@@ -14,10 +14,12 @@ import pytest
 
 from jwt_guard import EventKind, KeyCacheOptions
 from jwt_guard._config import DEFAULT_ALGORITHMS
+from jwt_guard._discovery import discovery_urls
 from jwt_guard._events import Event, Reporter
 from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, keyset_from_jwks
-from jwt_guard._policy import Fetched, KeySetState, NotModified, Plan, discovery_urls
+from jwt_guard._policy import Fetched, KeySetState, NotModified, Plan
+from jwt_guard._reasons import details_of
 from jwt_guard._wire import Failure, Reply, Request, Response
 from jwt_guard.testing import SigningKey
 from tests.conftest import signing_key
@@ -769,7 +771,8 @@ def test_discovery_fails_when_both_forms_answer_4xx():
     state = make_state(issuer=ISSUER, jwks_uri=None)
     requests, outcome = drive(state, {OIDC_URL: status(404), RFC8414_URL: status(404)})
     assert len(requests) == 2
-    assert outcome == Failure("discovery_http_status", "discovery answered HTTP 404")
+    assert outcome == Failure("discovery_http_status", "discovery answered with an error status")
+    assert outcome.detail == "HTTP 404"
 
 
 @pytest.mark.parametrize(
@@ -788,24 +791,90 @@ def test_discovery_does_not_fall_back_on_other_failures(reply):
 
 
 @pytest.mark.parametrize(
-    "named",
+    ("named", "says"),
     [
-        pytest.param("https://impostor.example.net/", id="other-host"),
-        pytest.param("https://idp.example.test", id="missing-trailing-slash"),
-        pytest.param("HTTPS://IDP.EXAMPLE.TEST/", id="case-differs"),
-        pytest.param(None, id="absent"),
-        pytest.param(["https://idp.example.test/"], id="not-a-string"),
+        pytest.param(
+            "https://impostor.example.net/",
+            "names issuer 'https://impostor.example.net/', not 'https://idp.example.test/' (issuers must match "
+            "exactly): configure issuer='https://impostor.example.net/' (JWT_GUARD_ISSUER with Verifier.from_env), "
+            "or make the provider publish 'https://idp.example.test/' if that is its public URL",
+            id="other-host",
+        ),
+        pytest.param(
+            "https://idp.example.test",
+            "names issuer 'https://idp.example.test', not 'https://idp.example.test/' (issuers must match exactly, "
+            "trailing slash included): configure issuer='https://idp.example.test' "
+            "(JWT_GUARD_ISSUER with Verifier.from_env)",
+            id="missing-trailing-slash",
+        ),
+        pytest.param(
+            "HTTPS://IDP.EXAMPLE.TEST/",
+            "names issuer 'HTTPS://IDP.EXAMPLE.TEST/', not 'https://idp.example.test/' (issuers must match exactly)",
+            id="case-differs",
+        ),
+        pytest.param(None, "names no usable issuer; check the issuer URL", id="absent"),
+        pytest.param(["https://idp.example.test/"], "names no usable issuer", id="not-a-string"),
+        pytest.param("https://idp.example.test/\x1b[2J", "names no usable issuer", id="control-characters"),
+        pytest.param("https://idp.example.test/'); x", "names no usable issuer", id="quote"),
+        pytest.param("https://idp.example.test/" + "a" * 300, "names no usable issuer", id="too-long"),
     ],
 )
-def test_discovery_issuer_must_match_exactly(named, caplog):
+def test_discovery_issuer_must_match_exactly_and_the_failure_says_what_to_configure(named, says):
     state = make_state(issuer=ISSUER, jwks_uri=None)
     document = {"jwks_uri": JWKS_URI} if named is None else {"issuer": named, "jwks_uri": JWKS_URI}
-    with caplog.at_level(logging.ERROR, logger="jwt_guard"):
-        requests, outcome = drive(state, {OIDC_URL: ok(document)})
+    requests, outcome = drive(state, {OIDC_URL: ok(document)})
     assert len(requests) == 1  # no JWKS request for a foreign document
-    assert outcome == Failure("issuer_mismatch", "the discovery document names a different issuer")
+    assert isinstance(outcome, Failure)
+    assert outcome.reason == "issuer_mismatch"
+    assert says in outcome.logged()
+    if "no usable issuer" in says:
+        assert "configure" not in outcome.logged()  # nothing unprintable is quoted back
+
+
+def test_an_issuer_on_another_host_stays_out_of_the_503_description():
+    """Failure descriptions reach 503 bodies: an issuer the provider names on
+    another host is for the log only; an issuer on the configured origin (a
+    trailing slash, a path) reveals nothing that tokens do not carry."""
+    state = make_state(issuer=ISSUER, jwks_uri=None)
+    _, elsewhere = drive(state, {OIDC_URL: ok(discovery_doc("https://keycloak.internal:8443/realms/a"))})
+    assert "keycloak" not in elsewhere.description
+    assert elsewhere.description.endswith("the server log says which issuer to configure)")
+    assert "configure issuer='https://keycloak.internal:8443/realms/a'" in elsewhere.detail
+    _, same_origin = drive(state, {OIDC_URL: ok(discovery_doc("https://IDP.example.test"))})
+    assert "configure issuer='https://IDP.example.test'" in same_origin.description
+    assert same_origin.detail == ""
+
+
+def test_issuer_mismatch_backs_off_to_the_stale_ceiling_and_logs_one_error(caplog):
+    state = make_state(issuer=ISSUER, jwks_uri=None, stale_backoff=(30.0, 300.0))
+    _, outcome = drive(state, {OIDC_URL: ok(discovery_doc("https://idp.example.test"))})
+    with caplog.at_level(logging.INFO, logger="jwt_guard"):
+        state.apply(outcome, T0)
+    assert state.retry_at == T0 + 300  # not the 1 s of a cold failure
+    assert state.plan(T0 + 299)[0] is Plan.FAIL
+    assert state.plan(T0 + 300)[0] is Plan.FETCH
     assert [record.levelno for record in caplog.records] == [logging.ERROR]
-    assert "expected 'https://idp.example.test/'" in caplog.text
+    assert caplog.records[0].getMessage().startswith("jwt_guard: configuration error for https://idp.example.test/: ")
+    assert "configure issuer='https://idp.example.test'" in caplog.text
+    error = state.unavailable(T0)
+    assert error.retry_after == 300
+    assert error.description.startswith("signing keys are unavailable: the discovery document names issuer ")
+    assert details_of(error) == {
+        "failure": "issuer_mismatch",
+        "configuration": True,
+        "configured_issuer": ISSUER,
+        "discovered_issuer": "https://idp.example.test",
+    }
+
+
+def test_other_failures_keep_the_short_cold_backoff():
+    state = make_state(issuer=ISSUER, jwks_uri=None)
+    _, outcome = drive(state, {OIDC_URL: status(503)})
+    state.apply(outcome, T0)
+    assert state.retry_at == T0 + 1
+    error = state.unavailable(T0)
+    assert error.description.startswith("signing keys are temporarily unavailable: ")
+    assert details_of(error) == {"failure": "discovery_http_status", "configuration": False}
 
 
 @pytest.mark.parametrize(
@@ -813,10 +882,12 @@ def test_discovery_issuer_must_match_exactly(named, caplog):
     [
         pytest.param("http://keys.example.net/jwks", False, False, id="http-non-loopback"),
         pytest.param("http://keys.example.net/jwks", True, True, id="http-allowed-explicitly"),
-        pytest.param("http://127.0.0.1:9000/jwks", False, True, id="http-loopback-v4"),
-        pytest.param("http://127.8.9.10/jwks", False, True, id="http-loopback-v4-range"),
-        pytest.param("http://localhost:9000/jwks", False, True, id="http-localhost"),
-        pytest.param("http://[::1]:9000/jwks", False, True, id="http-loopback-v6"),
+        # An https issuer's document never gets the operator's loopback exemption.
+        pytest.param("http://127.0.0.1:9000/jwks", False, False, id="http-loopback-v4"),
+        pytest.param("http://127.8.9.10/jwks", False, False, id="http-loopback-v4-range"),
+        pytest.param("http://localhost:9000/jwks", False, False, id="http-localhost"),
+        pytest.param("http://[::1]:9000/jwks", False, False, id="http-loopback-v6"),
+        pytest.param("https://127.0.0.1:9000/jwks", False, True, id="https-loopback"),
         pytest.param("ftp://idp.example.test/jwks", True, False, id="ftp"),
         pytest.param("/relative/jwks", False, False, id="relative"),
         pytest.param("https://user:pw@idp.example.test/jwks", False, False, id="credentials"),
@@ -869,7 +940,8 @@ def test_discovery_failure_keeps_the_known_jwks_uri(caplog):
     assert [request.url for request in requests] == [OIDC_URL, JWKS_URI]
     assert isinstance(outcome, Fetched)
     assert outcome.keyset.kids == {"kid-a", "kid-b"}
-    assert "discovery for https://idp.example.test/ failed (discovery_http_status)" in caplog.text
+    assert "discovery for https://idp.example.test/ failed (discovery_http_status: " in caplog.text
+    assert "(HTTP 503)" in caplog.text  # the status is logged, never put in a description
     state.apply(outcome, T0 + 3600)
     requests, _ = drive(state, {OIDC_URL: ok(discovery_doc()), JWKS_URI: ok(jwks(KEY_A))}, T0 + 3700)
     assert requests[0].url == OIDC_URL  # discovery is retried at the next refresh
@@ -881,9 +953,88 @@ def test_discovery_failure_without_a_known_jwks_uri_fails_the_fetch():
     assert outcome == Failure("connect", "down")
 
 
-def test_snapshot_has_no_key_material():
-    state = make_state()
-    state.apply(fetched(KEY_A), T0)
-    snapshot = state.snapshot()
-    assert snapshot["kids"] == ["kid-a"]
-    assert KEY_A.public_jwk()["n"] not in repr(snapshot)
+# -- URL provenance: plain http only where the operator put it ------------------------------------
+
+LOCAL_ISSUER = "http://127.0.0.1:9000/"
+LOCAL_OIDC = "http://127.0.0.1:9000/.well-known/openid-configuration"
+
+
+@pytest.mark.parametrize(
+    "jwks_uri",
+    [
+        pytest.param("http://127.0.0.1:9000/jwks", id="ipv4-loopback"),
+        pytest.param("http://127.8.9.10/jwks", id="ipv4-loopback-range"),
+        pytest.param("http://localhost:9000/jwks", id="localhost"),
+        pytest.param("http://[::1]:9000/jwks", id="ipv6-loopback"),
+        pytest.param("http://keys.localhost/jwks", id="localhost-subdomain"),
+        pytest.param("http://keys.example.net/jwks", id="remote"),
+    ],
+)
+def test_https_issuer_never_lends_plain_http_to_its_discovered_jwks_uri(jwks_uri):
+    """The loopback exemption is the operator's: a discovery document served
+    over https cannot point the key fetch at plain http, loopback or not."""
+    state = make_state(issuer=ISSUER, jwks_uri=None)
+    requests, outcome = drive(state, {OIDC_URL: ok(discovery_doc(jwks_uri=jwks_uri)), jwks_uri: ok(jwks(KEY_A))})
+    assert outcome == Failure("bad_jwks_uri", "the discovery document has no acceptable jwks_uri")
+    assert [request.url for request in requests] == [OIDC_URL]
+
+
+def test_loopback_http_issuer_may_discover_a_loopback_http_jwks_uri():
+    """A development issuer on loopback serves everything over plain http."""
+    state = make_state(issuer=LOCAL_ISSUER, jwks_uri=None)
+    document = discovery_doc(issuer=LOCAL_ISSUER, jwks_uri="http://127.0.0.1:9000/jwks")
+    requests, outcome = drive(state, {LOCAL_OIDC: ok(document), "http://127.0.0.1:9000/jwks": ok(jwks(KEY_A))})
+    assert isinstance(outcome, Fetched)
+    assert [request.allow_http for request in requests] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("issuer", "jwks_uri", "insecure", "allow_http"),
+    [
+        pytest.param(ISSUER, None, False, False, id="https-issuer"),
+        pytest.param(None, JWKS_URI, False, False, id="https-jwks-uri"),
+        pytest.param(LOCAL_ISSUER, None, False, True, id="loopback-http-issuer"),
+        pytest.param(None, "http://127.0.0.1:9000/jwks", False, True, id="loopback-http-jwks-uri"),
+        pytest.param("https://127.0.0.1:9443/", None, False, False, id="loopback-https-issuer"),
+        pytest.param(ISSUER, None, True, True, id="allow-insecure-http"),
+    ],
+)
+def test_every_request_carries_the_operators_http_permission(issuer, jwks_uri, insecure, allow_http):
+    """``Request.allow_http`` (honoured on every redirect hop) is set from
+    the configured URL, never from anything a server sent."""
+    state = make_state(issuer=issuer, jwks_uri=jwks_uri, allow_insecure_http=insecure)
+    flow = state.refresh(lambda: T0)
+    first = next(flow)
+    assert first.allow_http is allow_http
+    if issuer is not None:
+        discovered = ("http" if allow_http else "https") + "://127.0.0.1:9001/jwks"
+        second = flow.send(ok(discovery_doc(issuer=issuer, jwks_uri=discovered)))
+        assert second.url == discovered
+        assert second.allow_http is allow_http
+
+
+@pytest.mark.parametrize(
+    ("reply", "hidden"),
+    [
+        pytest.param(status(500), "500", id="500"),
+        pytest.param(status(503), "503", id="503"),
+        pytest.param(status(418), "418", id="418"),
+    ],
+)
+@pytest.mark.parametrize("stage", ["jwks", "discovery"])
+def test_failure_descriptions_never_carry_an_internal_status(reply, hidden, stage, caplog):
+    """Failure descriptions end up in 503 bodies: fixed phrases only. The
+    status a server answered goes to the logs."""
+    if stage == "jwks":
+        state = make_state()
+        answers = {JWKS_URI: reply}
+    else:
+        state = make_state(issuer=ISSUER, jwks_uri=None)
+        answers = {OIDC_URL: reply, RFC8414_URL: reply}
+    with caplog.at_level(logging.WARNING, logger="jwt_guard"):
+        _, outcome = drive(state, answers)
+        assert isinstance(outcome, Failure)
+        state.apply(outcome, T0)
+    assert not any(char.isdigit() for char in outcome.description), outcome.description
+    assert not any(char.isdigit() for char in state.unavailable(T0).description)
+    assert f"HTTP {hidden}" in caplog.text

@@ -269,10 +269,11 @@ def test_environment_form_is_equivalent(provider, title):
     verifier = source.from_env(**overrides)
     assert verifier.verify(source.token()).scopes == EXPECTED[title]["scopes"]
     documented = source.documented()
-    assert (verifier.issuers, verifier.audiences, verifier.algorithms) == (
+    assert (verifier.issuers, verifier.audiences, verifier.algorithms, verifier.settings.client_ids) == (
         documented.issuers,
         documented.audiences,
         documented.algorithms,
+        documented.settings.client_ids,
     )
 
 
@@ -339,6 +340,21 @@ def test_look_alike_tokens_are_refused(provider, title, change, error):
     with pytest.raises(error) as caught:
         verifier.verify(source.token(change))
     assert isinstance(caught.value, InvalidToken)
+
+
+def test_cognito_recipe_binds_tokens_to_its_app_clients(provider, caplog):
+    """No aud in Cognito access tokens: client_ids is what ties a token to
+    this API, so the recipe sets it (and the start-up warning stays away)."""
+    import logging
+
+    source = provider("Amazon Cognito")
+    with caplog.at_level(logging.WARNING, logger="jwt_guard"):
+        verifier = source.documented()
+    assert verifier.audiences is None
+    assert verifier.settings.client_ids == ("1example23456789abcdefghij",)
+    assert "audience check is off" not in caplog.text
+    with pytest.raises(InvalidClaim, match="another client"):
+        verifier.verify(source.token(_set("client_id", "another-app-client")))
 
 
 def test_entra_tenants_share_one_key_set(provider):

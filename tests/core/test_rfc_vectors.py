@@ -214,16 +214,16 @@ def before_a1_expiry() -> FakeClock:
 
 
 @pytest.mark.parametrize(
-    "keys",
+    "secret",
     [
         pytest.param(b64url_decode(VECTORS["rfc7515-a1"]["jwk"]["k"].encode()), id="shared-secret"),
         pytest.param(VECTORS["rfc7515-a1"]["jwk"], id="jwk"),
         pytest.param({"keys": [VECTORS["rfc7515-a1"]["jwk"]]}, id="jwks"),
     ],
 )
-def test_rfc7515_a1_verifies_through_the_verifier(keys, before_a1_expiry):
+def test_rfc7515_a1_verifies_through_the_verifier(secret, before_a1_expiry):
     """RFC 7515 A.1 is a valid JWT for issuer "joe" (no audience), before its 2011 expiry."""
-    with Verifier(issuer="joe", audience=None, keys=keys, algorithms=["HS256"], clock=before_a1_expiry) as verifier:
+    with Verifier(issuer="joe", audience=None, secret=secret, algorithms=["HS256"], clock=before_a1_expiry) as verifier:
         token = verifier.verify(VECTORS["rfc7515-a1"]["jws"])
     assert dict(token.claims) == A1_CLAIMS
     assert dict(token.header) == {"typ": "JWT", "alg": "HS256"}
@@ -237,7 +237,7 @@ def test_rfc7515_a1_verifies_through_the_verifier(keys, before_a1_expiry):
 async def test_rfc7515_a1_verifies_async(before_a1_expiry):
     secret = b64url_decode(VECTORS["rfc7515-a1"]["jwk"]["k"].encode())
     async with Verifier(
-        issuer="joe", audience=None, keys=secret, algorithms=["HS256"], clock=before_a1_expiry
+        issuer="joe", audience=None, secret=secret, algorithms=["HS256"], clock=before_a1_expiry
     ) as verifier:
         token = await verifier.verify_async(VECTORS["rfc7515-a1"]["jws"])
     assert dict(token.claims) == A1_CLAIMS
@@ -254,7 +254,7 @@ async def test_rfc7515_a1_verifies_async(before_a1_expiry):
 )
 def test_rfc7515_a1_refusals(options, now, error):
     secret = b64url_decode(VECTORS["rfc7515-a1"]["jwk"]["k"].encode())
-    settings: dict[str, Any] = {"issuer": "joe", "audience": None, "keys": secret, "algorithms": ["HS256"]}
+    settings: dict[str, Any] = {"issuer": "joe", "audience": None, "secret": secret, "algorithms": ["HS256"]}
     settings.update(options)
     with Verifier(clock=FakeClock(now), **settings) as verifier, pytest.raises(error):
         verifier.verify(VECTORS["rfc7515-a1"]["jws"])
@@ -264,11 +264,11 @@ def test_rfc7515_a1_boundary_of_expiry():
     """Accepted one second before exp + leeway, refused at it (leeway 60 s)."""
     secret = b64url_decode(VECTORS["rfc7515-a1"]["jwk"]["k"].encode())
     clock = FakeClock(A1_CLAIMS["exp"] + 59)
-    with Verifier(issuer="joe", audience=None, keys=secret, algorithms=["HS256"], clock=clock) as verifier:
+    with Verifier(issuer="joe", audience=None, secret=secret, algorithms=["HS256"], clock=clock) as verifier:
         verifier.verify(VECTORS["rfc7515-a1"]["jws"])
     clock.advance(1)
     with (
-        Verifier(issuer="joe", audience=None, keys=secret, algorithms=["HS256"], clock=clock) as verifier,
+        Verifier(issuer="joe", audience=None, secret=secret, algorithms=["HS256"], clock=clock) as verifier,
         pytest.raises(ExpiredToken),
     ):
         verifier.verify(VECTORS["rfc7515-a1"]["jws"])
@@ -284,13 +284,14 @@ def test_rfc7515_asymmetric_examples_verify_through_the_verifier(vector, before_
 
 
 def _verifier_for(vector: dict[str, Any]) -> Verifier:
-    algorithms = [vector["alg"]] if vector["alg"] in HMAC_ALGORITHMS else sorted(ASYMMETRIC_ALGORITHMS)
+    symmetric = vector["alg"] in HMAC_ALGORITHMS
+    source = {"secret" if symmetric else "keys": public_jwk(vector["jwk"])}
     return Verifier(
         issuer="joe",
         audience=None,
-        keys=public_jwk(vector["jwk"]),
-        algorithms=algorithms,
+        algorithms=[vector["alg"]] if symmetric else sorted(ASYMMETRIC_ALGORITHMS),
         clock=FakeClock(A1_CLAIMS["exp"] - 1),
+        **source,
     )
 
 

@@ -456,6 +456,46 @@ def test_claims_must_be_a_json_object(payload):
 
 
 @pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b'{"sub":"alice","scope":"read","scope":"admin"}', id="top-level"),
+        pytest.param(b'{"scope":"admin","sub":"alice","scope":"read"}', id="first-value-escalates"),
+        pytest.param(b'{"sub":"a","sub":"a"}', id="same-value-twice"),
+        pytest.param(b'{"sub":"alice","sc\\u006fpe":"read","scope":"admin"}', id="escaped-name"),
+        pytest.param(b'{"sub" :"alice", "sub":"root"}', id="whitespace-before-colon"),
+        pytest.param(b'{"sub":"alice",\n "sub"\t:\r"root"}', id="json-whitespace"),
+        pytest.param(b'{"realm_access":{"roles":["user"],"roles":["admin"]}}', id="nested-object"),
+        pytest.param(b'{"x":[{"a":1},{"b":2,"b":3}]}', id="object-in-array"),
+        pytest.param(b'{"a":{"b":{"c":1,"c":2}}}', id="deeply-nested"),
+        pytest.param(b'{"":1,"":2}', id="empty-name"),
+        pytest.param(b'{"url":"https://a:b","url":"x:y"}', id="colons-in-values"),
+    ],
+)
+def test_claims_with_duplicate_names_are_refused(payload):
+    """A claims set naming a member twice is refused, at any depth (RFC 7519
+    §4: a JWT with duplicate claim names must be rejected, or parsed
+    lexically-last; another parser keeping the first value would disagree)."""
+    parsed = do_parse(compact(payload=payload))
+    with pytest.raises(MalformedToken, match="duplicate claim names"):
+        parsed.claims()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b'{"sub":"alice","scope":"read admin"}', id="flat"),
+        pytest.param(b'{"a":{"b":1},"b":{"a":1}}', id="same-names-in-different-objects"),
+        pytest.param(b'{"x":[{"a":1},{"a":2}]}', id="same-name-in-sibling-objects"),
+        pytest.param(b'{"sub":"scope","scope":"sub"}', id="names-as-values"),
+        pytest.param(b'{"iss":"https://idp.example.com/","aud":"urn:a:b","scope":":x y:"}', id="colons"),
+        pytest.param(b' {"sub" : "alice" ,\n"x":1}\n', id="json-whitespace"),
+    ],
+)
+def test_claims_without_duplicates_are_accepted(payload):
+    assert do_parse(compact(payload=payload)).claims() == json.loads(payload)
+
+
+@pytest.mark.parametrize(
     ("data", "expected"),
     [
         pytest.param(b'{"a":1}', {"a": 1}, id="object"),

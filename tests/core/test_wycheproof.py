@@ -282,7 +282,7 @@ def jws_verifiers() -> tuple[Verifier, Verifier]:
             (symmetric if jwk.get("kty") == "oct" else asymmetric).append(jwk)
     return (
         Verifier(issuer=ISSUER, audience=AUDIENCE, keys={"keys": asymmetric}, result_cache_size=0),
-        Verifier(issuer=ISSUER, audience=AUDIENCE, keys={"keys": symmetric}, algorithms=sorted(HMAC_ALGORITHMS)),
+        Verifier(issuer=ISSUER, audience=AUDIENCE, secret={"keys": symmetric}, algorithms=sorted(HMAC_ALGORITHMS)),
     )
 
 
@@ -469,7 +469,14 @@ def test_jwk_key_verdicts_of_documented_deviations():
     # ... but no Verifier holds both: HS* and asymmetric algorithms never mix,
     with pytest.raises(ConfigurationError, match="must not mix"):
         Verifier(issuer=ISSUER, audience=AUDIENCE, keys=mixed, algorithms=["HS256", "ES256"])
-    with Verifier(issuer=ISSUER, audience=AUDIENCE, keys=mixed) as asymmetric, pytest.raises(UnsupportedAlgorithm):
+    # keys= takes public keys only and secret= shared secrets only,
+    with pytest.raises(ConfigurationError, match="secret="):
+        Verifier(issuer=ISSUER, audience=AUDIENCE, keys=mixed)
+    with pytest.raises(ConfigurationError, match="keys="):
+        Verifier(issuer=ISSUER, audience=AUDIENCE, secret=mixed, algorithms=["HS256"])
+    # and an asymmetric verifier never meets the token's HMAC algorithm.
+    ec_only = {"keys": [jwk for jwk in mixed["keys"] if jwk["kty"] != "oct"]}
+    with Verifier(issuer=ISSUER, audience=AUDIENCE, keys=ec_only) as asymmetric, pytest.raises(UnsupportedAlgorithm):
         asymmetric.verify(case["jws"])
     # and a remote key set (no symmetric keys) leaves only the EC key.
     remote, skipped = group_keyset(groups[1], allow_symmetric=False)

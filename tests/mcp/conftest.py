@@ -169,10 +169,20 @@ def auth_server() -> Iterator[tuple[AuthorizationServer, LocalServer]]:
 @pytest.fixture
 def mcp_stack(auth_server) -> Iterator[Stack]:
     """The example MCP server under uvicorn, trusting the development issuer."""
+    yield from _stack(auth_server, "mcp_server")
+
+
+@pytest.fixture
+def middleware_stack(auth_server) -> Iterator[Stack]:
+    """The example MCP server behind jwt_guard's own middleware, under uvicorn."""
+    yield from _stack(auth_server, "mcp_middleware_server")
+
+
+def _stack(auth_server: tuple[AuthorizationServer, LocalServer], example_name: str) -> Iterator[Stack]:
     from jwt_guard import ProtectedResource, Verifier
 
     auth, server = auth_server
-    example = load_example("mcp_server")
+    example = load_example(example_name)
     sock, port = bound_socket()
     resource = ProtectedResource(
         resource=f"http://127.0.0.1:{port}/mcp", authorization_servers=[server.issuer_url], scopes_supported=[SCOPE]

@@ -157,3 +157,87 @@ async def test_key_server_outage_is_a_503(auth_server):
     assert int(response.headers["retry-after"]) >= 1
     assert "www-authenticate" not in response.headers
     assert app.seen == [("POST", "/mcp", 503)]
+
+
+# -- the same flow against jwt_guard's own middleware (resource=) ----------------------------------
+
+
+async def test_sdk_client_against_jwt_guards_middleware(middleware_stack):
+    """examples/mcp_middleware_server.py: no SDK auth settings; jwt_guard's
+    middleware serves the metadata and the 401, and the SDK client still
+    finds its way: discovery → 401 → metadata → token → tool call."""
+    stack = middleware_stack
+    browser, storage = HeadlessBrowser(), MemoryStorage()
+    seen = await call_whoami(stack.url, provider(stack.url, browser, storage))
+
+    client_id = storage.client_info.client_id
+    assert seen == {"subject": "alice", "client_id": client_id, "scopes": [SCOPE], "aud": [stack.url]}
+    [claims] = stack.auth.issued
+    assert claims["aud"] == stack.url and claims["scope"] == SCOPE
+
+    # The 401 came from jwt_guard (the SDK has no auth here), then the metadata.
+    assert stack.recorder.seen[:2] == [
+        ("POST", "/mcp", 401),
+        ("GET", "/.well-known/oauth-protected-resource/mcp", 200),
+    ]
+    assert ("POST", "/mcp", 200) in stack.recorder.seen
+    as_paths = [(r.method, r.path) for r in stack.as_server.keys.requests]
+    assert as_paths[:4] == [
+        ("GET", "/.well-known/oauth-authorization-server/issuer"),
+        ("POST", "/issuer/oauth/register"),
+        ("GET", "/issuer/oauth/authorize"),
+        ("POST", "/issuer/oauth/token"),
+    ]
+    [authorize] = browser.visited
+    assert httpx.URL(authorize).params["resource"] == stack.url
+    assert httpx.URL(authorize).params["scope"] == SCOPE
+
+
+async def test_middleware_answers_what_the_sdk_client_reads(middleware_stack):
+    stack = middleware_stack
+    issuer = stack.auth.issuer
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    foreign = issuer.token(scope=SCOPE, aud="http://127.0.0.1:1/mcp", sub="alice")
+    async with httpx.AsyncClient() as http:
+        anonymous = await http.post(stack.url, json=body, headers=headers)
+        refused = await http.post(stack.url, json=body, headers={**headers, "authorization": f"Bearer {foreign}"})
+        metadata = await http.get(stack.resource.metadata_url, headers={"origin": "https://inspector.example"})
+        preflight = await http.options(
+            stack.resource.metadata_url,
+            headers={"origin": "https://inspector.example", "access-control-request-method": "GET"},
+        )
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == f'Bearer resource_metadata="{stack.resource.metadata_url}"'
+    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+    assert metadata.json() == {
+        "resource": stack.url,
+        "authorization_servers": [stack.as_server.issuer_url],
+        "scopes_supported": [SCOPE],
+        "bearer_methods_supported": ["header"],
+    }
+    assert metadata.headers["access-control-allow-origin"] == "*"
+    assert preflight.status_code == 204
+
+
+def test_check_command_against_both_examples(mcp_stack, middleware_stack, capsys):
+    """``jwt-guard check --resource`` passes against either way of protecting the server."""
+    from jwt_guard.cli import main
+
+    for stack in (mcp_stack, middleware_stack):
+        code = main(
+            [
+                "check",
+                "--resource",
+                stack.url,
+                "--issuer",
+                stack.as_server.issuer_url,
+                "--audience",
+                stack.url,
+                "--require-scope",
+                SCOPE,
+            ]
+        )
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "[  ok] resource_metadata:" in out and "[  ok] authorization_servers:" in out

@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support.docs import quickstart
+
 pytest_plugins = ["pytester"]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
@@ -35,21 +39,44 @@ def test_the_documentation_has_an_example_per_framework():
         assert f"test_{framework}_app.py" in names
 
 
-def test_every_documented_example_passes(pytester):
-    """All example modules run in one fresh pytest (a subprocess: Django
-    settings are process-wide), warnings as errors."""
-    files = {name: code for name, code in documented_files().items() if name.startswith("test_")}
+#: The framework examples test the README's quickstarts (``app.py``, or the
+#: Django project: tests/docs/test_django_quickstart.py runs that one).
+QUICKSTART_TESTS = {f"test_{key}_app.py": key for key in ("starlette", "fastapi", "flask", "django")}
+
+
+def run_examples(pytester, files: dict[str, str]) -> None:
+    """Run the test modules of *files* (with any other files beside them) in
+    one fresh pytest (a subprocess), warnings as errors; every test passes."""
     pytester.makeini(STRICT_INI)
     for name, code in files.items():
         pytester.makepyfile(**{name.removesuffix(".py"): code})
     result = pytester.runpytest_subprocess("-v")
     outcomes = result.parseoutcomes()
     assert result.ret == 0, result.stdout.str() + result.stderr.str()
-    expected = sum(len(re.findall(r"^(?:async )?def test_", code, re.MULTILINE)) for code in files.values())
+    tests = {name: code for name, code in files.items() if name.startswith("test_")}
+    expected = sum(len(re.findall(r"^(?:async )?def test_", code, re.MULTILINE)) for code in tests.values())
     assert outcomes == {"passed": expected}
-    for name, code in files.items():
+    for name, code in tests.items():
         for test in re.findall(r"^(?:async )?def (test_\w+)", code, re.MULTILINE):
             result.stdout.fnmatch_lines([f"{name}::{test}*PASSED*"])
+
+
+def test_every_documented_example_passes(pytester):
+    """The examples that need no application of their own run in one fresh
+    pytest (a subprocess: Django settings are process-wide)."""
+    files = {
+        name: code
+        for name, code in documented_files().items()
+        if name.startswith("test_") and name not in QUICKSTART_TESTS
+    }
+    run_examples(pytester, files)
+
+
+@pytest.mark.parametrize("key", ["starlette", "fastapi", "flask"])
+def test_framework_examples_test_the_readme_quickstart(pytester, key):
+    """docs/testing.md's tests for *key* pass against the README's quickstart
+    ``app.py``, taken from README.md unchanged."""
+    run_examples(pytester, {"app.py": quickstart(key), f"test_{key}_app.py": documented_files()[f"test_{key}_app.py"]})
 
 
 def test_documented_conftest_override_moves_every_fixture(pytester):

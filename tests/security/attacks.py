@@ -183,7 +183,10 @@ class AttackKit:
         options.setdefault("issuer", self.issuer.issuer)
         options.setdefault("audience", self.issuer.audience)
         options.setdefault("clock", self.issuer.clock)
-        options.setdefault("keys", self.jwks())
+        # keys= takes public keys only: the published shared secret (a
+        # misconfiguration of the remote set) stays out of a static set.
+        public = [jwk for jwk in self.jwks()["keys"] if jwk.get("kty") != "oct"]
+        options.setdefault("keys", {"keys": public})
         return Verifier(**options)
 
     # -- building tokens ---------------------------------------------------
@@ -515,8 +518,10 @@ def _reordered(claims: dict[str, Any]) -> bytes:
     return _json(dict(reversed(list(claims.items()))))
 
 
-def _duplicate_appended(claims: dict[str, Any]) -> bytes:
-    return _json(claims)[:-1] + b',"scope":"admin"}'
+def _claim_appended(claims: dict[str, Any]) -> bytes:
+    # A new name: an appended duplicate is malformed before it is anything
+    # else (see the duplicate-claims category).
+    return _json(claims)[:-1] + b',"roles":["admin"]}'
 
 
 def _payload_of_other_token(kit: AttackKit) -> str:
@@ -810,6 +815,20 @@ def _typed(typ: Any) -> Callable[..., str]:
     return build
 
 
+# -- duplicate claim names (correctly signed) -----------------------------------
+
+
+def _duplicated(extra: bytes, *, prefix: bytes = b"", **claims: Any) -> Callable[..., str]:
+    """Correctly signed by the victim key: valid claims (with *claims*), the
+    raw members *prefix* inserted first and *extra* appended last."""
+
+    def build(kit: AttackKit) -> str:
+        body = _json(kit.claims(**claims))
+        return kit.sign(b"{" + prefix + body[1:-1] + extra + b"}")
+
+    return build
+
+
 # -- none ----------------------------------------------------------------------
 
 
@@ -867,9 +886,25 @@ ENCODING = "encoding"
 RESOURCE = "resource-exhaustion"
 HEADER = "header-parameters"
 BINDING = "key-binding"
+DUPLICATE = "duplicate-claims"
 
 #: Category names in report order.
-CATEGORIES = (ALG, NONE, INJECT, KID, SIG, TAMPER, LOOKALIKE, TIME, SHAPE, ENCODING, RESOURCE, HEADER, BINDING)
+CATEGORIES = (
+    ALG,
+    NONE,
+    INJECT,
+    KID,
+    SIG,
+    TAMPER,
+    LOOKALIKE,
+    TIME,
+    SHAPE,
+    ENCODING,
+    RESOURCE,
+    HEADER,
+    BINDING,
+    DUPLICATE,
+)
 
 _CORPUS: tuple[Attack, ...] = (
     # -- algorithm confusion: HS* keyed with a public key, every encoding
@@ -1038,7 +1073,7 @@ _CORPUS: tuple[Attack, ...] = (
     _a("tamper-aud", TAMPER, _tampered(lambda c: c.update(aud="https://other-api.example")), InvalidSignature),
     _a("tamper-payload-reserialised", TAMPER, _tampered(_reserialised), InvalidSignature, "same claims"),
     _a("tamper-payload-reordered", TAMPER, _tampered(_reordered), InvalidSignature, "same claims"),
-    _a("tamper-duplicate-claim-appended", TAMPER, _tampered(_duplicate_appended), InvalidSignature),
+    _a("tamper-claim-appended", TAMPER, _tampered(_claim_appended), InvalidSignature),
     _a("tamper-payload-of-another-token", TAMPER, _payload_of_other_token, InvalidSignature),
     _a("tamper-header-typ-removed", TAMPER, _header_tampered(lambda h: h.pop("typ")), InvalidSignature),
     _a("tamper-header-member-added", TAMPER, _header_tampered(lambda h: h.update(cty="JWT")), InvalidSignature),
@@ -1220,6 +1255,38 @@ _CORPUS: tuple[Attack, ...] = (
     _a("signed-by-1024-bit-rsa-key", BINDING, lambda k: k.valid(k.weak_rsa), UnknownKey),
     _a("signed-by-ed448-key", BINDING, _ed448_signed, UnknownKey, "EdDSA means Ed25519 here"),
     _a("signed-by-published-oct-key", BINDING, _oct_signed, UnsupportedAlgorithm),
+    # -- duplicate claim names, correctly signed: one parser keeping the first
+    # value and another the last would disagree about what the token grants
+    _a("duplicate-scope-last-escalates", DUPLICATE, _duplicated(b',"scope":"admin"', scope="read"), MalformedToken),
+    _a(
+        "duplicate-scope-first-escalates",
+        DUPLICATE,
+        _duplicated(b"", prefix=b'"scope":"admin",', scope="read"),
+        MalformedToken,
+    ),
+    _a("duplicate-iss", DUPLICATE, _duplicated(b',"iss":"https://evil.example/"'), MalformedToken),
+    _a("duplicate-sub", DUPLICATE, _duplicated(b',"sub":"root"'), MalformedToken),
+    _a("duplicate-exp-extended", DUPLICATE, _duplicated(b',"exp":253402300799'), MalformedToken),
+    _a(
+        "duplicate-name-escaped",
+        DUPLICATE,
+        _duplicated(b',"sc\\u006fpe":"admin"', scope="read"),
+        MalformedToken,
+        "\\u006f decodes to o: the same name",
+    ),
+    _a(
+        "duplicate-name-spaced-colon",
+        DUPLICATE,
+        _duplicated(b', "scope" : "admin"', scope="read"),
+        MalformedToken,
+    ),
+    _a(
+        "duplicate-nested-roles",
+        DUPLICATE,
+        _duplicated(b',"realm_access":{"roles":["user"],"roles":["admin"]}'),
+        MalformedToken,
+        "nested objects too",
+    ),
 )
 
 

@@ -100,6 +100,9 @@ _FAULTS = (
     Fault("body-5mib-declared", "huge_declared", "jwks", "too_large"),
     Fault("body-5mib-streamed", "huge", "jwks", "too_large"),
     Fault("slow-drip", "slow_drip", "jwks", "timeout", delay=0.05, options=_SHORT),
+    # Status line and headers one byte at a time: only the total deadline
+    # of an exchange ends it (each byte beats the read timeout).
+    Fault("header-drip", "header_drip", "jwks", "timeout", delay=0.05, options=_SHORT),
     Fault("hang", "hang", "jwks", "timeout", options=_SHORT),
     Fault("connection-refused", "stopped", "server", "connect"),
     Fault("connection-reset", "refuse", "jwks", "transport"),

@@ -188,7 +188,7 @@ class _ValidHS256(_Workload):
         return Verifier(
             issuer=self.issuer.issuer,
             audience=self.issuer.audience,
-            keys=self.secret.private_key,
+            secret=self.secret.private_key,
             algorithms=["HS256"],
             clock=self.clock,
             result_cache_size=self.cache_size,

@@ -25,6 +25,7 @@ REQUIRED_FAULTS = {
     "body-5mib-declared",
     "body-5mib-streamed",
     "slow-drip",
+    "header-drip",
     "hang",
     "connection-refused",
     "redirect-loop",

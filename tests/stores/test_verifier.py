@@ -123,7 +123,7 @@ async def test_a_refusal_is_reported_as_a_rejection(issuer, verify):
     raw = issuer.token(jti="j")
     store.revoke_token("j", issuer=issuer.issuer, expires_at=time.time() + 300)
     await refusal(verify, verifier, raw)
-    assert [(event.kind, event.reason) for event in events] == [(EventKind.TOKEN_REJECTED, "TokenRevoked")]
+    assert [(event.kind, event.reason) for event in events] == [(EventKind.TOKEN_REJECTED, "revoked")]
 
 
 async def test_without_a_store_nothing_is_checked(issuer, verify):

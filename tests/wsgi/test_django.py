@@ -1,23 +1,30 @@
 """Django function views behind JWTGuardMiddleware (Django's WSGI handler,
 driven through werkzeug.test.Client), and the decorator on its own.
 
-Settings are configured here, once per process: this module is also the
-URLconf.
+Django's settings are configured once per process (tests.support.django_setup);
+this module is the URLconf while its tests run.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import django
 import pytest
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import RequestFactory
 from django.urls import path
 from werkzeug.test import Client
 
-from jwt_guard.wsgi import TOKEN_KEY, JWTGuardMiddleware, get_access_token, require_any_scope, require_scopes
+from jwt_guard import ProtectedResource
+from jwt_guard.wsgi import (
+    TOKEN_KEY,
+    JWTGuardMiddleware,
+    get_access_token,
+    require_any_scope,
+    require_auth,
+    require_scopes,
+)
+from tests.support.django_setup import configure_django
 from tests.wsgi.conftest import bearer
 
 
@@ -43,31 +50,28 @@ def public(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"token": get_access_token(request) is not None})
 
 
+@require_auth(scopes=["pay"], acr_values=["urn:example:mfa"], max_age=300)
+def step_up(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"paid": True})
+
+
 urlpatterns = [
     path("messages", messages),
     path("items/<int:item>", unannotated),
     path("async", async_messages),
     path("public", public),
+    path("step-up", step_up),
 ]
 
 
 @pytest.fixture(scope="module")
 def django_app():
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="jwt-guard-tests-only",
-            ROOT_URLCONF=__name__,
-            ALLOWED_HOSTS=["localhost", "testserver"],
-            MIDDLEWARE=[],
-            INSTALLED_APPS=[],
-            USE_TZ=True,
-        )
-    assert __name__ == settings.ROOT_URLCONF, "Django was configured elsewhere in this process"
-    django.setup()
+    configure_django()
     from django.core.wsgi import get_wsgi_application
+    from django.test import override_settings
 
-    return get_wsgi_application()
+    with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=[]):
+        yield get_wsgi_application()
 
 
 @pytest.fixture
@@ -131,3 +135,24 @@ def test_decorator_with_a_verified_token(django_app, issuer, make_verifier):
     response = messages(request)
     assert response.status_code == 200
     assert response.content == b'{"sub": "heidi", "scopes": ["read:messages"]}'
+
+
+def test_django_step_up_and_resource_metadata(django_app, make_verifier, issuer, clock):
+    """require_auth on a Django view, and the middleware's resource= in front of Django."""
+    resource = ProtectedResource(resource="https://api.example.test", authorization_servers=[issuer.issuer])
+    client = Client(JWTGuardMiddleware(django_app, verifier=make_verifier(), resource=resource))
+    metadata = client.get("/.well-known/oauth-protected-resource")
+    assert metadata.status_code == 200 and metadata.json["resource"] == "https://api.example.test"
+    assert client.get("/.well-known/oauth-protected-resource/").status_code == 404
+    weak = client.get("/step-up", headers=bearer(issuer.token(scope="pay", acr="pwd", auth_time=int(clock()))))
+    assert weak.status_code == 401
+    assert weak.headers["WWW-Authenticate"] == (
+        'Bearer error="insufficient_user_authentication", '
+        'error_description="a different authentication level is required", '
+        'acr_values="urn:example:mfa", max_age="300", '
+        'resource_metadata="https://api.example.test/.well-known/oauth-protected-resource"'
+    )
+    no_scope = client.get("/step-up", headers=bearer(issuer.token(acr="urn:example:mfa", auth_time=int(clock()))))
+    assert no_scope.status_code == 403 and no_scope.json["scope"] == "pay"
+    token = issuer.token(scope="pay", acr="urn:example:mfa", auth_time=int(clock()) - 100)
+    assert client.get("/step-up", headers=bearer(token)).json == {"paid": True}

@@ -170,3 +170,34 @@ def test_decorated_flask_view_outside_a_request_is_a_programming_error():
 
     with pytest.raises(RuntimeError, match="Flask request context"):
         view()
+
+
+def test_require_access_token_with_flask(make_verifier, issuer):
+    """The token in a view; for a request without one, MissingToken, which
+    Flask answers with the middleware's 401 challenge (not a 500)."""
+    from jwt_guard import MissingToken
+    from jwt_guard.wsgi import TokenRequired, require_access_token
+
+    app = Flask(__name__)
+
+    @app.get("/me")
+    def me() -> dict[str, Any]:
+        return {"sub": require_access_token().subject}
+
+    @app.get("/me-by-request")
+    def me_by_request() -> dict[str, Any]:
+        return {"sub": require_access_token(request).subject}
+
+    app.wsgi_app = JWTGuardMiddleware(app.wsgi_app, verifier=make_verifier(), realm="api", optional=True)
+    client = app.test_client()
+    for path in ("/me", "/me-by-request"):
+        assert client.get(path, headers=bearer(issuer.token(sub="ada"))).json == {"sub": "ada"}
+        anonymous = client.get(path)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+        assert anonymous.headers["Cache-Control"] == "no-store"
+        assert anonymous.json == {"error": "unauthorized", "error_description": MissingToken.description}
+    with pytest.raises(MissingToken) as raised:
+        require_access_token({})
+    assert isinstance(raised.value, TokenRequired)
+    assert raised.value.get_response().status_code == 401

@@ -410,3 +410,23 @@ def test_the_async_flow_over_a_real_socket(issuer):
 
     with serve(protected_app(verifier)) as server:
         assert asyncio.run(main()) == [200] * 20
+
+
+# -- with RFC 9728 metadata ---------------------------------------------------------------------
+
+
+async def test_protected_resource_metadata_and_challenges_name_dpop(make_verifier, issuer):
+    from jwt_guard import ProtectedResource
+
+    resource = ProtectedResource(resource=issuer.audience, authorization_servers=[issuer.issuer])
+    app = protected_app(
+        make_verifier(dpop=DPoPOptions(required=True, algorithms=["ES256", "EdDSA"])), resource=resource
+    )
+    async with asgi_client(app) as client:
+        document = (await client.get("/.well-known/oauth-protected-resource")).json()
+        refused = await client.get("/me")
+    assert document["dpop_bound_access_tokens_required"] is True
+    assert document["dpop_signing_alg_values_supported"] == ["ES256", "EdDSA"]
+    assert challenges(refused) == [
+        ("DPoP", {"realm": "api", "algs": "ES256 EdDSA", "resource_metadata": resource.metadata_url})
+    ]

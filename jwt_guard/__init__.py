@@ -28,6 +28,7 @@ from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
+    CrossOriginRequest,
     ExpiredToken,
     InsufficientScope,
     InsufficientUserAuthentication,
@@ -62,6 +63,7 @@ __all__ = [
     "AuthError",
     "Challenge",
     "ConfigurationError",
+    "CrossOriginRequest",
     "DPoPContext",
     "DPoPOptions",
     "DPoPProofReplayed",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from jwt_guard._auth_syntax import add_auth_param, safe_description
 from jwt_guard._dpop_errors import scheme_headers
-from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
+from jwt_guard.errors import AuthError, CrossOriginRequest, JWTGuardError, TemporarilyUnavailable
 
 if TYPE_CHECKING:
     from jwt_guard._dpop_options import DPoPOptions
@@ -102,6 +102,8 @@ def render_error(
     elif isinstance(error, TemporarilyUnavailable):
         headers.append(("retry-after", str(error.retry_after)))
         code = "temporarily_unavailable"
+    elif isinstance(error, CrossOriginRequest):
+        code = error.error  # 403 without a challenge: new credentials would not help
     else:
         code = "server_error"
     body = {"error": code, "error_description": safe_description(error.description)}

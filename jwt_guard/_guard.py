@@ -21,23 +21,29 @@ Endpoint decorators and dependencies check a
 :class:`~jwt_guard._endpoint.Requirement` against :data:`TOKEN_KEY` and answer
 through the :data:`RESPONDER_KEY` responder.
 
+With ``cookie=`` the guard also reads the token cookie
+(:class:`~jwt_guard._cookie.CookieAuth`) when no ``Authorization`` header
+(or query token) gave credentials, and screens every unsafe request that
+carries the cookie with the cross-origin check of :mod:`jwt_guard._csrf`:
+inside :meth:`Guard.authenticate`, and through :meth:`Guard.exempt_refusal`
+on excluded paths, where adapters call it instead. When a cookie is all the
+guard reads besides the header (:attr:`Guard.values_only`), adapters hand
+over the ``Authorization`` and ``Cookie`` values and the method to
+:meth:`Guard.authenticate_values`, which builds a Request only for the check.
+
 Seams for later features (none implemented here yet):
 
-- cookies with a CSRF check: :meth:`Guard.credentials` reads the named
-  cookie (``request.cookies``) when no ``Authorization`` header came, and an
-  origin check on ``request.method`` / ``Origin`` / ``Sec-Fetch-Site`` joins
-  :meth:`Guard.authenticate` for cookie credentials;
 - DPoP (the checks themselves are in :mod:`jwt_guard._dpop`, the flow in
   :mod:`jwt_guard._dpop_flow`): with a verifier that accepts DPoP,
-  :func:`parse_dpop_authorization` reads the ``DPoP`` scheme, memoised like a
-  bearer header, and the request's :class:`Credentials` carry
-  ``scheme="DPoP"`` and a :class:`~jwt_guard.DPoPContext`: the one
-  ``DPoP`` header (:func:`~jwt_guard._dpop.single_proof`), the method and
+  the ``DPoP`` scheme is read and memoised like a bearer header, and the
+  request's :class:`Credentials` carry ``scheme="DPoP"`` and a
+  :class:`~jwt_guard.DPoPContext`: the one ``DPoP`` header
+  (:func:`~jwt_guard._dpop.single_proof`), the method and
   :meth:`Request.url` under the ``public_url`` option, new on every request
   and never memoised. Adapters pass ``credentials.dpop`` to ``verify`` and
   add ``credentials.dpop.next_nonce``, when set, to the application's
-  answer as ``DPoP-Nonce``. :attr:`Guard.header_only` is then off, so
-  adapters build the Request;
+  answer as ``DPoP-Nonce``. :attr:`Guard.header_only` and
+  :attr:`Guard.values_only` are then off, so adapters build the Request.
 
 RFC 9728 metadata: with ``resource=``, :func:`middleware_layer` gives the
 Guard a :class:`~jwt_guard._metadata.MetadataService` (:attr:`Guard.metadata`)
@@ -51,18 +57,20 @@ Responder the ``resource_metadata`` URL its challenges carry. Step-up
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
+from jwt_guard._cookie import CookieAuth, handshake_method, itself
+from jwt_guard._csrf import SAFE_METHODS
 from jwt_guard._dpop import single_proof
 from jwt_guard._dpop_flow import DPoPContext
 from jwt_guard._metadata import MetadataService, RouteScopes
-from jwt_guard._public_url import PublicURL
+from jwt_guard._origin import PublicURL
 from jwt_guard._request import Credentials, Request
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, MissingToken
+from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
@@ -176,14 +184,21 @@ class Guard:
         ``"/static*"``).
     :param allow_query_token: also accept ``?access_token=`` (RFC 6750 §2.3
         discourages it: URLs end up in logs and browser history).
+    :param cookie: the name of a cookie holding the token, read when the
+        request has no ``Authorization`` header (or query token); unsafe
+        requests carrying it must pass the cross-origin check.
+    :param trusted_origins: origins (``scheme://host[:port]``) whose pages
+        may send unsafe requests with the cookie; needs *cookie*.
     :param dpop: the verifier's :class:`~jwt_guard.DPoPOptions`: accept the
         ``DPoP`` scheme (RFC 9449), with the request's proof.
-    :param public_url: the URL under which clients reach the server's root
-        (:class:`~jwt_guard._public_url.PublicURL`), for DPoP's ``htu`` and
-        the request's origin; default: the request's own scheme and ``Host``.
+    :param public_url: the URL clients use to reach the API, when the server
+        sees another one (a proxy ending TLS, a mount prefix): it defines the
+        request's own origin (:func:`~jwt_guard._origin.own_origin`) and the
+        URL DPoP proofs must name.
     """
 
     __slots__ = (
+        "_cookie",
         "_exact",
         "_last",
         "_memo",
@@ -195,6 +210,7 @@ class Guard:
         "metadata",
         "optional",
         "public_url",
+        "values_only",
     )
 
     def __init__(
@@ -203,6 +219,8 @@ class Guard:
         optional: bool = False,
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
         dpop: DPoPOptions | None = None,
         public_url: str | PublicURL | None = None,
     ) -> None:
@@ -231,12 +249,26 @@ class Guard:
         #: adapter may then pass those values to :meth:`authenticate_header`
         #: instead of wrapping every request in a Request. Features that read
         #: more (cookies, DPoP proofs) will turn it off.
-        self.header_only = not (self.excludes or self.allow_query_token or dpop is not None)
+        self.header_only = not (self.excludes or self.allow_query_token or cookie is not None or dpop is not None)
         #: The DPoP options when the ``DPoP`` scheme is accepted, else None.
         self.dpop = dpop
-        #: The configured ``public_url``: read by :meth:`Request.url` and :meth:`Request.origin`.
+        #: The parsed ``public_url`` (``None``: the request's own scheme and host).
         self.public_url = (
-            public_url if public_url is None or isinstance(public_url, PublicURL) else PublicURL(public_url)
+            public_url if public_url is None or isinstance(public_url, PublicURL) else PublicURL.parse(public_url)
+        )
+        if cookie is None and trusted_origins:
+            raise ConfigurationError("trusted_origins applies to the token cookie: give cookie= as well")
+        self._cookie = (
+            None
+            if cookie is None
+            else CookieAuth(cookie, _is_token68, trusted_origins=trusted_origins, public_url=self.public_url)
+        )
+        #: True for a guard with a cookie and nothing else to read (no excluded
+        #: path, no query token, no DPoP): an adapter may then pass the
+        #: Authorization and Cookie values and the method to
+        #: :meth:`authenticate_values`, and build a Request only when that asks for one.
+        self.values_only = self._cookie is not None and not (
+            self.excludes or self.allow_query_token or dpop is not None
         )
         self._memo: dict[str | bytes, _Entry] = {}
         # The entry seen last: a client repeating its token skips even the
@@ -254,6 +286,20 @@ class Guard:
         """True if *request* is served without looking at its credentials."""
         return self.excludes and self.excluded(request.path)
 
+    @property
+    def cookie(self) -> str | None:
+        """The name of the token cookie, or ``None`` when only the header counts."""
+        return None if self._cookie is None else self._cookie.name
+
+    def exempt_refusal(self, request: Request) -> JWTGuardError | None:
+        """For an :meth:`exempt` request: the error refusing it anyway, else ``None``.
+
+        An excluded path authenticates nothing, but the application behind it
+        could still read the token cookie: an unsafe request that carries the
+        cookie must pass the cross-origin check there too.
+        """
+        return None if self._cookie is None else self._cookie.refusal(request)
+
     def authenticate(self, request: Request) -> Credentials | None:
         """The credentials to verify, or ``None`` for an anonymous request
         that may go on (optional mode).
@@ -265,6 +311,9 @@ class Guard:
         authorization = request.raw_header_values("authorization")
         if self.header_only:
             return self.authenticate_header(authorization)
+        if self.values_only:
+            cookie = request.raw_header_values("cookie")
+            return self.authenticate_values(authorization, cookie, handshake_method(request), itself, request)
         found = self._credentials(request, authorization)
         if self.dpop is not None:
             found = self._with_proof(request, found)
@@ -303,11 +352,50 @@ class Guard:
             raise MissingToken()
         return found
 
+    def authenticate_values(
+        self,
+        authorization: Sequence[str | bytes],
+        cookie: Sequence[str | bytes],
+        method: str | None,
+        make_request: Callable[[Any], Request],
+        source: Any,
+    ) -> Credentials | None:
+        """:meth:`authenticate` from a request's ``Authorization`` and
+        ``Cookie`` values and its method (``None`` for a WebSocket
+        handshake), for a guard with a cookie and nothing else to read
+        (:attr:`values_only`). ``make_request(source)`` gives the whole
+        request when the cross-origin check needs it (an ASGI adapter passes
+        ``ScopeRequest, scope``): nothing is built for a safe request, so a
+        repeated cookie costs about what :meth:`authenticate_header` costs
+        (benchmarks/asgi.py, part (c)).
+        """
+        cookie_auth: CookieAuth = self._cookie  # type: ignore[assignment]
+        found = None
+        if authorization:
+            if len(authorization) > 1:
+                raise InvalidRequest("more than one Authorization header")
+            value = authorization[0]
+            last = self._last
+            found = last[1] if last[0] == value else self._from_header(value)
+            if found is not None and method in SAFE_METHODS:
+                return found  # the header wins, and a safe request is not checked
+        elif len(cookie) == 1 and method in SAFE_METHODS:
+            # A browser's GET repeating its Cookie header: one comparison, as for a header.
+            seen = cookie_auth.last
+            if seen[0] == cookie[0] and seen[2] is not None:
+                return seen[2]
+        found = cookie_auth.credentials(found, cookie, method, make_request, source)
+        if found is None and not self.optional:
+            raise MissingToken()
+        return found
+
     def credentials(self, request: Request) -> Credentials | None:
         """The bearer credentials of *request*, ``None`` if it has none.
 
         Raises :class:`InvalidRequest` for a malformed header, two headers,
-        or a token sent in more than one place (RFC 6750 §2).
+        or a token sent in more than one place (RFC 6750 §2), and, with a
+        token cookie, :class:`~jwt_guard.errors.CrossOriginRequest` for an
+        unsafe request carrying it that fails the cross-origin check.
         """
         return self._credentials(request, request.raw_header_values("authorization"))
 
@@ -321,6 +409,9 @@ class Guard:
             query = request.query_string
             if query:
                 found = self._from_query(query, found)
+        if self._cookie is not None:
+            cookie = request.raw_header_values("cookie")
+            found = self._cookie.credentials(found, cookie, handshake_method(request), itself, request)
         return found
 
     def _from_header(self, value: str | bytes) -> Credentials | None:
@@ -372,9 +463,11 @@ def middleware_layer(
     optional: bool,
     exclude_paths: Iterable[str],
     allow_query_token: bool,
+    cookie: str | None = None,
+    trusted_origins: Iterable[str] = (),
+    public_url: str | None = None,
     resource: object = None,
     route_scopes: RouteScopes | None = None,
-    public_url: str | None = None,
 ) -> tuple[Guard, Responder]:
     """Check the options the ASGI and WSGI middlewares share; return their
     :class:`Guard` and :class:`~jwt_guard.Responder`.
@@ -397,6 +490,8 @@ def middleware_layer(
         optional=optional,
         exclude_paths=exclude_paths,
         allow_query_token=allow_query_token,
+        cookie=cookie,
+        trusted_origins=trusted_origins,
         dpop=cast(Verifier, verifier).dpop,
         public_url=public_url,
     )

@@ -13,12 +13,15 @@ and Django's WSGI face :class:`EnvironRequest`.
 :class:`Credentials` is what the layer found in a request: the token, its
 scheme and where it came from.
 
+The token cookie (:mod:`jwt_guard._cookie`) gives :attr:`Credentials.source`
+``"cookie"``; its cross-origin check (:mod:`jwt_guard._csrf`) reads
+:attr:`Request.method`, the ``Origin`` and ``Sec-Fetch-Site`` headers and
+the request's own origin, which :func:`jwt_guard._origin.own_origin` alone
+computes: the configured ``public_url``'s origin, else :attr:`Request.scheme`
+and :attr:`Request.host`.
+
 Seams for later features (nothing here implements them yet):
 
-- cookies: :attr:`Request.cookies` is parsed on first use only, and
-  :attr:`Credentials.source` gains ``"cookie"``; the CSRF check reads
-  :attr:`Request.method`, the ``Origin`` and ``Sec-Fetch-Site`` headers and
-  the request's own origin (:attr:`Request.scheme`, :attr:`Request.host`);
 - DPoP (RFC 9449, checked by :mod:`jwt_guard._dpop`): :attr:`Credentials.scheme`
   becomes ``"DPoP"`` and the proof comes from ``header_values("dpop")``; the
   ``htm``/``htu`` check reads :attr:`Request.method` and :meth:`Request.url`.
@@ -28,7 +31,7 @@ The URL and the origin as the client sees them
 :meth:`Request.url` and :meth:`Request.origin` are the one place that says
 which URL a request was sent to: DPoP's ``htu`` and the cross-origin check
 of cookie credentials both ask them, with the middleware's ``public_url``
-(:class:`~jwt_guard._public_url.PublicURL`) when one is configured. The
+(:class:`~jwt_guard._origin.PublicURL`) when one is configured. The
 path is the whole path the server received (ASGI ``path``, which includes
 ``root_path``; WSGI ``SCRIPT_NAME`` + ``PATH_INFO``), percent-encoded as
 the client sent it when the server kept that (ASGI ``raw_path``, WSGI
@@ -45,16 +48,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote, unquote_to_bytes
 
-from jwt_guard._public_url import origin_of
-
 if TYPE_CHECKING:
     from jwt_guard._dpop_flow import DPoPContext
-    from jwt_guard._public_url import PublicURL
+    from jwt_guard._origin import PublicURL
 
-__all__ = ["Credentials", "EnvironRequest", "Request", "ScopeRequest", "environ_authorization", "scope_header_values"]
+__all__ = [
+    "Credentials",
+    "EnvironRequest",
+    "Request",
+    "ScopeRequest",
+    "environ_authorization",
+    "scope_header_pair",
+    "scope_header_values",
+]
 
-#: Where credentials were found (RFC 6750 §2.1, §2.3).
-Source = Literal["header", "query"]
+#: Where credentials were found (RFC 6750 §2.1, §2.3; or the token cookie).
+Source = Literal["header", "query", "cookie"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,15 +152,8 @@ class Request:
         middleware's ``public_url``) when the application sits behind a
         proxy. ``ws``/``wss`` for a WebSocket handshake."""
         if public is not None:
-            return public.url(self.target_path, websocket=self.websocket)
+            return public.request_url(self.target_path, websocket=self.websocket)
         return f"{self.scheme}://{self.host}{self.target_path}"
-
-    def origin(self, public: PublicURL | None = None) -> str:
-        """The request's own origin (RFC 6454 §6.2: ``scheme://host[:port]``,
-        lower case, no default port), under *public* when configured."""
-        if public is not None:
-            return public.origin()
-        return origin_of(self.scheme, self.host)
 
     @property
     def cookies(self) -> Mapping[str, str]:
@@ -192,6 +194,18 @@ def _encoded(raw: str, decoded: str) -> str:
     if raw.startswith("/") and unquote(raw) == decoded:
         return raw
     return quote(decoded, safe=_PATH_SAFE)
+
+
+def scope_header_pair(scope: Mapping[str, Any], first: bytes, second: bytes) -> tuple[list[bytes], list[bytes]]:
+    """The values of two headers (lower-case bytes) in an ASGI scope, in one pass."""
+    ones: list[bytes] = []
+    twos: list[bytes] = []
+    for header, value in scope["headers"]:
+        if header == first:
+            ones.append(value)
+        elif header == second:
+            twos.append(value)
+    return ones, twos
 
 
 # Header names as ASGI scopes hold them, for the names the request layer asks for.

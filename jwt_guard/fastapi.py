@@ -30,6 +30,11 @@ takes ``Authorization: DPoP <token>`` with its ``DPoP`` proof header as well,
 and the document lists an HTTP ``DPoP`` scheme: as the one scheme when DPoP
 is required, else as the alternative to the bearer scheme.
 
+With ``cookie=`` the token may also come from an httpOnly cookie (the
+``Authorization`` header wins), with the middlewares' cross-origin check for
+unsafe requests carrying it; the OpenAPI document then shows a second
+scheme, an API key in that cookie, as an alternative to the first.
+
 It works with or without the middleware. When the middleware already
 verified the request's token with the same :class:`~jwt_guard.Verifier` (its
 :class:`~jwt_guard.Responder` says which), that result is reused instead of
@@ -41,20 +46,22 @@ framework-free request layer as the middlewares'; this module translates.
 # dependency's annotations at runtime and cannot resolve strings on an instance.
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Security
 from fastapi.exceptions import HTTPException, WebSocketException
-from fastapi.openapi.models import HTTPBase as HTTPBaseModel
-from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
-from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import (
+    APIKey,
+    APIKeyIn,
     OAuthFlowAuthorizationCode,
     OAuthFlowClientCredentials,
     OAuthFlowImplicit,
     OAuthFlows,
 )
+from fastapi.openapi.models import HTTPBase as HTTPBaseModel
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.security import OAuth2, SecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection, Request
@@ -144,6 +151,21 @@ class DPoPScheme(SecurityBase):
         return None
 
 
+class _TokenCookie(SecurityBase):
+    """The token cookie as OpenAPI describes it (an API key in a cookie).
+
+    A sub-dependency of :class:`JWTBearer` that only documents: the bearer
+    reads and checks the cookie itself.
+    """
+
+    def __init__(self, name: str, scheme_name: str, description: str | None) -> None:
+        self.model = APIKey(**{"in": APIKeyIn.cookie}, name=name, description=description)  # type: ignore[arg-type]
+        self.scheme_name = scheme_name
+
+    async def __call__(self) -> None:
+        return None
+
+
 _DPOP_DESCRIPTION = "A DPoP-bound access token (Authorization: DPoP <token>) and a DPoP proof header (RFC 9449)."
 
 
@@ -178,6 +200,15 @@ class JWTBearer(OAuth2):
     :param authorization_url: see *token_url*.
     :param refresh_url: the flows' refresh URL.
     :param scopes: scope names and descriptions for the OAuth2 flows.
+    :param cookie: also take the token from this cookie when the request has
+        no ``Authorization`` header, as :class:`jwt_guard.asgi.JWTGuardMiddleware`
+        does: unsafe requests carrying it must pass the cross-origin check
+        (403 ``cross_origin_request``). The OpenAPI document shows the cookie
+        as a second scheme, ``<scheme_name>Cookie``.
+    :param trusted_origins: origins whose pages may send such requests.
+    :param public_url: the URL clients use, when the server sees another:
+        the cookie's cross-origin check and DPoP proofs read it (see
+        :class:`jwt_guard.asgi.JWTGuardMiddleware`).
     :param resource: a :class:`~jwt_guard.ProtectedResource` (one of the
         verifier's audiences, compared exactly): its metadata URL goes into
         every challenge as ``resource_metadata="…"`` (RFC 9728 §5.1). Serve
@@ -192,8 +223,6 @@ class JWTBearer(OAuth2):
         401 ``insufficient_user_authentication`` with ``max_age``. Give routes
         that need a step-up their own ``JWTBearer``; the route's scopes are
         checked first.
-    :param public_url: the URL under which clients reach the server's root,
-        for DPoP proofs (see :class:`jwt_guard.asgi.JWTGuardMiddleware`).
 
     With a verifier that accepts DPoP, a request may also use
     ``Authorization: DPoP <token>`` and one ``DPoP`` proof header; when the
@@ -226,10 +255,12 @@ class JWTBearer(OAuth2):
         authorization_url: str | None = None,
         refresh_url: str | None = None,
         scopes: Mapping[str, str] | None = None,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
+        public_url: str | None = None,
         resource: ProtectedResource | None = None,
         acr_values: Sequence[str] | None = None,
         max_age: int | None = None,
-        public_url: str | None = None,
     ) -> None:
         check_verifier(verifier)
         if scopes and not (token_url or authorization_url):
@@ -246,7 +277,12 @@ class JWTBearer(OAuth2):
         self.responder = Responder(realm=realm, verifier=verifier, resource_metadata=metadata_url)
         dpop = verifier.dpop
         self.guard = Guard(
-            optional=not auto_error, allow_query_token=allow_query_token, dpop=dpop, public_url=public_url
+            optional=not auto_error,
+            allow_query_token=allow_query_token,
+            cookie=cookie,
+            trusted_origins=trusted_origins,
+            dpop=dpop,
+            public_url=public_url,
         )
         self._requirements: dict[tuple[str, ...], Requirement] = {}
         self.auto_error = auto_error
@@ -260,13 +296,19 @@ class JWTBearer(OAuth2):
         else:
             self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
         # What FastAPI reads to inject the call's arguments (instead of the
-        # class's __call__): where bearer and DPoP are both accepted, a DPoP
-        # scheme sub-dependency, which the OpenAPI document lists as the alternative.
+        # class's __call__): documentation-only security sub-dependencies,
+        # which the OpenAPI document lists as alternatives: a DPoP scheme
+        # where bearer and DPoP are both accepted, and the token cookie.
         parameters = list(inspect.signature(type(self).__call__).parameters.values())[1:4]
         if dpop is not None and not dpop.required:
             scheme = DPoPScheme(scheme_name=f"{self.scheme_name}DPoP", description=_DPOP_DESCRIPTION)
             parameters.append(
                 inspect.Parameter("dpop_scheme", inspect.Parameter.KEYWORD_ONLY, default=Security(scheme))
+            )
+        if cookie is not None:
+            cookie_scheme = _TokenCookie(cookie, f"{self.scheme_name}Cookie", description)
+            parameters.append(
+                inspect.Parameter("token_cookie", inspect.Parameter.KEYWORD_ONLY, default=Security(cookie_scheme))
             )
         self.__signature__ = inspect.Signature(parameters)
 

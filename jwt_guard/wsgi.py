@@ -79,6 +79,7 @@ from jwt_guard._request import EnvironRequest, environ_authorization
 from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
+from jwt_guard._wsgi_cookies import clear_token_cookie, set_token_cookie
 from jwt_guard.errors import JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
@@ -90,11 +91,13 @@ __all__ = [
     "ErrorRenderer",
     "JWTGuardMiddleware",
     "TokenRequired",
+    "clear_token_cookie",
     "get_access_token",
     "require_access_token",
     "require_any_scope",
     "require_auth",
     "require_scopes",
+    "set_token_cookie",
 ]
 
 #: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
@@ -149,6 +152,16 @@ class JWTGuardMiddleware:
     :param on_error: ``on_error(error, environ)`` returns the WSGI application
         (a ``Response`` will do) that answers *error*, or ``None`` for the
         default answer. Also used by the decorators.
+    :param cookie: without an ``Authorization`` header, take the token from
+        this cookie (see :func:`set_token_cookie`). An unsafe request carrying
+        it, on any path, must pass the cross-origin check, else 403
+        (docs/cookies.md).
+    :param trusted_origins: origins whose pages may send those requests.
+    :param public_url: the URL under which clients reach the server's root,
+        when the server sees another (a proxy that ends TLS, or strips
+        ``/api``: ``https://example.com/api``): its origin is the request's
+        own origin for the cookie's cross-origin check, and DPoP proofs
+        (``htu``) are checked against it. ``X-Forwarded-*`` is never read.
     :param resource: a :class:`~jwt_guard.ProtectedResource`. The middleware
         then serves its RFC 9728 metadata at the well-known path of §3.1
         (``https://api.example.com/mcp`` →
@@ -165,9 +178,6 @@ class JWTGuardMiddleware:
         none. Wrap the outermost application: the path is matched as the
         client sent it (``RAW_URI``/``REQUEST_URI``, else ``SCRIPT_NAME`` +
         ``PATH_INFO``).
-    :param public_url: the URL under which clients reach the server's root
-        (``https://example.com/api`` behind a proxy that strips ``/api``):
-        DPoP proofs (``htu``) are checked against it, not the environ's own.
 
     With ``Verifier(dpop=DPoPOptions(...))``, ``Authorization: DPoP <token>``
     and exactly one ``DPoP`` proof are verified too (RFC 9449). A nonce due
@@ -199,8 +209,10 @@ class JWTGuardMiddleware:
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
         on_error: ErrorRenderer | None = None,
-        resource: ProtectedResource | None = None,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
         public_url: str | None = None,
+        resource: ProtectedResource | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError("app must be a WSGI application")
@@ -212,8 +224,10 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
-            resource=resource,
+            cookie=cookie,
+            trusted_origins=trusted_origins,
             public_url=public_url,
+            resource=resource,
         )
         self.app = app
         self.verifier = verifier
@@ -235,15 +249,19 @@ class JWTGuardMiddleware:
                 start_response(_status_line(answer.status_code), list(answer.headers))
                 return [answer.body]
         token: AccessToken | None = None
-        # Only the Authorization values, unless the guard reads more of the request.
-        request = None if guard.header_only else EnvironRequest(environ)
+        # Only the Authorization (and Cookie) values, unless the guard reads more of the request.
+        request = None if guard.header_only or guard.values_only else EnvironRequest(environ)
         if request is None or not guard.exempt(request):
             try:
-                credentials = (
-                    guard.authenticate_header(environ_authorization(environ))
-                    if request is None
-                    else guard.authenticate(request)
-                )
+                if request is not None:
+                    credentials = guard.authenticate(request)
+                elif guard.header_only:
+                    credentials = guard.authenticate_header(environ_authorization(environ))
+                else:
+                    cookie = environ.get("HTTP_COOKIE")
+                    method = environ.get("REQUEST_METHOD") or "GET"
+                    values = environ_authorization(environ), () if cookie is None else (cookie,), method
+                    credentials = guard.authenticate_values(*values, EnvironRequest, environ)
                 if credentials is not None:
                     dpop = credentials.dpop
                     if dpop is None:
@@ -254,6 +272,10 @@ class JWTGuardMiddleware:
                             start_response = _with_nonce(start_response, dpop.next_nonce)
             except JWTGuardError as error:
                 return self._respond(error, environ, start_response)
+        else:
+            refusal = guard.exempt_refusal(request)
+            if refusal is not None:  # an excluded path: only the cross-origin check applies
+                return self._respond(refusal, environ, start_response)
         environ[TOKEN_KEY] = token
         return self.app(environ, start_response)
 

@@ -25,6 +25,8 @@ CORE_MODULES = [
     "_claims",
     "_client_auth",
     "_config",
+    "_cookie",
+    "_csrf",
     "_discovery",
     "_diagnosis",
     "_dpop",
@@ -48,8 +50,8 @@ CORE_MODULES = [
     "_keys",
     "_keysource",
     "_metadata",
+    "_origin",
     "_policy",
-    "_public_url",
     "_reasons",
     "_request",
     "_resource",
@@ -178,7 +180,18 @@ def test_import_scanner(source, expected):
 
 def test_core_list_covers_every_private_core_module():
     """A new private module must be classified here (core, or adapter/demo)."""
-    adapters = {"asgi", "_asgi_lifecycle", "_asgi_access", "_asgi_routes", "wsgi", "fastapi", "mcp", "__main__"}
+    adapters = {
+        "asgi",
+        "_asgi_lifecycle",
+        "_asgi_access",
+        "_asgi_cookies",
+        "_asgi_routes",
+        "wsgi",
+        "_wsgi_cookies",
+        "fastapi",
+        "mcp",
+        "__main__",
+    }
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules - adapters == set(CORE_MODULES)
 

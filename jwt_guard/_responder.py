@@ -64,7 +64,7 @@ class Responder:
         ``resource_metadata="…"`` in every challenge (§5.1).
     """
 
-    __slots__ = ("on_error", "realm", "resource_metadata", "verifier")
+    __slots__ = ("dpop", "on_error", "realm", "resource_metadata", "verifier")
 
     def __init__(
         self,
@@ -82,11 +82,14 @@ class Responder:
         self.on_error = on_error
         self.verifier = verifier
         self.resource_metadata = resource_metadata
+        #: The verifier's DPoP options: challenges then name the DPoP scheme too.
+        self.dpop = verifier.dpop if verifier is not None else None
 
     def challenge(self, error: JWTGuardError) -> Challenge:
         """The default answer to *error*, with this responder's realm (and
-        ``resource_metadata``, when set)."""
-        return render_error(error, realm=self.realm, resource_metadata=self.resource_metadata)
+        ``resource_metadata``, when set, and the DPoP challenge where the
+        verifier accepts DPoP)."""
+        return render_error(error, realm=self.realm, resource_metadata=self.resource_metadata, dpop=self.dpop)
 
     def answer(self, error: JWTGuardError, request: Any) -> Any:
         """The application's answer to *error* (``on_error(error, request)``)

@@ -26,7 +26,7 @@ from jwt_guard import (
 )
 from jwt_guard.asgi import JWTGuardMiddleware, TokenUser, get_access_token
 from jwt_guard.testing import b64url, encode_segments
-from tests.asgi.conftest import REALM, asgi_client, assert_challenge, bearer, protected_app
+from tests.asgi.conftest import asgi_client, assert_challenge, bearer, protected_app
 from tests.conftest import make_issuer
 
 pytestmark = pytest.mark.anyio
@@ -36,76 +36,8 @@ def _body(response: Any) -> dict[str, Any]:
     return json.loads(response.content)
 
 
-# -- the semantics table ---------------------------------------------------------
-
-
-def _headers(issuer: Any, case: str) -> list[tuple[str, Any]]:
-    good = issuer.token(scope="read")
-    return {
-        "none": [],
-        "basic-only": [("Authorization", "Basic dXNlcjpwYXNz")],
-        "scheme-only": [("Authorization", "Bearer")],
-        "scheme-and-space": [("Authorization", "Bearer ")],
-        "two-tokens": [("Authorization", f"Bearer {good} {good}")],
-        "not-token68": [("Authorization", "Bearer abc$def")],
-        "comma-list": [("Authorization", f"Bearer {good}, Basic x")],
-        "non-ascii": [("Authorization", "Bearer t\u00f6ken".encode("latin-1"))],
-        "two-headers": [("Authorization", f"Bearer {good}"), ("Authorization", f"Bearer {good}")],
-        "bearer-and-basic-headers": [("Authorization", f"Bearer {good}"), ("Authorization", "Basic dXNlcjpwYXNz")],
-        "garbage": [("Authorization", "Bearer abc.def.ghi")],
-        "expired": [("Authorization", f"Bearer {issuer.token(scope='read', expires_in=-3600)}")],
-        "wrong-audience": [("Authorization", f"Bearer {issuer.token(scope='read', aud='https://other.test')}")],
-        "no-scope": [("Authorization", f"Bearer {issuer.token()}")],
-        "lowercase-scheme": [("Authorization", f"bearer {good}")],
-        "uppercase-scheme": [("Authorization", f"BEARER {good}")],
-        "good": [("Authorization", f"Bearer {good}")],
-    }[case]
-
-
-@pytest.mark.parametrize(
-    ("case", "status", "error"),
-    [
-        pytest.param("none", 401, None, id="no-credentials"),
-        pytest.param("basic-only", 401, None, id="other-scheme-is-no-credentials"),
-        pytest.param("scheme-only", 400, "invalid_request", id="scheme-without-token"),
-        pytest.param("scheme-and-space", 400, "invalid_request", id="scheme-and-space"),
-        pytest.param("two-tokens", 400, "invalid_request", id="two-tokens-in-one-header"),
-        pytest.param("not-token68", 400, "invalid_request", id="token-not-token68"),
-        pytest.param("comma-list", 400, "invalid_request", id="comma-separated-credentials"),
-        pytest.param("non-ascii", 400, "invalid_request", id="non-ascii-token"),
-        pytest.param("two-headers", 400, "invalid_request", id="two-authorization-headers"),
-        pytest.param("bearer-and-basic-headers", 400, "invalid_request", id="bearer-and-basic-headers"),
-        pytest.param("garbage", 401, "invalid_token", id="malformed-token"),
-        pytest.param("expired", 401, "invalid_token", id="expired-token"),
-        pytest.param("wrong-audience", 401, "invalid_token", id="wrong-audience"),
-        pytest.param("no-scope", 403, "insufficient_scope", id="missing-scope"),
-        pytest.param("lowercase-scheme", 200, None, id="scheme-is-case-insensitive-lower"),
-        pytest.param("uppercase-scheme", 200, None, id="scheme-is-case-insensitive-upper"),
-        pytest.param("good", 200, None, id="valid-token-with-scope"),
-    ],
-)
-async def test_semantics_table(issuer, make_app, case, status, error):
-    """Each row of DESIGN.md's HTTP semantics table, on a scope-protected route."""
-    async with asgi_client(make_app()) as client:
-        response = await client.get("/read", headers=_headers(issuer, case))
-    assert response.status_code == status
-    if status == 200:
-        assert _body(response)["sub"] == "user-1"
-        return
-    challenge = response.headers["www-authenticate"]
-    assert challenge.startswith(f'Bearer realm="{REALM}"')
-    assert response.headers["cache-control"] == "no-store"
-    assert response.headers["content-type"] == "application/json"
-    body = _body(response)
-    assert set(body) >= {"error", "error_description"}
-    if error is None:
-        assert "error=" not in challenge
-    else:
-        assert f'error="{error}"' in challenge
-        assert body["error"] == error
-    if error == "insufficient_scope":
-        assert challenge.endswith('scope="read"')
-        assert body["scope"] == "read"
+# The HTTP semantics table runs through this middleware (in process and under
+# uvicorn) in tests/asgi/test_semantics.py.
 
 
 async def test_no_credentials_is_exactly_the_rendered_challenge(make_app):

@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 
 from jwt_guard import Verifier
 from jwt_guard.testing import LocalIssuer, LocalServer, SigningKey
-from tests.asgi.conftest import REALM, bearer, protected_app, serve
+from tests.asgi.conftest import bearer, protected_app, serve
 from tests.conftest import make_issuer
 
 pytestmark = pytest.mark.anyio
@@ -37,49 +37,7 @@ def live_verifier(live_issuer, clock) -> Iterator[Verifier]:
     verifier.close()
 
 
-@pytest.mark.parametrize(
-    ("case", "path", "status", "error"),
-    [
-        pytest.param("none", "/me", 401, None, id="no-credentials"),
-        pytest.param("malformed", "/me", 400, "invalid_request", id="malformed-header"),
-        pytest.param("two-headers", "/me", 400, "invalid_request", id="two-authorization-headers"),
-        pytest.param("query-and-header", "/me", 400, "invalid_request", id="token-in-two-places"),
-        pytest.param("expired", "/me", 401, "invalid_token", id="invalid-token"),
-        pytest.param("forged", "/me", 401, "invalid_token", id="forged-signature"),
-        pytest.param("good", "/read", 403, "insufficient_scope", id="missing-scope"),
-        pytest.param("good", "/me", 200, None, id="valid"),
-        pytest.param("query", "/me", 200, None, id="query-token-opt-in"),
-    ],
-)
-async def test_semantics_table_over_loopback(live_issuer, live_verifier, case, path, status, error):
-    issuer, _ = live_issuer
-    good = issuer.token()
-    old_kid = issuer.signing_key.kid
-    query, headers = {
-        "none": ("", []),
-        "malformed": ("", [("Authorization", "Bearer a b")]),
-        "two-headers": ("", [("Authorization", f"Bearer {good}")] * 2),
-        "query-and-header": (f"?access_token={good}", [("Authorization", f"Bearer {good}")]),
-        "expired": ("", [("Authorization", f"Bearer {issuer.token(expires_in=-3600)}")]),
-        "forged": ("", [("Authorization", f"Bearer {issuer.token(key=SigningKey('RS256', kid=old_kid))}")]),
-        "good": ("", [("Authorization", f"Bearer {good}")]),
-        "query": (f"?access_token={good}", []),
-    }[case]
-    app = protected_app(live_verifier, allow_query_token=True)
-    with serve(app) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-            response = await client.get(path + query, headers=headers)
-    assert response.status_code == status
-    if status == 200:
-        assert response.json()["sub"] == "user-1"
-        return
-    challenge = response.headers["www-authenticate"]
-    assert challenge.startswith(f'Bearer realm="{REALM}"')
-    assert response.headers["cache-control"] == "no-store"
-    if error:
-        assert f'error="{error}"' in challenge and response.json()["error"] == error
-    else:
-        assert "error=" not in challenge
+# The HTTP semantics table runs over uvicorn in tests/asgi/test_semantics.py.
 
 
 async def test_key_server_down_is_503_then_recovers(live_issuer, clock):

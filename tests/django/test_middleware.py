@@ -25,45 +25,8 @@ def assert_answer(response, error, *, realm=None) -> None:
         assert response.headers[name] == value, name
 
 
-@pytest.mark.parametrize(
-    ("case", "status", "error"),
-    [
-        pytest.param("none", 401, None, id="no-credentials"),
-        pytest.param("basic", 401, None, id="other-scheme-is-no-credentials"),
-        pytest.param("malformed", 400, "invalid_request", id="malformed-header"),
-        pytest.param("two-headers", 400, "invalid_request", id="two-headers"),
-        pytest.param("expired", 401, "invalid_token", id="expired"),
-        pytest.param("wrong-audience", 401, "invalid_token", id="wrong-audience"),
-        pytest.param("good", 200, None, id="valid"),
-    ],
-)
-def test_semantics_table(send, django_settings, issuer, case, status, error):
-    django_settings(REALM="api")
-    good = issuer.token(sub="ada")
-    headers = {
-        "none": {},
-        "basic": {"Authorization": "Basic YTpi"},
-        "malformed": {"Authorization": "Bearer"},
-        "two-headers": {"Authorization": f"Bearer {good},Bearer {good}"},
-        "expired": bearer(issuer.token(expires_in=-3600)),
-        "wrong-audience": bearer(issuer.token(aud="https://other.example.test")),
-        "good": bearer(good),
-    }[case]
-    response = send.get("/whoami", headers)
-    assert response.status_code == status
-    if status == 200:
-        assert response.json() == {"sub": "ada", "scopes": [], "access_token": "ada"}
-        return
-    body = json.loads(response.content)
-    assert response.headers["Cache-Control"] == "no-store"
-    assert response.headers["Content-Type"] == "application/json"
-    challenge = response.headers["WWW-Authenticate"]
-    assert challenge.startswith('Bearer realm="api"')
-    if error is None:
-        assert_answer(response, MissingToken(), realm="api")
-    else:
-        assert body["error"] == error
-        assert f'error="{error}"' in challenge
+# The HTTP semantics table runs through this middleware, under both handlers,
+# in tests/django/test_semantics.py.
 
 
 @pytest.mark.parametrize("token", BAD_TOKENS)

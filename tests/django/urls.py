@@ -101,6 +101,15 @@ async def async_needs_token(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"sub": token.subject})
 
 
+@require_scopes("read")
+def read(request: HttpRequest) -> JsonResponse:
+    """The route of the HTTP semantics table (tests.support.http_semantics)."""
+    token = get_access_token(request)
+    if token is None or request.access_token is not token:  # type: ignore[attr-defined]
+        return JsonResponse({"error": "the view did not see the token"}, status=500)
+    return JsonResponse({"sub": token.subject})
+
+
 def admin(request: HttpRequest) -> HttpResponse:
     return HttpResponse("admin login page")
 
@@ -145,6 +154,7 @@ class DecoratedAPIView(APIView):
 
 urlpatterns = [
     path("whoami", whoami),
+    path("read", read),
     path("function", function_view),
     path("async-function", async_function_view),
     path("items/<int:item>", any_scope_view),

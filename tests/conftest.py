@@ -26,6 +26,9 @@ settings.register_profile(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# The same, with fewer examples: tox's py310, py312 and py313 (py311 runs the
+# full "ci" profile), where what can differ is the interpreter, not the input.
+settings.register_profile("ci-interpreters", settings.get_profile("ci"), max_examples=50)
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 

@@ -34,6 +34,7 @@ def test_exported_names():
 
     assert sorted(rest_framework.__all__) == [
         "HasScopes",
+        "HasUserAuthentication",
         "JWTAuthentication",
         "JWTGuardAPIException",
         "exception_handler",

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from jwt_guard import wsgi
 from jwt_guard.django import get_access_token, require_access_token, require_any_scope, require_auth, require_scopes
-from jwt_guard.django.rest_framework import HasScopes, JWTAuthentication
+from jwt_guard.django.rest_framework import HasScopes, HasUserAuthentication, JWTAuthentication
 
 #: A verifier named by dotted path in some tests (set by them).
 VERIFIER: Any = None
@@ -185,6 +185,18 @@ class StepUpAPIView(APIView):
         return Response(seen(request))
 
 
+class StepUpAPI(APIView):
+    """REST framework's permission classes: scopes, then the user authentication."""
+
+    permission_classes = [HasScopes, HasUserAuthentication]
+    required_scopes = ["pay"]
+    required_acr_values = [MFA, "hwk"]
+    required_max_age = 300
+
+    def get(self, request: Any) -> Response:
+        return Response({"sub": request.auth.subject})
+
+
 @require_scopes("pay")
 @require_auth(max_age=60)
 def stacked(request: HttpRequest) -> JsonResponse:
@@ -218,4 +230,5 @@ urlpatterns = [
     path("step-up/async-method-decorator", AsyncStepUpMethodDecorated.as_view()),
     path("step-up/rest-framework", StepUpAPIView.as_view()),
     path("step-up/stacked", stacked),
+    path("api/step-up", StepUpAPI.as_view()),
 ]

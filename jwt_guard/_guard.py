@@ -306,6 +306,7 @@ def middleware_layer(
     allow_query_token: bool,
     resource: object = None,
     route_scopes: RouteScopes | None = None,
+    adapter: str | None = None,
 ) -> tuple[Guard, Responder]:
     """Check the options the ASGI and WSGI middlewares share; return their
     :class:`Guard` and :class:`~jwt_guard.Responder`.
@@ -317,7 +318,7 @@ def middleware_layer(
     verifier's audiences; *route_scopes* supplies its default
     ``scopes_supported``, see :class:`~jwt_guard._metadata.MetadataService`).
     *on_error_returns* names what the adapter's *on_error* returns, for the
-    message.
+    message; *adapter* names the adapter in ``request_refused`` events.
     """
     check_verifier(verifier)
     if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
@@ -330,4 +331,5 @@ def middleware_layer(
             cast("ProtectedResource", resource), verifier=verifier, guard=guard, route_scopes=route_scopes
         )
         responder.resource_metadata = guard.metadata.metadata_url
+    responder.adapter = adapter  # named in request_refused events
     return guard, responder

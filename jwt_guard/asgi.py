@@ -306,6 +306,7 @@ class JWTGuardMiddleware:
             allow_query_token=allow_query_token,
             resource=resource,
             route_scopes=functools.partial(route_scopes, app),
+            adapter="asgi",
         )
         if fail_fast and not prefetch:
             raise ConfigurationError("fail_fast=True needs prefetch=True")

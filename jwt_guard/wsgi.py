@@ -200,6 +200,7 @@ class JWTGuardMiddleware:
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
             resource=resource,
+            adapter="wsgi",
         )
         self.app = app
         self.verifier = verifier

@@ -46,6 +46,7 @@ CORE_MODULES = [
     "_keys",
     "_keysource",
     "_metadata",
+    "_observe",
     "_policy",
     "_reasons",
     "_request",
@@ -175,7 +176,7 @@ def test_import_scanner(source, expected):
 
 def test_core_list_covers_every_private_core_module():
     """A new private module must be classified here (core, or adapter/demo)."""
-    adapters = {"asgi", "_asgi_lifecycle", "_asgi_access", "_asgi_routes", "wsgi", "fastapi", "mcp", "__main__"}
+    adapters = {"asgi", "_asgi_lifecycle", "_asgi_access", "_asgi_routes", "wsgi", "fastapi", "mcp", "otel", "__main__"}
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules - adapters == set(CORE_MODULES)
 

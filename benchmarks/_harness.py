@@ -68,6 +68,8 @@ class Adapter:
     fallback: str  # the httpx load generator when wrk is not used: "async" or "threads"
     add_options: Callable[[argparse.ArgumentParser], None] | None = None  # the server's own
     check: Callable[[argparse.Namespace], str | None] | None = None  # an error message, if any
+    # More in-process comparisons, run after (a): (issuer_url, jwks_uri, token, args) -> lines to print
+    extra: Callable[[str, str, str, argparse.Namespace], list[str]] | None = None
 
 
 # -- (a) in process ------------------------------------------------------------------
@@ -87,7 +89,11 @@ def cpu_ns_per_batch(fn: Callable[[], object], iterations: int) -> int:
 
 
 def in_process(
-    warm_up: Callable[[str], object], time_batch: Callable[[str, int], int], rounds: int, budget_s: float
+    warm_up: Callable[[str], object],
+    time_batch: Callable[[str, int], int],
+    rounds: int,
+    budget_s: float,
+    variants: tuple[str, ...] = VARIANTS,
 ) -> Samples:
     """CPU µs per request of every variant, one sample per round.
 
@@ -98,20 +104,20 @@ def in_process(
     all variants alike.
     """
     batch = {}
-    for variant in VARIANTS:
+    for variant in variants:
         warm_up(variant)
         single_ns = max(time_batch(variant, 50) / 50, 1000.0)
         batch[variant] = max(5, int(budget_s * 1e9 / BATCHES / single_ns))
-    samples: Samples = {variant: [] for variant in VARIANTS}
+    samples: Samples = {variant: [] for variant in variants}
     shuffle = random.Random(0).shuffle
     for _ in range(rounds):
-        spent = dict.fromkeys(VARIANTS, 0)
-        order = list(VARIANTS)
+        spent = dict.fromkeys(variants, 0)
+        order = list(variants)
         for _ in range(BATCHES):
             shuffle(order)
             for variant in order:
                 spent[variant] += time_batch(variant, batch[variant])
-        for variant in VARIANTS:
+        for variant in variants:
             samples[variant].append(spent[variant] / (BATCHES * batch[variant]) / 1000.0)
     return samples
 
@@ -454,6 +460,10 @@ def main(adapter: Adapter, argv: list[str] | None = None) -> int:
         print(table(title, "us/req", a, False))
         lines = verdicts("(a) in process", a, False, adapter.in_process_target)
         results: dict[str, Any] = {"in_process_us": a}
+        if adapter.extra is not None:
+            print()
+            for line in adapter.extra(keys.issuer_url, keys.jwks_uri, token, args):
+                print(line)
         if not args.skip_loopback:
             b, cpu = over_loopback(adapter, keys.issuer_url, keys.jwks_uri, token, args, use_wrk)
             cpus = _cpus_for_pinning() if args.pin else None

@@ -41,14 +41,24 @@ the noise floor. Run::
     python benchmarks/asgi.py                 # default: about two minutes
     python benchmarks/asgi.py --quick         # a smoke run (about 20 s)
 
+(c) the token cookie against the Authorization header, in process (issue
+    16): the same token in ``Cookie: theme=dark; access_token=…; lang=en``
+    to a middleware with ``cookie="access_token"``, against the header (the
+    same other cookies ride along), with an identical header app as the
+    noise floor; also what ``cookie=`` costs header clients and a
+    same-origin POST through the cross-origin check. Target: a cookie GET
+    costs no more than a header GET, within the noise floor.
+
 This is not a test: it asserts nothing and prints tables.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import socket
+import statistics
 import time
 from typing import Any
 
@@ -132,15 +142,15 @@ async def _call(app: Any, scope: dict[str, Any]) -> int:
     return status
 
 
-def _scope(token: str | None) -> dict[str, Any]:
-    headers = [(b"host", b"bench"), (b"user-agent", b"bench")]
+def _scope(token: str | None, *, method: str = "GET", extra: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    headers = [(b"host", b"bench"), (b"user-agent", b"bench"), *(extra or [])]
     if token is not None:
         headers.append((b"authorization", f"Bearer {token}".encode()))
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": "/",
         "raw_path": b"/",
@@ -191,6 +201,86 @@ def in_process(issuer_url: str, jwks_uri: str, token: str, rounds: int, budget_s
         loop.close()
 
 
+# -- (c) the token cookie against the Authorization header, in process ---------------
+
+COOKIE_VARIANTS = ("header", "header-control", "cookie", "cookie-guard+header", "cookie-post")
+_COOKIE_ROWS = {
+    "header": "header GET",
+    "header-control": "header GET (control)",
+    "cookie": "cookie GET",
+    "cookie-guard+header": "header GET, cookie= set",
+    "cookie-post": "cookie POST same-origin",
+}
+
+
+def _cookie_app(issuer_url: str, **options: Any) -> Any:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from jwt_guard import Verifier
+    from jwt_guard.asgi import JWTGuardMiddleware
+
+    async def hello(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    verifier = Verifier(issuer=issuer_url, audience=AUDIENCE)
+    middleware = [Middleware(JWTGuardMiddleware, verifier=verifier, **options)]
+    return Starlette(routes=[Route("/", hello, methods=["GET", "POST"])], middleware=middleware)
+
+
+def cookie_in_process(issuer_url: str, jwks_uri: str, token: str, args: argparse.Namespace) -> list[str]:
+    """(c): CPU µs per request of the cookie variants, and the target's verdict."""
+    others = b"theme=dark; lang=en"
+    in_cookie = f"theme=dark; access_token={token}; lang=en".encode()
+    browser = [(b"sec-fetch-site", b"same-origin"), (b"origin", b"http://bench")]
+    header_scope = _scope(token, extra=[(b"cookie", others)])
+    cookie_scope = _scope(None, extra=[(b"cookie", in_cookie)])
+    post_scope = _scope(None, method="POST", extra=[(b"cookie", in_cookie), *browser])
+    cases = {
+        "header": (_cookie_app(issuer_url), header_scope),
+        "header-control": (_cookie_app(issuer_url), header_scope),
+        "cookie": (_cookie_app(issuer_url, cookie="access_token"), cookie_scope),
+        "cookie-guard+header": (_cookie_app(issuer_url, cookie="access_token"), header_scope),
+        "cookie-post": (_cookie_app(issuer_url, cookie="access_token"), post_scope),
+    }
+    loop = asyncio.new_event_loop()
+    try:
+        samples = _harness.in_process(
+            lambda variant: loop.run_until_complete(_warm_up(variant, *cases[variant])),
+            lambda variant, n: loop.run_until_complete(_cpu_ns_per_batch(*cases[variant], n)),
+            args.rounds,
+            args.budget,
+            COOKIE_VARIANTS,
+        )
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    def cost(variant: str, baseline: str = "header") -> float:  # median within-round ratio to a baseline
+        return statistics.median(a / b for a, b in zip(samples[variant], samples[baseline], strict=True))
+
+    title = f"(c) the token cookie vs the Authorization header, in process: CPU time, {args.rounds} rounds"
+    lines = [title, f"{'variant':<26} {'median us/req':>14} {'min':>8} {'max':>8} {'vs header':>10}"]
+    for variant in COOKIE_VARIANTS:
+        values = samples[variant]
+        lines.append(
+            f"{_COOKIE_ROWS[variant]:<26} {statistics.median(values):>14.2f} {min(values):>8.2f}"
+            f" {max(values):>8.2f} {cost(variant) - 1:>+10.1%}"
+        )
+    noise = abs(cost("header-control") - 1)
+    lines.append(f"(c): noise floor {noise:.1%} (an identical header app against the header GET)")
+    for baseline, label in (
+        ("cookie-guard+header", "a header GET to the same cookie= middleware"),
+        ("header", "a header GET to a header-only middleware"),
+    ):
+        extra = cost("cookie", baseline) - 1
+        verdict = "met" if extra <= noise else f"MISSED by {(extra - noise) * 100:.1f} points"
+        lines.append(f"(c): cookie GET {extra:+.1%} against {label}: no more, within noise: {verdict}")
+    return lines
+
+
 # -- (b) over loopback ---------------------------------------------------------------
 
 
@@ -228,6 +318,7 @@ ADAPTER = _harness.Adapter(
     describe_server=lambda args: _server_stack(),
     cpu_title="(b) server CPU time per request (from /proc)",
     fallback="async",
+    extra=cookie_in_process,
 )
 
 

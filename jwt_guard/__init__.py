@@ -18,6 +18,7 @@ from jwt_guard._verifier import Verifier
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
+    CrossOriginRequest,
     ExpiredToken,
     InsufficientScope,
     InsufficientUserAuthentication,
@@ -52,6 +53,7 @@ __all__ = [
     "AuthError",
     "Challenge",
     "ConfigurationError",
+    "CrossOriginRequest",
     "Event",
     "EventKind",
     "ExpiredToken",

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["AccessToken"]
+__all__ = ["AccessToken", "prepared_token"]
 
 
 def _as_datetime(value: object) -> datetime | None:
@@ -59,18 +59,6 @@ class AccessToken:
         self._claims, self._header, self._scopes, self._raw = state
         self._claims_view = MappingProxyType(self._claims)
 
-    @classmethod
-    def _of(cls, claims: dict[str, Any], header: dict[str, Any], scopes: frozenset[str], raw: str) -> AccessToken:
-        """Internal: an AccessToken from values that are already checked and
-        never mutated (a cache hit rebuilding its result around a token)."""
-        token = object.__new__(cls)
-        token._claims = claims
-        token._header = header
-        token._scopes = scopes
-        token._raw = raw
-        token._claims_view = MappingProxyType(claims)
-        return token
-
     @property
     def claims(self) -> Mapping[str, Any]:
         """The verified claims set (read-only).
@@ -80,7 +68,7 @@ class AccessToken:
         """
         try:
             return self._claims_view
-        except AttributeError:  # a token built without __init__ or _of
+        except AttributeError:  # a token built without __init__ or prepared_token
             view = self._claims_view = MappingProxyType(self._claims)
             return view
 
@@ -164,3 +152,16 @@ class AccessToken:
             f"AccessToken(subject={self.subject!r}, issuer={self._claims.get('iss')!r}, "
             f"scopes={sorted(self._scopes)!r}, expires_at={self.expires_at!r})"
         )
+
+
+def prepared_token(claims: dict[str, Any], header: dict[str, Any], scopes: frozenset[str], raw: str) -> AccessToken:
+    """An :class:`AccessToken` from values that are already checked and never
+    mutated, without copying them (a cache hit rebuilding its result around
+    a token). Internal to the package."""
+    token = object.__new__(AccessToken)
+    token._claims = claims
+    token._header = header
+    token._scopes = scopes
+    token._raw = raw
+    token._claims_view = MappingProxyType(claims)
+    return token

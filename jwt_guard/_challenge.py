@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 
 from jwt_guard._auth_syntax import add_auth_param, safe_description
-from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
+from jwt_guard.errors import AuthError, CrossOriginRequest, JWTGuardError, TemporarilyUnavailable
 
 __all__ = ["WS_POLICY_VIOLATION", "WS_TRY_AGAIN_LATER", "Challenge", "render_error", "websocket_close"]
 
@@ -80,6 +80,8 @@ def render_error(error: JWTGuardError, *, realm: str | None = None, resource_met
     elif isinstance(error, TemporarilyUnavailable):
         headers.append(("retry-after", str(error.retry_after)))
         code = "temporarily_unavailable"
+    elif isinstance(error, CrossOriginRequest):
+        code = error.error  # 403 without a challenge: new credentials would not help
     else:
         code = "server_error"
     body = {"error": code, "error_description": safe_description(error.description)}

@@ -103,6 +103,12 @@ ENV_VARIABLES: tuple[EnvVariable, ...] = (
 )
 _BY_NAME = {variable.name: variable for variable in ENV_VARIABLES}
 
+# Names with the default prefix that jwt_guard's own tools read and that are
+# not Verifier settings: the examples' token endpoint, the test suite's
+# service switch and artifact folder, and the benchmarks' knobs. They are
+# neither settings nor typos, so they are let through.
+RESERVED_NAMES = frozenset({"TOKEN_URL", "REQUIRE_SERVICES", "TEST_ARTIFACTS", "BENCH_POOL", "BENCH_CACHE"})
+
 # With these, build_settings validates one option alone (every other one at
 # its default), so that a mistake is reported with the variable's name.
 _NEUTRAL: dict[str, Any] = {"issuer": "https://issuer.invalid/", "audience": None}
@@ -220,8 +226,9 @@ def _check(variable: str, **options: Any) -> None:
 def _unknown(prefix: str, environ: Mapping[str, str]) -> None:
     known = sorted(_BY_NAME)
     for name in sorted(environ):
-        if name.startswith(prefix) and name[len(prefix) :] not in _BY_NAME:
-            close = difflib.get_close_matches(name[len(prefix) :], known, n=1, cutoff=0.75)
+        short = name[len(prefix) :]
+        if name.startswith(prefix) and short not in _BY_NAME and short not in RESERVED_NAMES:
+            close = difflib.get_close_matches(short, known, n=1, cutoff=0.75)
             hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
             raise ConfigurationError(f"{name} is not a jwt_guard setting{hint}")
 

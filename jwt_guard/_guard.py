@@ -21,12 +21,18 @@ Endpoint decorators and dependencies check a
 :class:`~jwt_guard._endpoint.Requirement` against :data:`TOKEN_KEY` and answer
 through the :data:`RESPONDER_KEY` responder.
 
+With ``cookie=`` the guard also reads the token cookie
+(:class:`~jwt_guard._cookie.CookieAuth`) when no ``Authorization`` header
+(or query token) gave credentials, and screens every unsafe request that
+carries the cookie with the cross-origin check of :mod:`jwt_guard._csrf`:
+inside :meth:`Guard.authenticate`, and through :meth:`Guard.exempt_refusal`
+on excluded paths, where adapters call it instead. When a cookie is all the
+guard reads besides the header (:attr:`Guard.values_only`), adapters hand
+over the ``Authorization`` and ``Cookie`` values and the method to
+:meth:`Guard.authenticate_values`, which builds a Request only for the check.
+
 Seams for later features (none implemented here yet):
 
-- cookies with a CSRF check: :meth:`Guard.credentials` reads the named
-  cookie (``request.cookies``) when no ``Authorization`` header came, and an
-  origin check on ``request.method`` / ``Origin`` / ``Sec-Fetch-Site`` joins
-  :meth:`Guard.authenticate` for cookie credentials;
 - DPoP (the checks themselves are in :mod:`jwt_guard._dpop`):
   :func:`parse_authorization` accepts the ``DPoP`` scheme, memoised like a
   bearer header, and :class:`Credentials` carries ``scheme="DPoP"``; the
@@ -48,15 +54,18 @@ Responder the ``resource_metadata`` URL its challenges carry. Step-up
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
+from jwt_guard._cookie import CookieAuth, handshake_method, itself
+from jwt_guard._csrf import SAFE_METHODS
 from jwt_guard._metadata import MetadataService, RouteScopes
+from jwt_guard._origin import PublicURL
 from jwt_guard._request import Credentials, Request
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, ErrorHandler, Responder
 from jwt_guard._verifier import Verifier
-from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, MissingToken
+from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidRequest, JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
@@ -141,9 +150,18 @@ class Guard:
         ``"/static*"``).
     :param allow_query_token: also accept ``?access_token=`` (RFC 6750 §2.3
         discourages it: URLs end up in logs and browser history).
+    :param cookie: the name of a cookie holding the token, read when the
+        request has no ``Authorization`` header (or query token); unsafe
+        requests carrying it must pass the cross-origin check.
+    :param trusted_origins: origins (``scheme://host[:port]``) whose pages
+        may send unsafe requests with the cookie; needs *cookie*.
+    :param public_url: the URL clients use to reach the API, when the server
+        sees another one (a proxy ending TLS, a mount prefix): it defines the
+        request's own origin (:func:`~jwt_guard._origin.own_origin`).
     """
 
     __slots__ = (
+        "_cookie",
         "_exact",
         "_last",
         "_memo",
@@ -153,6 +171,8 @@ class Guard:
         "header_only",
         "metadata",
         "optional",
+        "public_url",
+        "values_only",
     )
 
     def __init__(
@@ -161,6 +181,9 @@ class Guard:
         optional: bool = False,
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
+        public_url: str | None = None,
     ) -> None:
         if isinstance(exclude_paths, str):
             exclude_paths = (exclude_paths,)
@@ -187,7 +210,21 @@ class Guard:
         #: adapter may then pass those values to :meth:`authenticate_header`
         #: instead of wrapping every request in a Request. Features that read
         #: more (cookies, DPoP proofs) will turn it off.
-        self.header_only = not (self.excludes or self.allow_query_token)
+        self.header_only = not (self.excludes or self.allow_query_token or cookie is not None)
+        #: The parsed ``public_url`` (``None``: the request's own scheme and host).
+        self.public_url = None if public_url is None else PublicURL.parse(public_url)
+        if cookie is None and trusted_origins:
+            raise ConfigurationError("trusted_origins applies to the token cookie: give cookie= as well")
+        self._cookie = (
+            None
+            if cookie is None
+            else CookieAuth(cookie, _is_token68, trusted_origins=trusted_origins, public_url=self.public_url)
+        )
+        #: True for a guard with a cookie and nothing else to read (no excluded
+        #: path, no query token): an adapter may then pass the Authorization
+        #: and Cookie values and the method to :meth:`authenticate_values`,
+        #: and build a Request only when that asks for one.
+        self.values_only = self._cookie is not None and not (self.excludes or self.allow_query_token)
         self._memo: dict[str | bytes, _Entry] = {}
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).
@@ -204,6 +241,20 @@ class Guard:
         """True if *request* is served without looking at its credentials."""
         return self.excludes and self.excluded(request.path)
 
+    @property
+    def cookie(self) -> str | None:
+        """The name of the token cookie, or ``None`` when only the header counts."""
+        return None if self._cookie is None else self._cookie.name
+
+    def exempt_refusal(self, request: Request) -> JWTGuardError | None:
+        """For an :meth:`exempt` request: the error refusing it anyway, else ``None``.
+
+        An excluded path authenticates nothing, but the application behind it
+        could still read the token cookie: an unsafe request that carries the
+        cookie must pass the cross-origin check there too.
+        """
+        return None if self._cookie is None else self._cookie.refusal(request)
+
     def authenticate(self, request: Request) -> Credentials | None:
         """The credentials to verify, or ``None`` for an anonymous request
         that may go on (optional mode).
@@ -215,6 +266,9 @@ class Guard:
         authorization = request.raw_header_values("authorization")
         if self.header_only:
             return self.authenticate_header(authorization)
+        if self.values_only:
+            cookie = request.raw_header_values("cookie")
+            return self.authenticate_values(authorization, cookie, handshake_method(request), itself, request)
         found = self._credentials(request, authorization)
         if found is None and not self.optional:
             raise MissingToken()
@@ -238,11 +292,50 @@ class Guard:
             raise MissingToken()
         return found
 
+    def authenticate_values(
+        self,
+        authorization: Sequence[str | bytes],
+        cookie: Sequence[str | bytes],
+        method: str | None,
+        make_request: Callable[[Any], Request],
+        source: Any,
+    ) -> Credentials | None:
+        """:meth:`authenticate` from a request's ``Authorization`` and
+        ``Cookie`` values and its method (``None`` for a WebSocket
+        handshake), for a guard with a cookie and nothing else to read
+        (:attr:`values_only`). ``make_request(source)`` gives the whole
+        request when the cross-origin check needs it (an ASGI adapter passes
+        ``ScopeRequest, scope``): nothing is built for a safe request, so a
+        repeated cookie costs about what :meth:`authenticate_header` costs
+        (benchmarks/asgi.py, part (c)).
+        """
+        cookie_auth: CookieAuth = self._cookie  # type: ignore[assignment]
+        found = None
+        if authorization:
+            if len(authorization) > 1:
+                raise InvalidRequest("more than one Authorization header")
+            value = authorization[0]
+            last = self._last
+            found = last[1] if last[0] == value else self._from_header(value)
+            if found is not None and method in SAFE_METHODS:
+                return found  # the header wins, and a safe request is not checked
+        elif len(cookie) == 1 and method in SAFE_METHODS:
+            # A browser's GET repeating its Cookie header: one comparison, as for a header.
+            seen = cookie_auth.last
+            if seen[0] == cookie[0] and seen[2] is not None:
+                return seen[2]
+        found = cookie_auth.credentials(found, cookie, method, make_request, source)
+        if found is None and not self.optional:
+            raise MissingToken()
+        return found
+
     def credentials(self, request: Request) -> Credentials | None:
         """The bearer credentials of *request*, ``None`` if it has none.
 
         Raises :class:`InvalidRequest` for a malformed header, two headers,
-        or a token sent in more than one place (RFC 6750 §2).
+        or a token sent in more than one place (RFC 6750 §2), and, with a
+        token cookie, :class:`~jwt_guard.errors.CrossOriginRequest` for an
+        unsafe request carrying it that fails the cross-origin check.
         """
         return self._credentials(request, request.raw_header_values("authorization"))
 
@@ -256,6 +349,9 @@ class Guard:
             query = request.query_string
             if query:
                 found = self._from_query(query, found)
+        if self._cookie is not None:
+            cookie = request.raw_header_values("cookie")
+            found = self._cookie.credentials(found, cookie, handshake_method(request), itself, request)
         return found
 
     def _from_header(self, value: str | bytes) -> Credentials | None:
@@ -304,6 +400,9 @@ def middleware_layer(
     optional: bool,
     exclude_paths: Iterable[str],
     allow_query_token: bool,
+    cookie: str | None = None,
+    trusted_origins: Iterable[str] = (),
+    public_url: str | None = None,
     resource: object = None,
     route_scopes: RouteScopes | None = None,
     adapter: str | None = None,
@@ -325,7 +424,14 @@ def middleware_layer(
         raise ConfigurationError(f"on_error must be a plain function returning {on_error_returns}")
     handler = cast("ErrorHandler | None", on_error)
     responder = Responder(realm=realm, on_error=handler, verifier=cast(Verifier, verifier))
-    guard = Guard(optional=optional, exclude_paths=exclude_paths, allow_query_token=allow_query_token)
+    guard = Guard(
+        optional=optional,
+        exclude_paths=exclude_paths,
+        allow_query_token=allow_query_token,
+        cookie=cookie,
+        trusted_origins=trusted_origins,
+        public_url=public_url,
+    )
     if resource is not None:
         guard.metadata = MetadataService(
             cast("ProtectedResource", resource), verifier=verifier, guard=guard, route_scopes=route_scopes

@@ -37,9 +37,10 @@ import time
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jwt_guard._access_token import AccessToken
+from jwt_guard._access_token import AccessToken, prepared_token
 from jwt_guard._client_auth import ClientAuth
 from jwt_guard._config import Settings, check_url, fetchable, is_local_http
+from jwt_guard._discovery import discover
 from jwt_guard._events import EventKind, Reporter, logger
 from jwt_guard._http import HTTPClients
 from jwt_guard._introspect_cache import AnswerCache, Backoff, RateLimit, entry_size
@@ -47,9 +48,8 @@ from jwt_guard._introspect_response import ACCEPT, Answer, AnswerRules, ServerFa
 from jwt_guard._introspection import Introspection, IntrospectionUnavailable
 from jwt_guard._jose import verify_signature
 from jwt_guard._keysource import Effect, KeySource
-from jwt_guard._policy import discovery_urls
 from jwt_guard._singleflight import Shared, SingleFlight
-from jwt_guard._token import decode_json_object, parse
+from jwt_guard._token import parse
 from jwt_guard._wire import Failure, Reply, Request
 from jwt_guard.errors import ConfigurationError, InvalidSignature, InvalidToken, MalformedToken, TokenTooLarge
 
@@ -112,7 +112,6 @@ def _digest(token: str) -> bytes:
 
 
 # Failure descriptions reach 503 bodies: a status stays in the detail (logs).
-_DISCOVERY_STATUS = "discovery answered with an error status"
 
 
 class Introspector:
@@ -195,7 +194,7 @@ class Introspector:
         if claims is None:
             error_type, description = entry[1]
             raise error_type(description)
-        return AccessToken._of(claims, _NO_HEADER, entry[1], token)
+        return prepared_token(claims, _NO_HEADER, entry[1], token)
 
     def clear(self) -> None:
         self.cache.clear()
@@ -228,7 +227,7 @@ class Introspector:
             raise
         if until > now:
             self.cache.put_active(digest, claims, scopes, (not_before, until), entry_size(outcome.size), epoch)
-        return AccessToken._of(claims, _NO_HEADER, scopes, raw)
+        return prepared_token(claims, _NO_HEADER, scopes, raw)
 
     def endpoint_flow(self) -> Generator[Effect, Any, str]:
         """The introspection endpoint: configured, or discovered (cached for
@@ -314,33 +313,22 @@ class Introspector:
 
     def _discover(self) -> Generator[Request, Reply, str | Failure]:
         issuer = self.issuer
-        failure: Failure = ServerFailure("discovery_failed", "discovery failed")
-        for url in discovery_urls(issuer):
-            reply = yield Request(url, (("accept", "application/json"),), "discovery", allow_http=self._allow_http)
-            if isinstance(reply, Failure):
-                return reply
-            if 400 <= reply.status < 500:
-                # RFC 8414 §3.1: try the form with the well-known segment inserted.
-                failure = ServerFailure("discovery_http_status", _DISCOVERY_STATUS, f"HTTP {reply.status}")
-                continue
-            if reply.status != 200:
-                return ServerFailure("discovery_http_status", _DISCOVERY_STATUS, f"HTTP {reply.status}")
-            document = decode_json_object(reply.body)
-            if document is None:
-                return ServerFailure("discovery_invalid_json", "the discovery document is not a JSON object")
-            if document.get("issuer") != issuer:
-                # OpenID Connect Discovery §4.3 / RFC 8414 §3.3: exact match.
-                return ServerFailure("issuer_mismatch", "the discovery document names a different issuer")
-            endpoint = document.get("introspection_endpoint")
-            # The issuer's metadata is the server's word: https unless the
-            # issuer is itself a loopback http one.
-            allowed = fetchable(endpoint, allow_http=self._allow_http, insecure=self._insecure)
-            if not isinstance(endpoint, str) or not allowed:
-                return ServerFailure(
-                    "no_introspection_endpoint", "the issuer's metadata names no usable introspection_endpoint"
-                )
-            return endpoint
-        return failure
+        found = yield from discover(issuer, allow_http=self._allow_http)
+        if isinstance(found, Failure):
+            return found
+        _, document = found
+        if document.get("issuer") != issuer:
+            # OpenID Connect Discovery §4.3 / RFC 8414 §3.3: exact match.
+            return ServerFailure("issuer_mismatch", "the discovery document names a different issuer")
+        endpoint = document.get("introspection_endpoint")
+        # The issuer's metadata is the server's word: https unless the
+        # issuer is itself a loopback http one.
+        allowed = fetchable(endpoint, allow_http=self._allow_http, insecure=self._insecure)
+        if not isinstance(endpoint, str) or not allowed:
+            return ServerFailure(
+                "no_introspection_endpoint", "the issuer's metadata names no usable introspection_endpoint"
+            )
+        return endpoint
 
     # -- admission and outcomes (under the lock; shared by both faces) -----------
 

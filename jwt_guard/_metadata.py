@@ -57,7 +57,10 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 def bearer_methods(guard: TokenSources) -> list[str]:
     """``bearer_methods_supported`` (RFC 9728 §2) for the token sources of *guard*:
     ``header`` always (RFC 6750 §2.1), ``query`` when ``allow_query_token``
-    is on (§2.3). The one place that maps the guard's sources to the metadata."""
+    is on (§2.3). The one place that maps the guard's sources to the metadata.
+    A token cookie (``cookie=``) is not listed: RFC 9728 takes RFC 6750's
+    values, and the cookie is the API's own transport, set by its login,
+    not a way for an OAuth client to present a token (docs/cookies.md)."""
     methods = ["header"]
     if guard.allow_query_token:
         methods.append("query")

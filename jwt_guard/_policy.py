@@ -37,11 +37,12 @@ import math
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from cachetools import LRUCache
 
 from jwt_guard._config import KeyCacheOptions, fetchable, is_local_http
+from jwt_guard._discovery import discover, discovery_urls
 from jwt_guard._events import EventKind, Reporter, logger
 from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, Skipped, keyset_from_jwks
@@ -57,7 +58,6 @@ __all__ = [
     "NotModified",
     "Outcome",
     "Plan",
-    "discovery_urls",
     "issuer_mismatch",
 ]
 
@@ -94,16 +94,6 @@ Outcome = Fetched | NotModified | Failure
 _ACCEPT_JSON = ("accept", "application/json, application/jwk-set+json;q=0.9")
 # Failure descriptions reach 503 bodies: what an internal service answered
 # stays in the detail, which only the logs show.
-_DISCOVERY_STATUS = "discovery answered with an error status"
-
-
-def discovery_urls(issuer: str) -> tuple[str, ...]:
-    """OpenID Connect discovery URL, then the RFC 8414 §3.1 form."""
-    oidc = issuer.rstrip("/") + "/.well-known/openid-configuration"
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-    rfc8414 = urlunsplit((parts.scheme, parts.netloc, "/.well-known/oauth-authorization-server" + path, "", ""))
-    return (oidc, rfc8414) if rfc8414 != oidc else (oidc,)
 
 
 #: Failure reasons that retrying cannot cure: a configuration must change.
@@ -385,36 +375,24 @@ class KeySetState:
         )
 
     def _discover(self, issuer: str) -> Generator[Request, Reply, str | Failure]:
-        failure = Failure("discovery_failed", "discovery failed")
-        for url in discovery_urls(issuer):
-            reply = yield Request(url, (_ACCEPT_JSON,), "discovery", allow_http=self.http_ok)
-            if isinstance(reply, Failure):
-                return reply
-            if 400 <= reply.status < 500:
-                # RFC 8414 §3.1: try the form with the well-known segment
-                # inserted between host and path.
-                failure = Failure("discovery_http_status", _DISCOVERY_STATUS, f"HTTP {reply.status}")
-                continue
-            if reply.status != 200:
-                return Failure("discovery_http_status", _DISCOVERY_STATUS, f"HTTP {reply.status}")
-            document = decode_json_object(reply.body)
-            if document is None:
-                return Failure("discovery_invalid_json", "the discovery document is not a JSON object")
-            self.discovery_url = url
-            self.discovered_issuer = _shown_issuer(document.get("issuer"))
-            if document.get("issuer") != issuer:
-                # OpenID Connect Discovery §4.3: the issuer must match exactly.
-                return issuer_mismatch(issuer, document.get("issuer"))
-            jwks_uri = document.get("jwks_uri")
-            # A URL from a document is the server's, not the operator's: https
-            # unless this issuer is itself a loopback http one.
-            if not isinstance(jwks_uri, str) or not fetchable(
-                jwks_uri, allow_http=self.http_ok, insecure=self.allow_insecure_http
-            ):
-                return Failure("bad_jwks_uri", "the discovery document has no acceptable jwks_uri")
-            self.reporter.emit(EventKind.DISCOVERY_FETCHED, self.label, None, url=url, jwks_uri=jwks_uri)
-            return jwks_uri
-        return failure
+        found = yield from discover(issuer, allow_http=self.http_ok)
+        if isinstance(found, Failure):
+            return found
+        url, document = found
+        self.discovery_url = url
+        self.discovered_issuer = _shown_issuer(document.get("issuer"))
+        if document.get("issuer") != issuer:
+            # OpenID Connect Discovery §4.3: the issuer must match exactly.
+            return issuer_mismatch(issuer, document.get("issuer"))
+        jwks_uri = document.get("jwks_uri")
+        # A URL from a document is the server's, not the operator's: https
+        # unless this issuer is itself a loopback http one.
+        if not isinstance(jwks_uri, str) or not fetchable(
+            jwks_uri, allow_http=self.http_ok, insecure=self.allow_insecure_http
+        ):
+            return Failure("bad_jwks_uri", "the discovery document has no acceptable jwks_uri")
+        self.reporter.emit(EventKind.DISCOVERY_FETCHED, self.label, None, url=url, jwks_uri=jwks_uri)
+        return jwks_uri
 
     # -- applying an outcome ---------------------------------------------
 

@@ -30,6 +30,7 @@ from jwt_guard._introspection import InactiveToken, IntrospectionUnavailable
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
+    CrossOriginRequest,
     ExpiredToken,
     InsufficientScope,
     InsufficientUserAuthentication,
@@ -85,6 +86,7 @@ REASON_CODES: Mapping[type[BaseException], str] = MappingProxyType(
         InsufficientScope: "insufficient_scope",
         InsufficientUserAuthentication: "insufficient_user_authentication",
         AuthError: "unauthorized",
+        CrossOriginRequest: "cross_origin_request",
         KeySetUnavailable: "keys_unavailable",
         StoreUnavailable: "store_unavailable",
         IntrospectionUnavailable: "introspection_unavailable",

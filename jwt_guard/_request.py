@@ -13,12 +13,15 @@ and Django's WSGI face :class:`EnvironRequest`.
 :class:`Credentials` is what the layer found in a request: the token, its
 scheme and where it came from.
 
+The token cookie (:mod:`jwt_guard._cookie`) gives :attr:`Credentials.source`
+``"cookie"``; its cross-origin check (:mod:`jwt_guard._csrf`) reads
+:attr:`Request.method`, the ``Origin`` and ``Sec-Fetch-Site`` headers and
+the request's own origin, which :func:`jwt_guard._origin.own_origin` alone
+computes: the configured ``public_url``'s origin, else :attr:`Request.scheme`
+and :attr:`Request.host`.
+
 Seams for later features (nothing here implements them yet):
 
-- cookies: :attr:`Request.cookies` is parsed on first use only, and
-  :attr:`Credentials.source` gains ``"cookie"``; the CSRF check reads
-  :attr:`Request.method`, the ``Origin`` and ``Sec-Fetch-Site`` headers and
-  the request's own origin (:attr:`Request.scheme`, :attr:`Request.host`);
 - DPoP (RFC 9449, checked by :mod:`jwt_guard._dpop`): :attr:`Credentials.scheme`
   becomes ``"DPoP"`` and the proof comes from ``header_values("dpop")``; the
   ``htm``/``htu`` check reads :attr:`Request.method` and :meth:`Request.url`.
@@ -32,10 +35,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Credentials", "EnvironRequest", "Request", "ScopeRequest", "environ_authorization", "scope_header_values"]
+__all__ = [
+    "Credentials",
+    "EnvironRequest",
+    "Request",
+    "ScopeRequest",
+    "environ_authorization",
+    "scope_header_pair",
+    "scope_header_values",
+]
 
-#: Where credentials were found (RFC 6750 §2.1, §2.3).
-Source = Literal["header", "query"]
+#: Where credentials were found (RFC 6750 §2.1, §2.3; or the token cookie).
+Source = Literal["header", "query", "cookie"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +146,18 @@ def scope_header_values(scope: Mapping[str, Any], key: bytes) -> list[bytes]:
         if header == key:
             values.append(value)
     return values
+
+
+def scope_header_pair(scope: Mapping[str, Any], first: bytes, second: bytes) -> tuple[list[bytes], list[bytes]]:
+    """The values of two headers (lower-case bytes) in an ASGI scope, in one pass."""
+    ones: list[bytes] = []
+    twos: list[bytes] = []
+    for header, value in scope["headers"]:
+        if header == first:
+            ones.append(value)
+        elif header == second:
+            twos.append(value)
+    return ones, twos
 
 
 # Header names as ASGI scopes hold them, for the names the request layer asks for.

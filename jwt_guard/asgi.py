@@ -71,12 +71,13 @@ from jwt_guard._asgi_access import (
     require_access_token,
     scope_refusal,
 )
+from jwt_guard._asgi_cookies import clear_token_cookie, set_token_cookie
 from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
 from jwt_guard._asgi_routes import route_scopes
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
 from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
 from jwt_guard._guard import middleware_layer
-from jwt_guard._request import ScopeRequest, scope_header_values
+from jwt_guard._request import ScopeRequest, scope_header_pair, scope_header_values
 from jwt_guard._resource import MetadataAnswer, ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
 from jwt_guard._verifier import Verifier
@@ -92,12 +93,14 @@ __all__ = [
     "TokenRequired",
     "TokenUser",
     "challenge_response",
+    "clear_token_cookie",
     "get_access_token",
     "require_access_token",
     "require_any_scope",
     "require_auth",
     "require_scopes",
     "scope_refusal",
+    "set_token_cookie",
 ]
 
 #: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
@@ -105,6 +108,7 @@ TOKEN_SCOPE_KEY = TOKEN_KEY
 
 _DENIAL_EXTENSION = "websocket.http.response"
 _AUTHORIZATION = b"authorization"
+_COOKIE = b"cookie"
 _new = object.__new__
 
 #: ``on_error(error, connection) -> Response | None``: render the
@@ -266,6 +270,13 @@ class JWTGuardMiddleware:
     :param close_expired_websockets: close an accepted WebSocket with 1008
         when its token's ``exp`` passes.
     :param clock: epoch seconds, for *close_expired_websockets* (tests).
+    :param cookie: without an ``Authorization`` header, take the token from
+        this cookie (see :func:`set_token_cookie`). An unsafe request or a
+        WebSocket handshake carrying it, on any path, must pass the
+        cross-origin check, else 403 (docs/cookies.md).
+    :param trusted_origins: origins whose pages may send those requests.
+    :param public_url: the URL clients use (behind a proxy): its origin is
+        the request's own origin.
     :param resource: a :class:`~jwt_guard.ProtectedResource`: serve its RFC
         9728 metadata, without a token and cross-origin, and add
         ``resource_metadata`` to every challenge (as :mod:`jwt_guard.wsgi`).
@@ -294,6 +305,9 @@ class JWTGuardMiddleware:
         fail_fast: bool = False,
         close_expired_websockets: bool = False,
         clock: Callable[[], float] = time.time,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
+        public_url: str | None = None,
         resource: ProtectedResource | None = None,
     ) -> None:
         self.guard, self.responder = middleware_layer(
@@ -304,6 +318,9 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            cookie=cookie,
+            trusted_origins=trusted_origins,
+            public_url=public_url,
             resource=resource,
             route_scopes=functools.partial(route_scopes, app),
             adapter="asgi",
@@ -329,15 +346,18 @@ class JWTGuardMiddleware:
                     await _send_challenge(answer, send)
                     return
             token: AccessToken | None = None
-            # Only the Authorization values, unless the guard reads more of the request.
-            request = None if guard.header_only else ScopeRequest(scope)
+            # Only the Authorization (and Cookie) values, unless the guard reads more of the request.
+            request = None if guard.header_only or guard.values_only else ScopeRequest(scope)
             if request is None or not guard.exempt(request):
                 try:
-                    credentials = (
-                        guard.authenticate_header(scope_header_values(scope, _AUTHORIZATION))
-                        if request is None
-                        else guard.authenticate(request)
-                    )
+                    if request is not None:
+                        credentials = guard.authenticate(request)
+                    elif guard.header_only:
+                        credentials = guard.authenticate_header(scope_header_values(scope, _AUTHORIZATION))
+                    else:  # a WebSocket scope has no method: checked like an unsafe request
+                        authorization, cookie = scope_header_pair(scope, _AUTHORIZATION, _COOKIE)
+                        method = scope.get("method")
+                        credentials = guard.authenticate_values(authorization, cookie, method, ScopeRequest, scope)
                     if credentials is None:
                         scope["user"] = UnauthenticatedUser()
                         scope["auth"] = AuthCredentials()
@@ -361,6 +381,9 @@ class JWTGuardMiddleware:
                     scope[TOKEN_KEY] = token
                     await run_until_expiry(self.app, token, self._clock, scope, receive, send)
                     return
+            elif (refusal := guard.exempt_refusal(request)) is not None:  # excluded: the cross-origin check only
+                await (self._reject if kind == "http" else self._reject_websocket)(refusal, scope, receive, send)
+                return
             scope[TOKEN_KEY] = token
         elif kind == "lifespan" and self._prefetch:
             await lifespan_with_prefetch(self.app, self.verifier, self._fail_fast, scope, receive, send)

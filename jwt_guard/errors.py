@@ -25,6 +25,7 @@ have to guess::
     │   └── InsufficientUserAuthentication
     │                             401, "insufficient_user_authentication"
     │                             .acr_values .max_age          (RFC 9470 step-up)
+    ├── CrossOriginRequest        403, "cross_origin_request"   (cookie credentials, no challenge)
     ├── TemporarilyUnavailable    503 + Retry-After             .retry_after
     │   ├── KeySetUnavailable     no usable signing keys
     │   └── StoreUnavailable      the revocation/replay store cannot be trusted
@@ -44,6 +45,7 @@ from jwt_guard._auth_syntax import bearer_challenge
 __all__ = [
     "AuthError",
     "ConfigurationError",
+    "CrossOriginRequest",
     "ExpiredToken",
     "InsufficientScope",
     "InsufficientUserAuthentication",
@@ -262,6 +264,22 @@ class InsufficientUserAuthentication(AuthError):
         if self.max_age is not None:
             params.append(("max_age", str(self.max_age)))
         return params
+
+
+class CrossOriginRequest(JWTGuardError):
+    """A request with an unsafe method that carries the token cookie came
+    from another origin (a possible cross-site request forgery): 403.
+
+    Not an :class:`AuthError`: the credentials may be fine, the page that
+    sent them is not trusted, so the answer has no ``WWW-Authenticate``
+    challenge (authenticating again cannot help). The body is JSON with
+    ``error="cross_origin_request"``.
+    """
+
+    status_code = 403
+    #: The ``error`` member of the JSON body.
+    error = "cross_origin_request"
+    description = "cross-origin request refused"
 
 
 class TemporarilyUnavailable(JWTGuardError):

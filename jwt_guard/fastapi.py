@@ -27,6 +27,11 @@ JWT``, or OAuth2 flows when token/authorization URLs are given), so the docs
 page lists, per route, the scopes merged from every ``Security(…, scopes=…)``
 on the way.
 
+With ``cookie=`` the token may also come from an httpOnly cookie (the
+``Authorization`` header wins), with the middlewares' cross-origin check for
+unsafe requests carrying it; the OpenAPI document then shows a second
+scheme, an API key in that cookie, as an alternative to the first.
+
 It works with or without the middleware. When the middleware already
 verified the request's token with the same :class:`~jwt_guard.Verifier` (its
 :class:`~jwt_guard.Responder` says which), that result is reused instead of
@@ -37,19 +42,24 @@ framework-free request layer as the middlewares'; this module translates.
 # No ``from __future__ import annotations`` here: FastAPI reads the
 # dependency's annotations at runtime and cannot resolve strings on an instance.
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
 
 from fastapi import FastAPI
 from fastapi.exceptions import HTTPException, WebSocketException
-from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
-from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import (
+    APIKey,
+    APIKeyIn,
     OAuthFlowAuthorizationCode,
     OAuthFlowClientCredentials,
     OAuthFlowImplicit,
     OAuthFlows,
 )
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.params import Security
 from fastapi.security import OAuth2, SecurityScopes
+from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
@@ -120,6 +130,21 @@ def _flows(
     )
 
 
+class _TokenCookie(SecurityBase):
+    """The token cookie as OpenAPI describes it (an API key in a cookie).
+
+    A sub-dependency of :class:`JWTBearer` that only documents: the bearer
+    reads and checks the cookie itself.
+    """
+
+    def __init__(self, name: str, scheme_name: str, description: str | None) -> None:
+        self.model = APIKey(**{"in": APIKeyIn.cookie}, name=name, description=description)  # type: ignore[arg-type]
+        self.scheme_name = scheme_name
+
+    async def __call__(self) -> None:
+        return None
+
+
 # Subclassing fastapi.security.OAuth2 (rather than its base, SecurityBase)
 # makes every supported FastAPI version list the per-route scopes in the
 # OpenAPI document: before 0.120 only OAuth2 and OpenID Connect schemes got
@@ -151,6 +176,13 @@ class JWTBearer(OAuth2):
     :param authorization_url: see *token_url*.
     :param refresh_url: the flows' refresh URL.
     :param scopes: scope names and descriptions for the OAuth2 flows.
+    :param cookie: also take the token from this cookie when the request has
+        no ``Authorization`` header, as :class:`jwt_guard.asgi.JWTGuardMiddleware`
+        does: unsafe requests carrying it must pass the cross-origin check
+        (403 ``cross_origin_request``). The OpenAPI document shows the cookie
+        as a second scheme, ``<scheme_name>Cookie``.
+    :param trusted_origins: origins whose pages may send such requests.
+    :param public_url: the URL clients use, when the server sees another.
     :param resource: a :class:`~jwt_guard.ProtectedResource` (one of the
         verifier's audiences, compared exactly): its metadata URL goes into
         every challenge as ``resource_metadata="…"`` (RFC 9728 §5.1). Serve
@@ -191,6 +223,9 @@ class JWTBearer(OAuth2):
         authorization_url: str | None = None,
         refresh_url: str | None = None,
         scopes: Mapping[str, str] | None = None,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
+        public_url: str | None = None,
         resource: ProtectedResource | None = None,
         acr_values: Sequence[str] | None = None,
         max_age: int | None = None,
@@ -208,7 +243,13 @@ class JWTBearer(OAuth2):
         self._step_up = Requirement(name="JWTBearer", acr_values=acr_values, max_age=max_age)
         self.verifier = verifier
         self.responder = Responder(realm=realm, verifier=verifier, resource_metadata=metadata_url, adapter="fastapi")
-        self.guard = Guard(optional=not auto_error, allow_query_token=allow_query_token)
+        self.guard = Guard(
+            optional=not auto_error,
+            allow_query_token=allow_query_token,
+            cookie=cookie,
+            trusted_origins=trusted_origins,
+            public_url=public_url,
+        )
         self._requirements: dict[tuple[str, ...], Requirement] = {}
         self.auto_error = auto_error
         self.scheme_name = scheme_name or type(self).__name__
@@ -218,9 +259,18 @@ class JWTBearer(OAuth2):
             )
         else:
             self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
+        # FastAPI reads a dependency's parameters from its signature: with a
+        # cookie, one more (documentation-only) security dependency.
+        parameters = list(inspect.signature(self.__call__).parameters.values())[:2]
+        if cookie is not None:
+            scheme = _TokenCookie(cookie, f"{self.scheme_name}Cookie", description)
+            parameters.append(
+                inspect.Parameter("token_cookie", inspect.Parameter.KEYWORD_ONLY, default=Security(scheme))
+            )
+        self.__signature__ = inspect.Signature(parameters)
 
     async def __call__(  # type: ignore[override]  # FastAPI injects SecurityScopes
-        self, request: HTTPConnection, security_scopes: SecurityScopes
+        self, request: HTTPConnection, security_scopes: SecurityScopes, *, token_cookie: None = None
     ) -> AccessToken | None:
         scope = request.scope
         token = scope.get(TOKEN_KEY)

@@ -74,6 +74,7 @@ from jwt_guard._request import EnvironRequest, environ_authorization
 from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, responder_of
 from jwt_guard._verifier import Verifier
+from jwt_guard._wsgi_cookies import clear_token_cookie, set_token_cookie
 from jwt_guard.errors import JWTGuardError, MissingToken
 
 if TYPE_CHECKING:
@@ -85,11 +86,13 @@ __all__ = [
     "ErrorRenderer",
     "JWTGuardMiddleware",
     "TokenRequired",
+    "clear_token_cookie",
     "get_access_token",
     "require_access_token",
     "require_any_scope",
     "require_auth",
     "require_scopes",
+    "set_token_cookie",
 ]
 
 #: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
@@ -144,6 +147,13 @@ class JWTGuardMiddleware:
     :param on_error: ``on_error(error, environ)`` returns the WSGI application
         (a ``Response`` will do) that answers *error*, or ``None`` for the
         default answer. Also used by the decorators.
+    :param cookie: without an ``Authorization`` header, take the token from
+        this cookie (see :func:`set_token_cookie`). An unsafe request carrying
+        it, on any path, must pass the cross-origin check, else 403
+        (docs/cookies.md).
+    :param trusted_origins: origins whose pages may send those requests.
+    :param public_url: the URL clients use (behind a proxy): its origin is
+        the request's own origin.
     :param resource: a :class:`~jwt_guard.ProtectedResource`. The middleware
         then serves its RFC 9728 metadata at the well-known path of §3.1
         (``https://api.example.com/mcp`` →
@@ -187,6 +197,9 @@ class JWTGuardMiddleware:
         exclude_paths: Iterable[str] = (),
         allow_query_token: bool = False,
         on_error: ErrorRenderer | None = None,
+        cookie: str | None = None,
+        trusted_origins: Iterable[str] = (),
+        public_url: str | None = None,
         resource: ProtectedResource | None = None,
     ) -> None:
         if not callable(app):
@@ -199,6 +212,9 @@ class JWTGuardMiddleware:
             optional=optional,
             exclude_paths=exclude_paths,
             allow_query_token=allow_query_token,
+            cookie=cookie,
+            trusted_origins=trusted_origins,
+            public_url=public_url,
             resource=resource,
             adapter="wsgi",
         )
@@ -222,19 +238,27 @@ class JWTGuardMiddleware:
                 start_response(_status_line(answer.status_code), list(answer.headers))
                 return [answer.body]
         token: AccessToken | None = None
-        # Only the Authorization values, unless the guard reads more of the request.
-        request = None if guard.header_only else EnvironRequest(environ)
+        # Only the Authorization (and Cookie) values, unless the guard reads more of the request.
+        request = None if guard.header_only or guard.values_only else EnvironRequest(environ)
         if request is None or not guard.exempt(request):
             try:
-                credentials = (
-                    guard.authenticate_header(environ_authorization(environ))
-                    if request is None
-                    else guard.authenticate(request)
-                )
+                if request is not None:
+                    credentials = guard.authenticate(request)
+                elif guard.header_only:
+                    credentials = guard.authenticate_header(environ_authorization(environ))
+                else:
+                    cookie = environ.get("HTTP_COOKIE")
+                    method = environ.get("REQUEST_METHOD") or "GET"
+                    values = environ_authorization(environ), () if cookie is None else (cookie,), method
+                    credentials = guard.authenticate_values(*values, EnvironRequest, environ)
                 if credentials is not None:
                     token = self.verifier.verify(credentials.token)
             except JWTGuardError as error:
                 return self._respond(error, environ, start_response)
+        else:
+            refusal = guard.exempt_refusal(request)
+            if refusal is not None:  # an excluded path: only the cross-origin check applies
+                return self._respond(refusal, environ, start_response)
         environ[TOKEN_KEY] = token
         return self.app(environ, start_response)
 

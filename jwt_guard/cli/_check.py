@@ -130,9 +130,9 @@ def _skew(exchange: Exchange | None) -> tuple[str | None, float | None]:
 
 
 def _remote(source: RemoteKeys, recorder: RecordingTransport, verifier: Verifier) -> tuple[KeySetReport, Any]:
+    from jwt_guard._discovery import discovery_urls
     from jwt_guard._keys import describe_jwks
     from jwt_guard._keysource import run_sync
-    from jwt_guard._policy import discovery_urls
     from jwt_guard._token import decode_json_object
 
     mark = len(recorder.exchanges)

@@ -108,6 +108,9 @@ class JWTGuardMiddleware:
             return guard.authenticate_header(environ_authorization(meta))
         view = DjangoRequest(request)
         if guard.exempt(view):
+            refusal = guard.exempt_refusal(view)  # with COOKIE: the cross-origin check still applies
+            if refusal is not None:
+                raise refusal
             return None
         return guard.authenticate(view)
 

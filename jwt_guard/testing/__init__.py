@@ -7,6 +7,7 @@ server, for jwt_guard's own tests and for applications' test suites.
 
 from jwt_guard.testing._authserver import AuthorizationServer
 from jwt_guard.testing._clock import FakeClock
+from jwt_guard.testing._cookies import clear_token_cookie, set_token_cookie
 from jwt_guard.testing._introspection import IntrospectionCall, IntrospectionEndpoint
 from jwt_guard.testing._issuer import LocalIssuer
 from jwt_guard.testing._keyserver import FAULTS, KeyServer, Recorded
@@ -25,6 +26,8 @@ __all__ = [
     "Recorded",
     "SigningKey",
     "b64url",
+    "clear_token_cookie",
     "encode_segments",
     "mock_transport",
+    "set_token_cookie",
 ]

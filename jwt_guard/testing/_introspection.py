@@ -34,7 +34,7 @@ from jwt_guard._jose import verify_signature
 from jwt_guard._keys import keyset_from_jwks
 from jwt_guard._token import parse
 from jwt_guard.errors import JWTGuardError
-from jwt_guard.testing._keyserver import Reply, _json_reply
+from jwt_guard.testing._keyserver import Reply, json_reply
 
 __all__ = ["IntrospectingIssuer", "IntrospectionCall", "IntrospectionEndpoint", "OpaqueTokens"]
 
@@ -170,16 +170,16 @@ class IntrospectionEndpoint:
         with self._lock:
             self.calls.append(IntrospectionCall(client_id, method, client_id is not None, signed))
         if client_id is None:
-            return _json_reply(
+            return json_reply(
                 {"error": "invalid_client"}, status=401, headers={"www-authenticate": 'Basic realm="introspection"'}
             )
         token = form.get("token")
         if not token:
-            return _json_reply({"error": "invalid_request"}, status=400)
+            return json_reply({"error": "invalid_request"}, status=400)
         answer = self.issuer.introspect(token)
         headers_out = {"cache-control": "no-store"}
         if not signed:
-            return _json_reply(answer, headers=headers_out)
+            return json_reply(answer, headers=headers_out)
         claims = {
             "iss": self.issuer.issuer,
             "aud": client_id,

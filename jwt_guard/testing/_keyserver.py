@@ -22,7 +22,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
-__all__ = ["FAULTS", "Endpoint", "KeyServer", "PublishedIssuer", "Recorded", "Reply"]
+__all__ = ["FAULTS", "Endpoint", "KeyServer", "PublishedIssuer", "Recorded", "Reply", "json_reply"]
 
 
 class PublishedIssuer(Protocol):
@@ -128,7 +128,7 @@ def _basic_client_id(headers: Mapping[str, str]) -> str | None:
     return client_id or None
 
 
-def _json_reply(document: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
+def json_reply(document: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
     body = json.dumps(document).encode()
     return Reply(status, {"content-type": "application/json", **(headers or {})}, body)
 
@@ -287,14 +287,14 @@ class KeyServer:
             document = self.issuer.discovery(jwks_uri=jwks_uri)
             if self.introspection is not None:
                 document["introspection_endpoint"] = self.introspection.url
-            return _json_reply(document, headers={"cache-control": "max-age=3600"})
+            return json_reply(document, headers={"cache-control": "max-age=3600"})
         if method == "GET" and (kind == "jwks" or path == self.moved_path):
             return self._jwks(lowered)
         if method == "POST" and kind == "introspection" and self.introspection is not None:
             return self.introspection(lowered, body)
         if method == "POST" and self.token_endpoint and path.endswith("/oauth/token"):
             return self._token(lowered, body)
-        return _json_reply({"error": "not_found"}, status=404)
+        return json_reply({"error": "not_found"}, status=404)
 
     def _changed_at(self, body: bytes) -> float:
         digest = hashlib.sha256(body).digest()
@@ -329,13 +329,13 @@ class KeyServer:
 
     def _faulty(self, fault: str, kind: str, path: str, status: int, delay: float) -> Reply | None:
         if fault == "status":
-            return _json_reply({"error": "fault"}, status=status)
+            return json_reply({"error": "fault"}, status=status)
         if fault == "invalid_json":
             return Reply(200, {"content-type": "application/json"}, b"{not json")
         if fault == "not_jwks":
-            return _json_reply({"hello": "world"} if kind == "jwks" else ["not", "an", "object"])
+            return json_reply({"hello": "world"} if kind == "jwks" else ["not", "an", "object"])
         if fault == "empty_keys":
-            return _json_reply({"keys": []})
+            return json_reply({"keys": []})
         if fault == "huge":
             return Reply(200, {"content-type": "application/json"}, stream=self._huge())
         if fault == "huge_declared":
@@ -358,7 +358,7 @@ class KeyServer:
         if fault == "issuer_mismatch" and kind == "discovery":
             document = self.issuer.discovery()
             document["issuer"] = "https://impostor.example.net/"
-            return _json_reply(document)
+            return json_reply(document)
         return None
 
     def _huge(self) -> Iterator[bytes]:
@@ -389,7 +389,7 @@ class KeyServer:
         # A development token endpoint (RFC 6749 §4.4, client credentials).
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         if form.get("grant_type") != "client_credentials":
-            return _json_reply({"error": "unsupported_grant_type"}, status=400)
+            return json_reply({"error": "unsupported_grant_type"}, status=400)
         scope = form.get("scope", "")
         audience = form.get("audience") or self.issuer.audience
         client_id = form.get("client_id") or _basic_client_id(headers) or "dev-client"
@@ -401,4 +401,4 @@ class KeyServer:
         document = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
         if scope:
             document["scope"] = scope
-        return _json_reply(document, headers={"cache-control": "no-store"})
+        return json_reply(document, headers={"cache-control": "no-store"})

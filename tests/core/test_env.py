@@ -9,7 +9,7 @@ import re
 import pytest
 
 from jwt_guard import ConfigurationError, KeyCacheOptions, Verifier
-from jwt_guard._env import ENV_VARIABLES, load_key_file, options_from_env
+from jwt_guard._env import ENV_VARIABLES, RESERVED_NAMES, load_key_file, options_from_env
 from jwt_guard.testing import SigningKey
 from tests.conftest import AUDIENCE, ISSUER
 
@@ -173,6 +173,13 @@ def test_key_set_options():
 def test_errors_name_the_variable(variables, message):
     with pytest.raises(ConfigurationError, match=message):
         Verifier.from_env(environ=env(**variables))
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_NAMES))
+def test_names_jwt_guard_itself_reads_are_not_refused(name):
+    """CI sets JWT_GUARD_REQUIRE_SERVICES=1; the examples read JWT_GUARD_TOKEN_URL."""
+    verifier = Verifier.from_env(environ=env(**{name: "1"}))
+    assert verifier.issuers
 
 
 def test_cross_option_errors_come_from_the_verifier():

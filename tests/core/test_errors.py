@@ -9,6 +9,7 @@ from jwt_guard import errors
 from jwt_guard.errors import (
     AuthError,
     ConfigurationError,
+    CrossOriginRequest,
     ExpiredToken,
     InsufficientScope,
     InsufficientUserAuthentication,
@@ -60,6 +61,7 @@ TREE = [
         "insufficient_user_authentication",
         id="InsufficientUserAuthentication",
     ),
+    pytest.param(CrossOriginRequest, JWTGuardError, 403, "cross_origin_request", id="CrossOriginRequest"),
     pytest.param(TemporarilyUnavailable, JWTGuardError, 503, None, id="TemporarilyUnavailable"),
     pytest.param(KeySetUnavailable, TemporarilyUnavailable, 503, None, id="KeySetUnavailable"),
     pytest.param(StoreUnavailable, TemporarilyUnavailable, 503, None, id="StoreUnavailable"),

@@ -17,6 +17,7 @@ PACKAGE_ALL = [
     "AuthError",
     "Challenge",
     "ConfigurationError",
+    "CrossOriginRequest",
     "Event",
     "EventKind",
     "ExpiredToken",
@@ -66,8 +67,10 @@ TESTING_ALL = [
     "Recorded",
     "SigningKey",
     "b64url",
+    "clear_token_cookie",
     "encode_segments",
     "mock_transport",
+    "set_token_cookie",
 ]
 
 

@@ -14,10 +14,11 @@ import pytest
 
 from jwt_guard import EventKind, KeyCacheOptions
 from jwt_guard._config import DEFAULT_ALGORITHMS
+from jwt_guard._discovery import discovery_urls
 from jwt_guard._events import Event, Reporter
 from jwt_guard._freshness import freshness_lifetime
 from jwt_guard._keys import KeySet, keyset_from_jwks
-from jwt_guard._policy import Fetched, KeySetState, NotModified, Plan, discovery_urls
+from jwt_guard._policy import Fetched, KeySetState, NotModified, Plan
 from jwt_guard._reasons import details_of
 from jwt_guard._wire import Failure, Reply, Request, Response
 from jwt_guard.testing import SigningKey

@@ -172,6 +172,16 @@ class Reporter:
             except Exception:
                 logger.exception("jwt_guard event hook failed for event %s", event.kind)
 
+    def send(self, kind: str, issuer: str | None, reason: str | None, details: dict[str, Any]) -> None:
+        """:meth:`emit` with *details* as a dict: the per-verification path."""
+        hook = self._hook
+        if hook is None:
+            return
+        try:
+            hook(_event(kind, issuer, reason, details))
+        except Exception:
+            logger.exception("jwt_guard event hook failed for event %s", kind)
+
     def emit(self, kind: str, issuer: str | None = None, reason: str | None = None, **details: Any) -> None:
         hook = self._hook
         if hook is None:

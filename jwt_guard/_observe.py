@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["observe"]
 
+VERIFIED = EventKind.TOKEN_VERIFIED
+
 Lookup = Callable[[Any], "AccessToken | None"]
 
 
@@ -45,6 +47,7 @@ def observe(verifier: Verifier, reporter: Reporter, lookup: Lookup | None) -> No
     plain = cls.verify
     plain_async = cls.verify_async
     emit = reporter.emit
+    send = reporter.send
 
     def cached(token: Any) -> bool | None:
         if lookup is None:
@@ -66,27 +69,27 @@ def observe(verifier: Verifier, reporter: Reporter, lookup: Lookup | None) -> No
         )
 
     # Keyword arguments pass through unchanged, whatever the class's methods
-    # accept now or later.
+    # accept now or later. Without a cache, no lookup is made (cached=None).
     def verify(token: Any, /, **options: Any) -> AccessToken:
         started = perf_counter()
-        hit = cached(token)
+        hit = None if lookup is None else cached(token)
         try:
             result = plain(verifier, token, **options)
         except Exception as error:
             failed(error, started, hit)
             raise
-        emit(EventKind.TOKEN_VERIFIED, result.issuer, None, duration=perf_counter() - started, cached=hit, token=result)
+        send(VERIFIED, result.issuer, None, {"duration": perf_counter() - started, "cached": hit, "token": result})
         return result
 
     async def verify_async(token: Any, /, **options: Any) -> AccessToken:
         started = perf_counter()
-        hit = cached(token)
+        hit = None if lookup is None else cached(token)
         try:
             result = await plain_async(verifier, token, **options)
         except Exception as error:
             failed(error, started, hit)
             raise
-        emit(EventKind.TOKEN_VERIFIED, result.issuer, None, duration=perf_counter() - started, cached=hit, token=result)
+        send(VERIFIED, result.issuer, None, {"duration": perf_counter() - started, "cached": hit, "token": result})
         return result
 
     # Instance attributes come before the class's methods on lookup: this

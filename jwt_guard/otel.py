@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
-from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.metrics import CallbackOptions, MeterProvider, NoOpMeterProvider, Observation
+from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKind, Status, StatusCode, TracerProvider
 
 from jwt_guard import __version__
 from jwt_guard._events import Event, EventKind
@@ -63,6 +63,10 @@ ADAPTERS = frozenset({"asgi", "wsgi", "fastapi", "django"})
 #: Boundaries of the verification histogram (seconds): a cached answer takes
 #: microseconds, a signature check tens of them, a key-set fetch milliseconds.
 VERIFY_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0)
+#: While no global tracer provider is set, spans are skipped; whether one has
+#: been set since is looked up once every this many verifications (the lookup
+#: costs more than a no-op span).
+GLOBAL_TRACER_PROBE = 128
 #: Boundaries of the fetch histograms (seconds).
 FETCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -92,7 +96,11 @@ def instrument(
     :param record_subject: put the verified token's ``sub`` and
         ``client_id`` on its span. Off by default: they identify people.
 
-    Instrumenting the same verifier again does nothing. Every middleware and
+    Instrumenting the same verifier again does nothing; so does
+    instrumenting it with OpenTelemetry's no-op meter *and* tracer providers.
+    With ``None`` and no global provider set (the API package alone, or an
+    SDK configured later), metrics go to the API's proxies and spans are
+    made once a global tracer provider has been set. Every middleware and
     dependency using *verifier* counts its refusals here too.
 
     .. warning:: A store shared by several instrumented verifiers reports its
@@ -101,6 +109,8 @@ def instrument(
     """
     if not isinstance(verifier, Verifier):
         raise TypeError(f"instrument() needs a jwt_guard.Verifier, not {type(verifier).__name__}")
+    if isinstance(meter_provider, NoOpMeterProvider) and isinstance(tracer_provider, NoOpTracerProvider):
+        return  # nothing could ever be recorded: the verifier stays as it is
     with _INSTRUMENTED_LOCK:
         if verifier in _INSTRUMENTED:
             return
@@ -112,6 +122,7 @@ def instrument(
         trace.get_tracer("jwt_guard", __version__, tracer_provider),
         issuers=issuers,
         record_subject=record_subject,
+        tracer_provider=tracer_provider,
     )
     stores: list[Store] = [store for store in _stores_of(verifier) if hasattr(store, "add_event_hook")]
     for store in {id(store): store for store in stores}.values():
@@ -151,8 +162,14 @@ class Telemetry:
         *,
         issuers: Iterable[str],
         record_subject: bool = False,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._tracer = tracer
+        # Spans cost a microsecond even when nothing records them: with a
+        # no-op provider they are not made at all (see _tracing).
+        self._follow_global = tracer_provider is None
+        self._spans = tracer_provider is not None and not isinstance(tracer_provider, NoOpTracerProvider)
+        self._probe = 0
         self._record_subject = record_subject
         self._issuers = frozenset(issuers)
         self._lock = threading.Lock()
@@ -278,10 +295,14 @@ class Telemetry:
         duration: float = details["duration"]
         attributes = self._success.get(event.issuer or OTHER) or self._success[OTHER]
         self._duration.record(duration, attributes)
-        self._cache_lookup(details.get("cached"))
+        cached = details.get("cached")
+        if cached is not None:
+            self._lookups.add(1, self._hit if cached else self._miss)
+        if not self._tracing():
+            return
         span_attributes: dict[str, Any] = {**attributes}
-        if details.get("cached") is not None:
-            span_attributes["jwt_guard.cached"] = details["cached"]
+        if cached is not None:
+            span_attributes["jwt_guard.cached"] = cached
         if self._record_subject:
             token = details.get("token")
             if token is not None:
@@ -302,8 +323,8 @@ class Telemetry:
         self._cache_lookup(details.get("cached"))
         if reason == "revoked":
             self._revocations.add(1)
-        span_attributes: dict[str, Any] = {**attributes, "error.type": reason}
-        self._span("jwt_guard.verify", duration, span_attributes, reason)
+        if self._tracing():
+            self._span("jwt_guard.verify", duration, {**attributes}, reason)
 
     def _cache_lookup(self, cached: bool | None) -> None:
         if cached is not None:
@@ -338,7 +359,8 @@ class Telemetry:
         duration = event.details.get("duration")
         if isinstance(duration, float):
             self._fetch_duration.record(duration, attributes)
-            self._span("jwt_guard.keyset.fetch", duration, attributes, attributes.get(REASON))
+            if self._tracing(True):
+                self._span("jwt_guard.keyset.fetch", duration, attributes, attributes.get(REASON))
 
     def _serving_stale(self, event: Event) -> None:
         issuer = _bounded(event.issuer, self._issuers)
@@ -360,7 +382,8 @@ class Telemetry:
         duration = event.details.get("duration")
         if isinstance(duration, float):
             self._introspection.record(duration, attributes)
-            self._span("jwt_guard.introspect", duration, attributes, attributes.get(REASON))
+            if self._tracing(True):
+                self._span("jwt_guard.introspect", duration, attributes, attributes.get(REASON))
 
     # -- observable gauges and spans ---------------------------------------------------
 
@@ -373,6 +396,17 @@ class Telemetry:
         with self._lock:
             values = list(self._stale.items())
         return [Observation(value, {ISSUER: issuer}) for issuer, value in values]
+
+    def _tracing(self, probe: bool = False) -> bool:
+        if self._spans or not self._follow_global:
+            return self._spans
+        # Following the global provider, not set yet: look again now and then
+        # (and at every fetch, which are rare).
+        self._probe = count = (self._probe + 1) % GLOBAL_TRACER_PROBE
+        if count == 1 or probe:
+            provider = trace.get_tracer_provider()
+            self._spans = not isinstance(provider, (ProxyTracerProvider, NoOpTracerProvider))
+        return self._spans
 
     def _span(self, name: str, duration: float, attributes: dict[str, Any], error: str | None) -> None:
         # Events arrive when the work is done: the span is recorded after the

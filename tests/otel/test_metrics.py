@@ -134,12 +134,42 @@ def test_an_existing_on_event_hook_still_receives_every_event(telemetry, make_ve
     assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 1}
 
 
-def test_noop_providers_record_nothing_and_change_no_answer(make_verifier, issuer):
+def test_noop_providers_leave_the_verifier_as_it_is(telemetry, make_verifier, issuer):
     verifier = make_verifier()
     instrument(verifier, meter_provider=NoOpMeterProvider(), tracer_provider=NoOpTracerProvider())
+    assert "verify" not in vars(verifier)  # the class's own method, untimed
     assert isinstance(verifier.verify(issuer.token()), AccessToken)
-    with pytest.raises(JWTGuardError):
-        verifier.verify(issuer.token(expires_in=-60))
+    telemetry.instrument(verifier)  # a real provider later still works
+    verifier.verify(issuer.token())
+    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 1}
+
+
+def test_a_noop_tracer_with_real_metrics_makes_no_spans(telemetry, make_verifier, issuer):
+    verifier = make_verifier()
+    instrument(verifier, meter_provider=telemetry.meter_provider, tracer_provider=NoOpTracerProvider())
+    verifier.verify(issuer.token())
+    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 1}
+    assert telemetry.spans() == ()
+
+
+def test_following_the_global_tracer_provider_once_it_is_set(telemetry, monkeypatch, make_verifier, issuer):
+    """Until a global tracer provider is set no span is made; after, within GLOBAL_TRACER_PROBE verifications."""
+    from opentelemetry import trace
+
+    from jwt_guard import otel
+
+    verifier = make_verifier()
+    monkeypatch.setattr(otel.trace, "get_tracer", lambda *args: telemetry.tracer_provider.get_tracer("jwt_guard"))
+    instrument(verifier, meter_provider=telemetry.meter_provider)
+    monkeypatch.setattr(otel.trace, "get_tracer_provider", lambda: trace.ProxyTracerProvider())
+    verifier.verify(issuer.token())
+    assert telemetry.spans() == ()
+    monkeypatch.setattr(otel.trace, "get_tracer_provider", lambda: telemetry.tracer_provider)
+    for _ in range(otel.GLOBAL_TRACER_PROBE):
+        verifier.verify(issuer.token())
+    assert len(telemetry.spans()) == 1  # the one that probed and every later one
+    verifier.verify(issuer.token())
+    assert len(telemetry.spans()) == 2
 
 
 # -- key sets ------------------------------------------------------------------------

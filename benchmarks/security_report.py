@@ -9,9 +9,13 @@ proof, each a line a reader can check against the tests:
   (static and fetched keys, ``verify`` and ``verify_async``, text and bytes),
   then through each adapter (ASGI middleware, FastAPI dependency, WSGI
   middleware), by header and by query parameter, with no handler reached;
+  then the DPoP attack corpus (hostile proofs, keys, claims, nonces,
+  bindings, schemes and replays) through ``verify``, ``verify_async`` and
+  the ASGI and WSGI middlewares;
 * vectors passed N/N per file: from the Wycheproof suite's ``summary()``;
-* fuzz inputs run: the atheris harness's mutation loop (no atheris needed),
-  then hypothesis-generated hostile requests through each adapter;
+* fuzz inputs run: the atheris harnesses' mutation loops (tokens, then DPoP
+  proofs; no atheris needed), then hypothesis-generated hostile requests
+  through each adapter;
 * fault-matrix cells passed: every key-server fault, cold and cached, both shells;
 * rotation wrong answers and key fetches: two key rotations under load through
   uvicorn and Werkzeug's threaded server (``tests/security/test_rotation.py``);
@@ -56,6 +60,7 @@ from tests.security.memory import GROWTH_LIMIT, describe, measure  # noqa: E402
 HOOKS: dict[str, tuple[tuple[str, str], ...]] = {
     "vectors": (("tests.core.test_wycheproof", "wycheproof_summary"),),
     "adapters": (("tests.security.test_adapters", "adapter_summary"),),
+    "dpop attacks": (("tests.security.test_dpop_attacks", "dpop_summary"),),
     "adapter fuzz": (("tests.security.test_adapter_fuzz", "fuzz_summary"),),
     "rotation": (("tests.security.test_rotation", "rotation_summary"),),
     "hardening": (("tests.security.hardening", "hardening_summary"),),
@@ -131,7 +136,8 @@ def report_attacks() -> bool:
     for line in failures:
         print(line)
     through_adapters = _hook("adapters")
-    return not failures and through_adapters is not False
+    dpop = _hook("dpop attacks")
+    return not failures and through_adapters is not False and dpop is not False
 
 
 def _hook(section: str, *args: Any) -> bool | None:
@@ -193,8 +199,31 @@ def report_fuzz(iterations: int, adapter_examples: int) -> bool:
         harness.close()
     seconds = time.monotonic() - started
     print(f"fuzz inputs run: {count} (seeds + mutations, seed {seed}), 0 escaped exceptions, {seconds:.1f} s")
+    if not _dpop_fuzz(max(1, iterations // 4), seed):
+        return False
     print("  longer, coverage-guided runs: see fuzz/README.md")
     return _hook("adapter fuzz", adapter_examples) is not False
+
+
+def _dpop_fuzz(iterations: int, seed: int) -> bool:
+    spec = importlib.util.spec_from_file_location("dpop_fuzz", ROOT / "fuzz" / "dpop_fuzz.py")
+    assert spec is not None
+    assert spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    started = time.monotonic()
+    try:
+        count = harness.selftest(iterations, seed=seed)
+    except Exception as error:
+        print(f"DPoP proof fuzz (seed {seed}): an input escaped the contract: {type(error).__name__}: {error}")
+        return False
+    finally:
+        harness.close()
+    seconds = time.monotonic() - started
+    print(
+        f"DPoP proof fuzz inputs run: {count} (seeds + mutations, seed {seed}), 0 escaped exceptions, {seconds:.1f} s"
+    )
+    return True
 
 
 def report_matrix(quick: bool) -> bool:

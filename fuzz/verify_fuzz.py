@@ -19,15 +19,17 @@ so the test suite and ``--selftest`` run the same code.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
 import json
-import random
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
+
+# The shared driver lives beside this file (run as a script or loaded from its path).
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _driver
 
 MODES = 8
 _ROOT = Path(__file__).resolve().parents[1]
@@ -143,67 +145,20 @@ def seeds() -> list[bytes]:
     return found
 
 
-def mutations(rng: random.Random, pool: list[bytes]) -> Iterator[bytes]:
-    """A plain random mutator for ``--selftest`` (no coverage guidance)."""
-    operations: list[Callable[[bytearray], None]] = [
-        lambda b: b.__setitem__(rng.randrange(len(b)), rng.randrange(256)) if b else None,
-        lambda b: b.insert(rng.randrange(len(b) + 1), rng.randrange(256)),
-        lambda b: b.__delitem__(rng.randrange(len(b))) if b else None,
-        lambda b: b.extend(rng.choice(pool)[: rng.randrange(64)]),
-        lambda b: b.__delitem__(slice(rng.randrange(len(b) + 1), None)),
-        lambda b: b.__setitem__(0, rng.randrange(MODES)) if b else None,
-    ]
-    while True:
-        data = bytearray(rng.choice(pool))
-        for _ in range(rng.randint(1, 4)):
-            rng.choice(operations)(data)
-        yield bytes(data)
-
-
 def selftest(iterations: int, seed: int = 0) -> int:
-    """Run *iterations* random mutations of the seeds through :func:`check`."""
-    rng = random.Random(seed)
-    pool = seeds()
-    for data in pool:
-        check(data)
-    source = mutations(rng, pool)
-    for _ in range(iterations):
-        check(next(source))
-    return len(pool) + iterations
+    """Run the seeds and *iterations* random mutations of them through :func:`check`."""
+    return _driver.selftest(HARNESS, iterations, seed)
 
 
 def write_seeds(directory: Path) -> int:
-    directory.mkdir(parents=True, exist_ok=True)
-    pool = seeds()
-    for index, data in enumerate(pool):
-        (directory / f"seed-{index:04d}").write_bytes(data)
-    return len(pool)
+    return _driver.write_seeds(HARNESS, directory)
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
-    parser.add_argument("--selftest", type=int, metavar="N", help="run N random mutations without atheris")
-    parser.add_argument("--write-seeds", type=Path, metavar="DIR", help="write the seed corpus into DIR")
-    parser.add_argument("--help", action="store_true")
-    known, rest = parser.parse_known_args(argv[1:])
-    if known.help:
-        parser.print_help()
-        print("\nAny other arguments go to libFuzzer (e.g. -runs=100000 -max_len=16384 CORPUS_DIR).")
-        return
-    if known.write_seeds is not None:
-        print(f"wrote {write_seeds(known.write_seeds)} seeds to {known.write_seeds}")
-        return
-    if known.selftest is not None:
-        print(f"selftest: {selftest(known.selftest)} inputs, no escaped exception")
-        return
+    _driver.main(HARNESS, argv)
 
-    import atheris
 
-    with atheris.instrument_imports(include=["jwt_guard", "jose"]):
-        target()
-    atheris.Setup([argv[0], *rest], check)
-    atheris.Fuzz()
+HARNESS = _driver.Harness(__doc__ or "", MODES, seeds, check, target)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,16 @@ the local test issuer in :mod:`jwt_guard.testing`.
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge, render_error
 from jwt_guard._config import DEFAULT_ALGORITHMS, KeyCacheOptions
+from jwt_guard._dpop_errors import (
+    DPoPProofReplayed,
+    DPoPRequired,
+    DPoPTokenAsBearer,
+    InvalidDPoPBinding,
+    InvalidDPoPProof,
+    UseDPoPNonce,
+)
+from jwt_guard._dpop_flow import DPoPContext
+from jwt_guard._dpop_options import DPoPOptions
 from jwt_guard._endpoint import Requirement
 from jwt_guard._events import Event, EventKind
 from jwt_guard._introspection import InactiveToken, Introspection, IntrospectionUnavailable
@@ -54,6 +64,11 @@ __all__ = [
     "Challenge",
     "ConfigurationError",
     "CrossOriginRequest",
+    "DPoPContext",
+    "DPoPOptions",
+    "DPoPProofReplayed",
+    "DPoPRequired",
+    "DPoPTokenAsBearer",
     "Event",
     "EventKind",
     "ExpiredToken",
@@ -64,6 +79,8 @@ __all__ = [
     "IntrospectionUnavailable",
     "InvalidAudience",
     "InvalidClaim",
+    "InvalidDPoPBinding",
+    "InvalidDPoPProof",
     "InvalidIssuer",
     "InvalidRequest",
     "InvalidSignature",
@@ -85,6 +102,7 @@ __all__ = [
     "TokenTooLarge",
     "UnknownKey",
     "UnsupportedAlgorithm",
+    "UseDPoPNonce",
     "Verifier",
     "__version__",
     "reason_code",

@@ -1,5 +1,6 @@
 """The ASGI middleware's work around a connection's life: prefetching keys
-during lifespan startup, and closing a WebSocket whose token expires.
+during lifespan startup, closing a WebSocket whose token expires, and adding
+a renewed DPoP nonce to the application's answer.
 
 Part of :mod:`jwt_guard.asgi` (it speaks ASGI messages); kept apart because
 neither touches the request decisions.
@@ -23,7 +24,20 @@ if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
     from jwt_guard._verifier import Verifier
 
-__all__ = ["lifespan_with_prefetch", "run_until_expiry"]
+__all__ = ["lifespan_with_prefetch", "run_until_expiry", "with_nonce"]
+
+
+def with_nonce(send: Send, nonce: str) -> Send:
+    """*send*, adding ``DPoP-Nonce: nonce`` to the application's answer
+    (RFC 9449 §8.2): its response start, or a WebSocket's accept."""
+    header = (b"dpop-nonce", nonce.encode("latin-1"))
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] in ("http.response.start", "websocket.accept"):
+            message = {**message, "headers": [*message.get("headers", ()), header]}
+        await send(message)
+
+    return wrapped
 
 
 class _StartupAborted(Exception):

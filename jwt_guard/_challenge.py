@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jwt_guard._auth_syntax import add_auth_param, safe_description
+from jwt_guard._dpop_errors import scheme_headers
 from jwt_guard.errors import AuthError, CrossOriginRequest, JWTGuardError, TemporarilyUnavailable
+
+if TYPE_CHECKING:
+    from jwt_guard._dpop_options import DPoPOptions
 
 __all__ = ["WS_POLICY_VIOLATION", "WS_TRY_AGAIN_LATER", "Challenge", "render_error", "websocket_close"]
 
@@ -61,7 +66,13 @@ def _challenges(error: AuthError, realm: str | None, resource_metadata: str | No
     return [challenge]
 
 
-def render_error(error: JWTGuardError, *, realm: str | None = None, resource_metadata: str | None = None) -> Challenge:
+def render_error(
+    error: JWTGuardError,
+    *,
+    realm: str | None = None,
+    resource_metadata: str | None = None,
+    dpop: DPoPOptions | None = None,
+) -> Challenge:
     """Turn *error* into its HTTP answer (the table in the README, "HTTP semantics").
 
     401/400/403 answers carry ``WWW-Authenticate: Bearer …`` (with *realm*
@@ -69,12 +80,23 @@ def render_error(error: JWTGuardError, *, realm: str | None = None, resource_met
     metadata, last); a 503 carries ``Retry-After`` and no bearer error, since an
     unreachable key server or revocation store is not the client's fault. Bodies are JSON
     ``{"error", "error_description"[, "scope"]}`` and never cached.
+
+    With *dpop* (the verifier's :class:`~jwt_guard.DPoPOptions`), the
+    challenges name every scheme the API accepts: ``DPoP algs="…"`` and,
+    unless DPoP is required, ``Bearer``, one header field each, the error on
+    the scheme the request used; a nonce error adds ``DPoP-Nonce``.
     """
     headers: list[tuple[str, str]] = [
         ("content-type", "application/json"),
         ("cache-control", "no-store"),
     ]
-    if isinstance(error, AuthError):
+    if isinstance(error, AuthError) and dpop is not None:
+        for name, value in scheme_headers(error, realm, algorithms=dpop.algorithms, bearer=not dpop.required):
+            if name == "www-authenticate" and resource_metadata is not None:
+                value = add_auth_param(value, "resource_metadata", resource_metadata)
+            headers.append((name, value))
+        code = error.error or "unauthorized"
+    elif isinstance(error, AuthError):
         headers.extend(("www-authenticate", value) for value in _challenges(error, realm, resource_metadata))
         code = error.error or "unauthorized"
     elif isinstance(error, TemporarilyUnavailable):

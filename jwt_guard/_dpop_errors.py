@@ -8,7 +8,8 @@ The DPoP classes extend the tree in :mod:`jwt_guard.errors`::
     │   └── DPoPProofReplayed   401, "invalid_dpop_proof"  (jti seen before, §11.1)
     └── InvalidToken            401, "invalid_token"
         ├── InvalidDPoPBinding  the token's cnf.jkt is not the proof key (§6.1, §7.1)
-        └── DPoPTokenAsBearer   a DPoP-bound token sent with the Bearer scheme (§7.2)
+        ├── DPoPTokenAsBearer   a DPoP-bound token sent with the Bearer scheme (§7.2)
+        └── DPoPRequired        a plain bearer token where DPoP is required (§7.1)
 
 Every class here answers with the ``DPoP`` authentication scheme (its
 ``scheme`` attribute) and, given the accepted proof algorithms, an ``algs``
@@ -18,7 +19,15 @@ ordered auth-params; :func:`dpop_headers` gives every header an error needs
 request made with the DPoP scheme, or to any request where DPoP is
 required, carries these headers in place of the ``Bearer`` challenge; where
 bearer tokens are accepted too, a ``Bearer`` challenge goes alongside
-(RFC 9449 §7.2: one ``WWW-Authenticate`` header per scheme).
+(:func:`scheme_headers`).
+
+Two challenges, two header fields: RFC 9110 §11.6.1 lets one
+``WWW-Authenticate`` field carry a comma-separated list of challenges, and
+§5.3 makes that the same as one field per challenge. One field per scheme is
+chosen because a client can then read each challenge without the
+auth-param/challenge ambiguity that commas inside a combined field bring
+(§11.6.1 warns about it); where a framework can hold only one value per
+header name, the two are joined with ``", "``, which means the same.
 
 Descriptions are fixed phrases safe to send to clients: they never echo the
 proof, the token or key material.
@@ -33,12 +42,14 @@ from jwt_guard.errors import AuthError, InvalidToken
 
 __all__ = [
     "DPoPProofReplayed",
+    "DPoPRequired",
     "DPoPTokenAsBearer",
     "InvalidDPoPBinding",
     "InvalidDPoPProof",
     "UseDPoPNonce",
     "dpop_challenge",
     "dpop_headers",
+    "scheme_headers",
 ]
 
 
@@ -129,6 +140,14 @@ class DPoPTokenAsBearer(_DPoPChallenge, InvalidToken):
     description = "the access token is bound to a key and must be sent with a DPoP proof"
 
 
+class DPoPRequired(_DPoPChallenge, InvalidToken):
+    """A plain bearer token came where DPoP is required
+    (``DPoPOptions(required=True)``): every request needs a DPoP-bound token
+    and a proof."""
+
+    description = "this API accepts only DPoP-bound access tokens, sent with a DPoP proof"
+
+
 def dpop_headers(
     error: AuthError,
     realm: str | None = None,
@@ -151,3 +170,39 @@ def dpop_headers(
     if algorithms and not any(name == "algs" for name, _ in params):
         params.append(("algs", " ".join(algorithms)))
     return [("www-authenticate", dpop_challenge(realm, params)), *extra]
+
+
+def scheme_headers(
+    error: AuthError,
+    realm: str | None,
+    *,
+    algorithms: Sequence[str],
+    bearer: bool = True,
+) -> list[tuple[str, str]]:
+    """The challenge headers answering *error* where DPoP is accepted.
+
+    The error's own challenge comes first: ``DPoP`` (with ``algs``) for the
+    errors of this module, for an error of a DPoP request
+    (:attr:`~jwt_guard.AuthError.scheme`) and wherever *bearer* tokens are
+    not accepted; ``Bearer`` otherwise. To a 400 or 401 the other accepted
+    scheme's challenge is added, without an error (RFC 9449 §7.2, RFC 6750
+    §3): the client learns both ways in. A 403 names only the scheme the
+    token came with, which is the one that can be answered with more
+    scopes. ``DPoP-Nonce`` follows for :class:`UseDPoPNonce`.
+    """
+    params = error.challenge_params()
+    own_dpop = isinstance(error, _DPoPChallenge) or error.scheme == "DPoP" or not bearer
+    if own_dpop:
+        if not any(name == "algs" for name, _ in params):
+            params.append(("algs", " ".join(algorithms)))
+        challenges = [dpop_challenge(realm, params)]
+        if bearer and error.status_code != 403:
+            challenges.append(challenge_value("Bearer", realm, ()))
+    else:
+        challenges = [challenge_value("Bearer", realm, params)]
+        if error.status_code != 403:
+            challenges.append(dpop_challenge(realm, [("algs", " ".join(algorithms))]))
+    headers = [("www-authenticate", value) for value in challenges]
+    if isinstance(error, _DPoPChallenge):
+        headers.extend(error.response_headers())
+    return headers

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from jwt_guard._dpop_nonce import MIN_SECRET_BYTES, DPoPNonces
+from jwt_guard._token import HeaderCache
 from jwt_guard.errors import ConfigurationError
 
 __all__ = ["DEFAULT_PROOF_ALGORITHMS", "MAX_AGE_CEILING", "PROOF_ALGORITHMS", "DPoPOptions", "ReplayStore"]
@@ -21,6 +22,9 @@ PROOF_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS51
 DEFAULT_PROOF_ALGORITHMS = ("ES256", "ES384", "EdDSA", "PS256", "RS256")
 #: Longest acceptance window DPoPOptions allows: proofs are meant to be fresh.
 MAX_AGE_CEILING = 3600
+#: Proof headers remembered per DPoPOptions: a client sends the same header
+#: (typ, alg, its jwk) with every proof.
+PROOF_HEADER_CACHE_SIZE = 256
 
 
 class ReplayStore(Protocol):
@@ -66,6 +70,9 @@ class DPoPOptions:
     #: The nonce source built from ``nonce_secret``, or None.
     nonces: DPoPNonces | None = field(init=False, repr=False, compare=False)
     _algorithm_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: Proof headers already parsed and checked against :attr:`algorithms`
+    #: (a client sends the same one with every proof).
+    header_cache: HeaderCache = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.required, bool):
@@ -104,6 +111,7 @@ class DPoPOptions:
         object.__setattr__(self, "algorithms", algorithms)
         object.__setattr__(self, "nonces", nonces)
         object.__setattr__(self, "_algorithm_set", frozenset(algorithms))
+        object.__setattr__(self, "header_cache", HeaderCache(PROOF_HEADER_CACHE_SIZE))
 
 
 def _check_seconds(name: str, value: object, ceiling: float) -> None:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._auth_syntax import is_scope_token
+from jwt_guard._dpop_flow import presented_with
 from jwt_guard._events import logger, scope_refusal
 from jwt_guard._responder import TOKEN_KEY, responder_of
 from jwt_guard._step_up import check_acr_values, check_max_age, step_up_refusal
@@ -140,13 +141,18 @@ class Requirement:
             return MissingToken()
         scopes = self.scopes
         if scopes and not (token.has_any_scope(*scopes) if self.any_of else token.has_scopes(*scopes)):
-            return scope_refusal(scopes, token.scopes)
+            error = scope_refusal(scopes, token.scopes)
+            error.scheme = presented_with(token)  # the challenge of the scheme the token came with
+            return error
         if self.acr_values or self.max_age is not None:
             if verifier is not None:
                 now, leeway = verifier.settings.clock(), verifier.settings.leeway
             else:
                 now, leeway = time.time(), 0.0
-            return step_up_refusal(token.claims, self.acr_values, self.max_age, now=now, leeway=leeway)
+            refusal = step_up_refusal(token.claims, self.acr_values, self.max_age, now=now, leeway=leeway)
+            if refusal is not None:
+                refusal.scheme = presented_with(token)
+            return refusal
         return None
 
     def __repr__(self) -> str:

@@ -33,14 +33,17 @@ over the ``Authorization`` and ``Cookie`` values and the method to
 
 Seams for later features (none implemented here yet):
 
-- DPoP (the checks themselves are in :mod:`jwt_guard._dpop`):
-  :func:`parse_authorization` accepts the ``DPoP`` scheme, memoised like a
-  bearer header, and :class:`Credentials` carries ``scheme="DPoP"``; the
-  proof, new on every request and never memoised, is
-  ``single_proof(request.header_values("dpop"), options)``, checked by
-  ``verify_proof(..., method=request.method, url=request.url())`` (or the
-  configured ``public_url``) after the token. :attr:`Guard.header_only` is
-  then off, so adapters build the Request;
+- DPoP (the checks themselves are in :mod:`jwt_guard._dpop`, the flow in
+  :mod:`jwt_guard._dpop_flow`): with a verifier that accepts DPoP,
+  the ``DPoP`` scheme is read and memoised like a bearer header, and the
+  request's :class:`Credentials` carry ``scheme="DPoP"`` and a
+  :class:`~jwt_guard.DPoPContext`: the one ``DPoP`` header
+  (:func:`~jwt_guard._dpop.single_proof`), the method and
+  :meth:`Request.url` under the ``public_url`` option, new on every request
+  and never memoised. Adapters pass ``credentials.dpop`` to ``verify`` and
+  add ``credentials.dpop.next_nonce``, when set, to the application's
+  answer as ``DPoP-Nonce``. :attr:`Guard.header_only` and
+  :attr:`Guard.values_only` are then off, so adapters build the Request.
 
 RFC 9728 metadata: with ``resource=``, :func:`middleware_layer` gives the
 Guard a :class:`~jwt_guard._metadata.MetadataService` (:attr:`Guard.metadata`)
@@ -60,6 +63,8 @@ from urllib.parse import parse_qsl
 
 from jwt_guard._cookie import CookieAuth, handshake_method, itself
 from jwt_guard._csrf import SAFE_METHODS
+from jwt_guard._dpop import single_proof
+from jwt_guard._dpop_flow import DPoPContext
 from jwt_guard._metadata import MetadataService, RouteScopes
 from jwt_guard._origin import PublicURL
 from jwt_guard._request import Credentials, Request
@@ -69,6 +74,7 @@ from jwt_guard.errors import ConfigurationError, InsufficientScope, InvalidReque
 
 if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
+    from jwt_guard._dpop_options import DPoPOptions
     from jwt_guard._resource import ProtectedResource
 
 __all__ = [
@@ -79,6 +85,7 @@ __all__ = [
     "check_verifier",
     "middleware_layer",
     "parse_authorization",
+    "parse_dpop_authorization",
 ]
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -122,6 +129,33 @@ def parse_authorization(value: str) -> str | None:
     return token
 
 
+def parse_dpop_authorization(value: str) -> str | None:
+    """The access token in a ``DPoP`` ``Authorization`` header value
+    (RFC 9449 §7.1: ``DPoP <token68>``, the scheme matched case-insensitively).
+
+    ``None`` for another scheme. Raises :class:`InvalidRequest` (answered
+    with a DPoP challenge) for a DPoP header that is not exactly one token.
+    """
+    scheme, sep, rest = value.strip(" ").partition(" ")
+    lowered = scheme.lower()
+    if lowered != "dpop":
+        if lowered.startswith("dpop") and lowered[4:5].isspace():
+            raise _dpop_request("the Authorization header must be 'DPoP <token>'")
+        return None
+    token = rest.lstrip(" ")
+    if not sep or not token:
+        raise _dpop_request("the Authorization header has no DPoP-bound token")
+    if " " in token or not _is_token68(token):
+        raise _dpop_request("the Authorization header must hold exactly one DPoP-bound token")
+    return token
+
+
+def _dpop_request(description: str) -> InvalidRequest:
+    error = InvalidRequest(description)
+    error.scheme = "DPoP"
+    return error
+
+
 def _is_token68(value: str) -> bool:
     # The same test as a regex fullmatch of [A-Za-z0-9\-._~+/]+=*, about five
     # times faster on a typical JWT: once the trailing "=" are gone, deleting
@@ -155,9 +189,12 @@ class Guard:
         requests carrying it must pass the cross-origin check.
     :param trusted_origins: origins (``scheme://host[:port]``) whose pages
         may send unsafe requests with the cookie; needs *cookie*.
+    :param dpop: the verifier's :class:`~jwt_guard.DPoPOptions`: accept the
+        ``DPoP`` scheme (RFC 9449), with the request's proof.
     :param public_url: the URL clients use to reach the API, when the server
         sees another one (a proxy ending TLS, a mount prefix): it defines the
-        request's own origin (:func:`~jwt_guard._origin.own_origin`).
+        request's own origin (:func:`~jwt_guard._origin.own_origin`) and the
+        URL DPoP proofs must name.
     """
 
     __slots__ = (
@@ -167,6 +204,7 @@ class Guard:
         "_memo",
         "_prefixes",
         "allow_query_token",
+        "dpop",
         "excludes",
         "header_only",
         "metadata",
@@ -183,7 +221,8 @@ class Guard:
         allow_query_token: bool = False,
         cookie: str | None = None,
         trusted_origins: Iterable[str] = (),
-        public_url: str | None = None,
+        dpop: DPoPOptions | None = None,
+        public_url: str | PublicURL | None = None,
     ) -> None:
         if isinstance(exclude_paths, str):
             exclude_paths = (exclude_paths,)
@@ -210,9 +249,13 @@ class Guard:
         #: adapter may then pass those values to :meth:`authenticate_header`
         #: instead of wrapping every request in a Request. Features that read
         #: more (cookies, DPoP proofs) will turn it off.
-        self.header_only = not (self.excludes or self.allow_query_token or cookie is not None)
+        self.header_only = not (self.excludes or self.allow_query_token or cookie is not None or dpop is not None)
+        #: The DPoP options when the ``DPoP`` scheme is accepted, else None.
+        self.dpop = dpop
         #: The parsed ``public_url`` (``None``: the request's own scheme and host).
-        self.public_url = None if public_url is None else PublicURL.parse(public_url)
+        self.public_url = (
+            public_url if public_url is None or isinstance(public_url, PublicURL) else PublicURL.parse(public_url)
+        )
         if cookie is None and trusted_origins:
             raise ConfigurationError("trusted_origins applies to the token cookie: give cookie= as well")
         self._cookie = (
@@ -221,10 +264,12 @@ class Guard:
             else CookieAuth(cookie, _is_token68, trusted_origins=trusted_origins, public_url=self.public_url)
         )
         #: True for a guard with a cookie and nothing else to read (no excluded
-        #: path, no query token): an adapter may then pass the Authorization
-        #: and Cookie values and the method to :meth:`authenticate_values`,
-        #: and build a Request only when that asks for one.
-        self.values_only = self._cookie is not None and not (self.excludes or self.allow_query_token)
+        #: path, no query token, no DPoP): an adapter may then pass the
+        #: Authorization and Cookie values and the method to
+        #: :meth:`authenticate_values`, and build a Request only when that asks for one.
+        self.values_only = self._cookie is not None and not (
+            self.excludes or self.allow_query_token or dpop is not None
+        )
         self._memo: dict[str | bytes, _Entry] = {}
         # The entry seen last: a client repeating its token skips even the
         # memo's lookup (one attribute read, one comparison).
@@ -270,9 +315,24 @@ class Guard:
             cookie = request.raw_header_values("cookie")
             return self.authenticate_values(authorization, cookie, handshake_method(request), itself, request)
         found = self._credentials(request, authorization)
+        if self.dpop is not None:
+            found = self._with_proof(request, found)
         if found is None and not self.optional:
             raise MissingToken()
         return found
+
+    def _with_proof(self, request: Request, found: Credentials | None) -> Credentials | None:
+        """DPoP credentials with the request's :class:`DPoPContext` (see the module)."""
+        options = self.dpop
+        assert options is not None
+        if found is None or found.scheme != "DPoP":
+            if found is None and request.raw_header_values("dpop"):
+                raise _dpop_request("a DPoP proof came without an access token")
+            return found  # a Bearer request: its DPoP header, if any, plays no part
+        proof = single_proof(request.header_values("dpop"), options)
+        return Credentials(
+            "DPoP", found.token, found.source, DPoPContext(proof, request.method, request.url(self.public_url))
+        )
 
     def authenticate_header(self, authorization: Sequence[str | bytes]) -> Credentials | None:
         """:meth:`authenticate` from the request's ``Authorization`` values
@@ -364,6 +424,9 @@ class Guard:
             text = value.decode("latin-1") if isinstance(value, bytes) else value
             token = parse_authorization(text)  # raises for a malformed Bearer header: not memoised
             entry = (value, None if token is None else Credentials("Bearer", token, "header"))
+            if token is None and self.dpop is not None:
+                token = parse_dpop_authorization(text)
+                entry = (value, None if token is None else Credentials("DPoP", token, "header"))
             if len(value) > _MEMO_MAX_VALUE:
                 return entry[1]
             if len(memo) >= _MEMO_SIZE:
@@ -430,6 +493,7 @@ def middleware_layer(
         allow_query_token=allow_query_token,
         cookie=cookie,
         trusted_origins=trusted_origins,
+        dpop=cast(Verifier, verifier).dpop,
         public_url=public_url,
     )
     if resource is not None:

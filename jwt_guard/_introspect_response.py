@@ -21,6 +21,7 @@ from typing import Any
 
 from jwt_guard._claims import ClaimRules, extract_scopes
 from jwt_guard._config import Settings
+from jwt_guard._dpop_flow import SENDER_CONSTRAINED
 from jwt_guard._introspection import InactiveToken
 from jwt_guard._token import decode_json_object
 from jwt_guard._wire import Failure, Reply
@@ -106,24 +107,25 @@ def classify(reply: Reply, *, require_signed: bool) -> Answer | Failure:
 
 
 def check_binding(claims: Mapping[str, Any]) -> None:
-    """Refuse sender-constrained tokens, which arrive here as bearer tokens.
+    """Refuse answers about tokens that cannot be accepted whatever the proof.
 
-    RFC 9449 §6.2 and RFC 8705 §3.2: an introspection answer with a ``cnf``
-    confirmation (``jkt``, ``x5t#S256``) or a ``token_type`` of ``DPoP``
-    binds the token to a key the client must prove it holds. No proof is
-    checked on this path yet, so such a token is refused rather than
-    accepted as a plain bearer token. This is the seam for DPoP: with a
-    verified proof, compare ``cnf.jkt`` to the proof key's RFC 7638
-    thumbprint here and accept ``token_type`` ``DPoP``.
+    RFC 9449 §6.2: a DPoP-bound token is introspected with ``token_type``
+    ``DPoP`` and its key's thumbprint in ``cnf.jkt``. Such an answer passes
+    here and is cached like any other; the proof is checked on every request
+    after the cache (:mod:`jwt_guard._dpop_flow`), which accepts the token
+    only with a valid proof by the ``cnf.jkt`` key and refuses it as a
+    bearer token. A ``DPoP`` type without a ``cnf.jkt`` names no key to
+    check a proof against, and other confirmations (RFC 8705 ``x5t#S256``)
+    cannot be proven here at all: both are refused.
     """
     token_type = claims.get("token_type")
+    dpop = False
     if token_type is not None:
         if not isinstance(token_type, str):
             raise InvalidTokenType()
         lowered = token_type.lower()
-        if lowered == "dpop":
-            raise InvalidTokenType("the access token is DPoP-bound and needs a DPoP proof")
-        if lowered not in _BEARER_TYPES:
+        dpop = lowered == "dpop"
+        if not dpop and lowered not in _BEARER_TYPES:
             # refresh_token above all (RFC 7009 §2.1 type hints), and any
             # type that is not an access token.
             raise InvalidTokenType()
@@ -132,11 +134,14 @@ def check_binding(claims: Mapping[str, Any]) -> None:
     if use is not None and use != "access_token":
         raise InvalidTokenType()
     cnf = claims.get("cnf")
-    if cnf is not None:
-        if not isinstance(cnf, dict):
-            raise InvalidClaim("the cnf member must be a JSON object")
-        if cnf:
-            raise InvalidToken("the access token is sender-constrained (cnf) and needs a proof of possession")
+    if cnf is not None and not isinstance(cnf, dict):
+        raise InvalidClaim("the cnf member must be a JSON object")
+    jkt = cnf.get("jkt") if cnf else None
+    if dpop and not (isinstance(jkt, str) and jkt):
+        raise InvalidTokenType("the DPoP-bound access token names no key (cnf.jkt)")
+    if cnf and (jkt is None or len(cnf) > 1):
+        # x5t#S256 (RFC 8705) and the like: a proof this API cannot check.
+        raise InvalidToken(SENDER_CONSTRAINED)
 
 
 class AnswerRules:

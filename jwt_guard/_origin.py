@@ -14,20 +14,24 @@ use: the proxy may end TLS (the server sees ``http``) or rewrite ``Host``.
 (``public_url=`` on the middlewares); when it is given, it defines the own
 origin (and the URL that DPoP proofs name), otherwise :func:`own_origin`
 takes the request's scheme and ``Host``. Both faces of the request layer read
-it through :func:`own_origin` only.
+it through :func:`own_origin` only. DPoP's ``htu`` check (RFC 9449 §4.3) asks
+:meth:`PublicURL.request_url` for the whole URL the same way.
+
+``X-Forwarded-*`` and ``Forwarded`` headers are never read here: any client
+can send them. Let the server rewrite the request from a proxy it trusts
+(uvicorn ``--proxy-headers --forwarded-allow-ips``, gunicorn
+``forwarded_allow_ips``, Werkzeug's ``ProxyFix``), or configure
+``public_url``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from jwt_guard._url import normalize_url
 from jwt_guard.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from jwt_guard._request import Request
 
 __all__ = ["PublicURL", "check_trusted_origin", "own_origin", "parse_origin"]
 
@@ -83,6 +87,17 @@ def check_trusted_origin(entry: object) -> str:
     )
 
 
+class _Addressed(Protocol):
+    """What :func:`own_origin` reads of a request (a
+    :class:`~jwt_guard._request.Request`, which itself reads this module)."""
+
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class PublicURL:
     """The URL clients use to reach the API (through proxies and mount
@@ -110,8 +125,19 @@ class PublicURL:
         end = url.index("/", len("https://") if url.startswith("https") else len("http://"))
         return cls(url=url, origin=url[:end])
 
+    def request_url(self, target_path: str, *, websocket: bool = False) -> str:
+        """The URL a client used for *target_path* (the whole path the server
+        received, percent-encoded): this URL's path is put in front of it, so
+        a proxy that strips ``/v1`` is answered with ``public_url=".../v1"``;
+        ``ws``/``wss`` for a WebSocket handshake (RFC 6455 §3)."""
+        prefix = self.url[len(self.origin) :].rstrip("/")
+        origin = self.origin
+        if websocket:
+            origin = "ws" + origin[4:]  # http -> ws, https -> wss
+        return f"{origin}{prefix}{target_path}"
 
-def own_origin(request: Request, public_url: PublicURL | None) -> str | None:
+
+def own_origin(request: _Addressed, public_url: PublicURL | None) -> str | None:
     """The origin *request* was sent to: *public_url*'s when configured, else
     the request's scheme and ``Host`` (``None`` when those do not form one).
 

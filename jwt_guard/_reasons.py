@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from jwt_guard._dpop_errors import (
     DPoPProofReplayed,
+    DPoPRequired,
     DPoPTokenAsBearer,
     InvalidDPoPBinding,
     InvalidDPoPProof,
@@ -76,6 +77,7 @@ REASON_CODES: Mapping[type[BaseException], str] = MappingProxyType(
         TokenRevoked: "revoked",
         InactiveToken: "inactive",
         DPoPTokenAsBearer: "dpop_token_as_bearer",
+        DPoPRequired: "dpop_required",
         InvalidDPoPBinding: "invalid_dpop_binding",
         DPoPProofReplayed: "dpop_proof_replayed",
         UseDPoPNonce: "use_dpop_nonce",

@@ -25,6 +25,18 @@ Seams for later features (nothing here implements them yet):
 - DPoP (RFC 9449, checked by :mod:`jwt_guard._dpop`): :attr:`Credentials.scheme`
   becomes ``"DPoP"`` and the proof comes from ``header_values("dpop")``; the
   ``htm``/``htu`` check reads :attr:`Request.method` and :meth:`Request.url`.
+
+The URL and the origin as the client sees them
+----------------------------------------------
+:meth:`Request.url` and :meth:`Request.origin` are the one place that says
+which URL a request was sent to: DPoP's ``htu`` and the cross-origin check
+of cookie credentials both ask them, with the middleware's ``public_url``
+(:class:`~jwt_guard._origin.PublicURL`) when one is configured. The
+path is the whole path the server received (ASGI ``path``, which includes
+``root_path``; WSGI ``SCRIPT_NAME`` + ``PATH_INFO``), percent-encoded as
+the client sent it when the server kept that (ASGI ``raw_path``, WSGI
+``REQUEST_URI``/``RAW_URI``), re-encoded otherwise. ``X-Forwarded-*`` is
+never read.
 """
 
 from __future__ import annotations
@@ -33,7 +45,12 @@ import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, unquote, unquote_to_bytes
+
+if TYPE_CHECKING:
+    from jwt_guard._dpop_flow import DPoPContext
+    from jwt_guard._origin import PublicURL
 
 __all__ = [
     "Credentials",
@@ -63,6 +80,8 @@ class Credentials:
     token: str
     #: Where the token was found.
     source: Source
+    #: For the ``DPoP`` scheme: the request's proof, method and URL.
+    dpop: DPoPContext | None = None
 
 
 class Request:
@@ -116,9 +135,25 @@ class Request:
         values = self.header_values(name)
         return values[0] if values else None
 
-    def url(self) -> str:
-        """``scheme://host/path`` of the request, without the query string."""
-        return f"{self.scheme}://{self.host}{self.path}"
+    @property
+    def target_path(self) -> str:
+        """The whole path the server received (mount prefixes included),
+        percent-encoded, without the query string."""
+        raise NotImplementedError
+
+    @property
+    def websocket(self) -> bool:
+        """True for a WebSocket handshake."""
+        return False
+
+    def url(self, public: PublicURL | None = None) -> str:
+        """The URL the request was sent to, without the query string:
+        ``scheme://host`` + :attr:`target_path`, or under *public* (the
+        middleware's ``public_url``) when the application sits behind a
+        proxy. ``ws``/``wss`` for a WebSocket handshake."""
+        if public is not None:
+            return public.request_url(self.target_path, websocket=self.websocket)
+        return f"{self.scheme}://{self.host}{self.target_path}"
 
     @property
     def cookies(self) -> Mapping[str, str]:
@@ -146,6 +181,19 @@ def scope_header_values(scope: Mapping[str, Any], key: bytes) -> list[bytes]:
         if header == key:
             values.append(value)
     return values
+
+
+# RFC 3986 §3.3: what a path segment holds besides unreserved characters, and "/".
+_PATH_SAFE = "/:@!$&'()*+,;="
+
+
+def _encoded(raw: str, decoded: str) -> str:
+    """*raw* (a path as sent, maybe with a query) if it is *decoded*
+    percent-encoded, else *decoded* encoded afresh."""
+    raw = raw.partition("?")[0]
+    if raw.startswith("/") and unquote(raw) == decoded:
+        return raw
+    return quote(decoded, safe=_PATH_SAFE)
 
 
 def scope_header_pair(scope: Mapping[str, Any], first: bytes, second: bytes) -> tuple[list[bytes], list[bytes]]:
@@ -213,6 +261,16 @@ class ScopeRequest(Request):
     def query_string(self) -> str:
         query: bytes = self.scope.get("query_string") or b""
         return query.decode("latin-1")
+
+    @property
+    def target_path(self) -> str:
+        raw = self.scope.get("raw_path")
+        path: str = self.scope["path"]
+        return _encoded(raw.decode("latin-1") if isinstance(raw, bytes) else "", path)
+
+    @property
+    def websocket(self) -> bool:
+        return self.scope.get("type") == "websocket"
 
 
 # An auth-scheme (RFC 9110 §11.1) followed by whitespace and something that is
@@ -284,6 +342,9 @@ class EnvironRequest(Request):
             return []
         if key == "AUTHORIZATION":
             return _authorization_values(value)
+        if key == "DPOP" and "," in value:
+            # Joined repeated headers: a compact JWS holds no comma (RFC 7515 §7.1).
+            return [part.strip() for part in value.split(",")]
         return [value]
 
     def raw_header_values(self, name: str) -> list[str]:
@@ -322,3 +383,18 @@ class EnvironRequest(Request):
     def query_string(self) -> str:
         query: str = self.environ.get("QUERY_STRING") or ""
         return query
+
+    @property
+    def target_path(self) -> str:
+        environ = self.environ
+        # PEP 3333: the bytes of SCRIPT_NAME and PATH_INFO, as latin-1 text.
+        path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
+        try:
+            data = path.encode("latin-1")
+        except UnicodeEncodeError:
+            data = path.encode("utf-8")
+        raw = environ.get("REQUEST_URI") or environ.get("RAW_URI") or ""
+        raw = raw.partition("?")[0]
+        if raw.startswith("/") and unquote_to_bytes(raw) == data:
+            return str(raw)
+        return quote(data, safe=_PATH_SAFE) or "/"

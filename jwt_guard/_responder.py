@@ -72,7 +72,7 @@ class Responder:
         ``"fastapi"``, ``"django"``), named in ``request_refused`` events.
     """
 
-    __slots__ = ("_events", "adapter", "on_error", "realm", "resource_metadata", "verifier")
+    __slots__ = ("_events", "adapter", "dpop", "on_error", "realm", "resource_metadata", "verifier")
 
     def __init__(
         self,
@@ -93,12 +93,15 @@ class Responder:
         self.resource_metadata = resource_metadata
         self.adapter = adapter
         self._events: Reporter | None = None if verifier is None else event_reporter(verifier)
+        #: The verifier's DPoP options: challenges then name the DPoP scheme too.
+        self.dpop = verifier.dpop if verifier is not None else None
 
     def challenge(self, error: JWTGuardError) -> Challenge:
         """The default answer to *error*, with this responder's realm (and
-        ``resource_metadata``, when set)."""
+        ``resource_metadata``, when set, and the DPoP challenge where the
+        verifier accepts DPoP)."""
         report_refusal(error, self._events, self.adapter)
-        return render_error(error, realm=self.realm, resource_metadata=self.resource_metadata)
+        return render_error(error, realm=self.realm, resource_metadata=self.resource_metadata, dpop=self.dpop)
 
     def answer(self, error: JWTGuardError, request: Any) -> Any:
         """The application's answer to *error* (``on_error(error, request)``)

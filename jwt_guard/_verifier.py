@@ -30,6 +30,7 @@ from jwt_guard._config import (
     Validator,
     build_settings,
 )
+from jwt_guard._dpop_flow import DPoPContext, SenderCheck
 from jwt_guard._events import RejectionLog, Reporter, logger
 from jwt_guard._fetch import attach_shells
 from jwt_guard._http import HTTPClients
@@ -54,6 +55,7 @@ from jwt_guard.errors import (
 if TYPE_CHECKING:
     import httpx
 
+    from jwt_guard._dpop_options import DPoPOptions
     from jwt_guard._events import Event
     from jwt_guard.stores import Store
 
@@ -130,6 +132,10 @@ class Verifier:
         (:class:`~jwt_guard.TokenRevoked`; ``StoreUnavailable`` when it cannot
         vouch and fails closed). Its ``clock_skew`` must be at least
         ``leeway``. The verifier starts the store; its owner closes it.
+    :param dpop: :class:`~jwt_guard.DPoPOptions`: accept DPoP-bound tokens
+        (RFC 9449) presented with a proof (``verify(token, dpop=context)``).
+        Whatever this says, a token bound to a key (``cnf``) presented
+        without a proof is refused.
 
     .. warning::
        Keys come only from ``keys``, ``jwks_uri`` or the issuer's discovery
@@ -167,6 +173,7 @@ class Verifier:
         on_event: Callable[[Event], None] | None = None,
         introspection: Introspection | None = None,
         revocation: Store | None = None,
+        dpop: DPoPOptions | None = None,
     ) -> None:
         settings = build_settings(
             issuer=issuer,
@@ -254,6 +261,8 @@ class Verifier:
 
             self._revocation = revocation_store(revocation, leeway=settings.leeway)  # checked and started
             self._revoked = self._revocation.check_token
+        self._sender = SenderCheck(dpop, clock=settings.clock, leeway=settings.leeway)
+        self._dpop_required = self._sender.required
         if settings.on_event is not None:
             self._observe()
 
@@ -325,13 +334,23 @@ class Verifier:
         """The revocation store, if one is configured."""
         return self._revocation
 
-    def verify(self, token: str | bytes) -> AccessToken:
+    @property
+    def dpop(self) -> DPoPOptions | None:
+        """The DPoP options, if DPoP-bound tokens are accepted."""
+        return self._sender.options
+
+    def verify(self, token: str | bytes, *, dpop: DPoPContext | None = None) -> AccessToken:
         """Verify *token* and return its :class:`AccessToken`.
 
         Raises :class:`~jwt_guard.InvalidToken` (or a subclass) for any
         unacceptable token, and :class:`~jwt_guard.KeySetUnavailable` when no
         keys can be obtained. May block on the network only when no usable
         key set is cached (cold start, or an unknown ``kid`` refetch).
+
+        Without *dpop* the token is taken as a bearer token. With a
+        :class:`~jwt_guard.DPoPContext` (the request used the ``DPoP``
+        scheme) its proof is checked too and, once everything passed,
+        recorded in the replay store: one round trip for a shared store.
         """
         try:
             result = self._lookup(token)
@@ -343,13 +362,18 @@ class Verifier:
             revoked = self._revoked
             if revoked is not None and revoked(result) is not None:
                 raise TokenRevoked()
+            if dpop is not None:
+                run_sync(self._sender.flow(result, dpop))
+            elif self._dpop_required or "cnf" in result.claims:
+                self._sender.bearer(result)
             return result
         except JWTGuardError as error:
-            self._rejected(error)
+            self._rejected(error, dpop)
             raise
 
-    async def verify_async(self, token: str | bytes) -> AccessToken:
-        """Like :meth:`verify`, fetching keys with ``httpx.AsyncClient``."""
+    async def verify_async(self, token: str | bytes, *, dpop: DPoPContext | None = None) -> AccessToken:
+        """Like :meth:`verify`, fetching keys with ``httpx.AsyncClient`` (and
+        recording DPoP proofs with ``claim_once_async``)."""
         try:
             result = self._lookup(token)
             if result is None:
@@ -360,9 +384,13 @@ class Verifier:
             revoked = self._revoked
             if revoked is not None and revoked(result) is not None:
                 raise TokenRevoked()
+            if dpop is not None:
+                await run_async(self._sender.flow(result, dpop))
+            elif self._dpop_required or "cnf" in result.claims:
+                self._sender.bearer(result)
             return result
         except JWTGuardError as error:
-            self._rejected(error)
+            self._rejected(error, dpop)
             raise
 
     def add_event_hook(self, hook: Callable[[Event], None]) -> None:
@@ -511,8 +539,10 @@ class Verifier:
             if validator(token) is False:
                 raise InvalidToken("the access token was refused by a validator")
 
-    def _rejected(self, error: JWTGuardError) -> None:
+    def _rejected(self, error: JWTGuardError, dpop: DPoPContext | None = None) -> None:
         if isinstance(error, AuthError):
+            if dpop is not None:
+                error.scheme = "DPoP"  # answered with a DPoP challenge (RFC 9449 §7.1)
             self._rejections.log(error)  # token_rejected: emitted by the timed faces (_observe)
 
 

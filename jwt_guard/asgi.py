@@ -35,7 +35,8 @@ Trust assumptions
   query string and the path are read from the ASGI scope as the server (or a
   proxy in front of it) produced them. Nothing here reads ``X-Forwarded-*``;
   a proxy that adds, merges or strips ``Authorization`` headers changes what
-  is verified.
+  is verified. The URL a DPoP proof names (``htu``) is compared with the
+  scope's scheme, ``Host`` and path, or with ``public_url`` when configured.
 - **Excluded paths match the raw ``scope["path"]``**, without normalisation
   (no ``..`` resolution, no case folding, no trailing-slash games). Exclude
   only paths whose routing cannot reach a protected endpoint: a prefix such
@@ -72,7 +73,7 @@ from jwt_guard._asgi_access import (
     scope_refusal,
 )
 from jwt_guard._asgi_cookies import clear_token_cookie, set_token_cookie
-from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry
+from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry, with_nonce
 from jwt_guard._asgi_routes import route_scopes
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
 from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
@@ -275,14 +276,22 @@ class JWTGuardMiddleware:
         WebSocket handshake carrying it, on any path, must pass the
         cross-origin check, else 403 (docs/cookies.md).
     :param trusted_origins: origins whose pages may send those requests.
-    :param public_url: the URL clients use (behind a proxy): its origin is
-        the request's own origin.
+    :param public_url: the URL under which clients reach the server's root,
+        when the server sees another (a proxy that ends TLS, or strips
+        ``/api``: ``https://example.com/api``): its origin is the request's
+        own origin for the cookie's cross-origin check, and DPoP proofs
+        (``htu``) are checked against it. ``X-Forwarded-*`` is never read.
     :param resource: a :class:`~jwt_guard.ProtectedResource`: serve its RFC
         9728 metadata, without a token and cross-origin, and add
         ``resource_metadata`` to every challenge (as :mod:`jwt_guard.wsgi`).
         Without ``scopes_supported`` of its own, the metadata lists the
         scopes the routes of *app* require (jwt_guard decorators, FastAPI
         ``Security`` scopes of a ``JWTBearer``), read at its first request.
+
+    With ``Verifier(dpop=DPoPOptions(...))``, ``Authorization: DPoP <token>``
+    and exactly one ``DPoP`` proof are verified too (RFC 9449); a WebSocket
+    handshake proves ``GET`` and its ``ws(s)`` URL. A nonce due for renewal
+    goes out in the answer's ``DPoP-Nonce``.
 
     .. warning::
        Excluded paths are compared with the raw ``scope["path"]``: a prefix
@@ -362,7 +371,13 @@ class JWTGuardMiddleware:
                         scope["user"] = UnauthenticatedUser()
                         scope["auth"] = AuthCredentials()
                     else:
-                        token = await self.verifier.verify_async(credentials.token)
+                        dpop = credentials.dpop
+                        if dpop is None:
+                            token = await self.verifier.verify_async(credentials.token)
+                        else:
+                            token = await self.verifier.verify_async(credentials.token, dpop=dpop)
+                            if dpop.next_nonce is not None:
+                                send = with_nonce(send, dpop.next_nonce)
                         # TokenUser(token) and _TokenCredentials(token) without a call of
                         # their Python __init__: this runs on every request.
                         user = _new(TokenUser)

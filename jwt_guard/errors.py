@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from jwt_guard._auth_syntax import bearer_challenge
+from jwt_guard._auth_syntax import challenge_value
 
 __all__ = [
     "AuthError",
@@ -92,6 +92,9 @@ class AuthError(JWTGuardError):
     #: RFC 6750 §3.1 error code, or ``None`` when the request had no credentials.
     error: str | None = None
     description = "authentication required"
+    #: The authentication scheme whose challenge answers this error: the
+    #: scheme the request used (``"DPoP"`` for a DPoP request, RFC 9449 §7.1).
+    scheme: str = "Bearer"
 
     def challenge_params(self) -> list[tuple[str, str]]:
         """The RFC 6750 auth-params of this error, in order (realm excluded)."""
@@ -101,7 +104,7 @@ class AuthError(JWTGuardError):
 
     def www_authenticate(self, realm: str | None = None) -> str:
         """The ``WWW-Authenticate`` header value answering this error."""
-        return bearer_challenge(realm, self.challenge_params())
+        return challenge_value(self.scheme, realm, self.challenge_params())
 
 
 class MissingToken(AuthError):

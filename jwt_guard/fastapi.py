@@ -25,7 +25,10 @@ handler renders its body as ``{"detail": …}``, and
 It registers an OpenAPI security scheme (HTTP bearer with ``bearerFormat:
 JWT``, or OAuth2 flows when token/authorization URLs are given), so the docs
 page lists, per route, the scopes merged from every ``Security(…, scopes=…)``
-on the way.
+on the way. With a verifier that accepts DPoP (RFC 9449), the dependency
+takes ``Authorization: DPoP <token>`` with its ``DPoP`` proof header as well,
+and the document lists an HTTP ``DPoP`` scheme: as the one scheme when DPoP
+is required, else as the alternative to the bearer scheme.
 
 With ``cookie=`` the token may also come from an httpOnly cookie (the
 ``Authorization`` header wins), with the middlewares' cross-origin check for
@@ -44,8 +47,9 @@ framework-free request layer as the middlewares'; this module translates.
 
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Security
 from fastapi.exceptions import HTTPException, WebSocketException
 from fastapi.openapi.models import (
     APIKey,
@@ -55,9 +59,9 @@ from fastapi.openapi.models import (
     OAuthFlowImplicit,
     OAuthFlows,
 )
+from fastapi.openapi.models import HTTPBase as HTTPBaseModel
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.openapi.models import OAuth2 as OAuth2Model
-from fastapi.params import Security
 from fastapi.security import OAuth2, SecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection, Request
@@ -90,7 +94,12 @@ class JWTGuardHTTPException(HTTPException):
     """
 
     def __init__(self, error: JWTGuardError, challenge: Challenge) -> None:
-        headers = {name: value for name, value in challenge.headers if name.lower() not in _BODY_HEADERS}
+        headers: dict[str, str] = {}
+        for name, value in challenge.headers:
+            if name.lower() not in _BODY_HEADERS:
+                # One value per name here: two challenges (Bearer and DPoP) become
+                # one comma-separated field, the same thing (RFC 9110 §5.3, §11.6.1).
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
         super().__init__(status_code=challenge.status_code, detail=error.description, headers=headers)
         self.error = error
         self.challenge = challenge
@@ -130,6 +139,19 @@ def _flows(
     )
 
 
+class DPoPScheme(SecurityBase):
+    """The HTTP ``DPoP`` authentication scheme (RFC 9449) in the OpenAPI
+    document: what :class:`JWTBearer` lists next to its bearer scheme when
+    its verifier accepts DPoP. It checks nothing itself."""
+
+    def __init__(self, *, scheme_name: str = "DPoP", description: str | None = None) -> None:
+        self.model = HTTPBaseModel(scheme="DPoP", description=description)
+        self.scheme_name = scheme_name
+
+    async def __call__(self) -> None:
+        return None
+
+
 class _TokenCookie(SecurityBase):
     """The token cookie as OpenAPI describes it (an API key in a cookie).
 
@@ -143,6 +165,9 @@ class _TokenCookie(SecurityBase):
 
     async def __call__(self) -> None:
         return None
+
+
+_DPOP_DESCRIPTION = "A DPoP-bound access token (Authorization: DPoP <token>) and a DPoP proof header (RFC 9449)."
 
 
 # Subclassing fastapi.security.OAuth2 (rather than its base, SecurityBase)
@@ -182,7 +207,9 @@ class JWTBearer(OAuth2):
         (403 ``cross_origin_request``). The OpenAPI document shows the cookie
         as a second scheme, ``<scheme_name>Cookie``.
     :param trusted_origins: origins whose pages may send such requests.
-    :param public_url: the URL clients use, when the server sees another.
+    :param public_url: the URL clients use, when the server sees another:
+        the cookie's cross-origin check and DPoP proofs read it (see
+        :class:`jwt_guard.asgi.JWTGuardMiddleware`).
     :param resource: a :class:`~jwt_guard.ProtectedResource` (one of the
         verifier's audiences, compared exactly): its metadata URL goes into
         every challenge as ``resource_metadata="…"`` (RFC 9728 §5.1). Serve
@@ -197,6 +224,12 @@ class JWTBearer(OAuth2):
         401 ``insufficient_user_authentication`` with ``max_age``. Give routes
         that need a step-up their own ``JWTBearer``; the route's scopes are
         checked first.
+
+    With a verifier that accepts DPoP, a request may also use
+    ``Authorization: DPoP <token>`` and one ``DPoP`` proof header; when the
+    proof's server nonce is due for renewal, the answer gets a
+    ``DPoP-Nonce`` header (for endpoints that return data; a ``Response``
+    an endpoint builds itself is sent as it is: use the middleware there).
 
     Scope names are checked as :func:`jwt_guard.asgi.require_scopes` checks
     them, when a route's scopes are first seen (FastAPI hands them to the
@@ -243,34 +276,49 @@ class JWTBearer(OAuth2):
         self._step_up = Requirement(name="JWTBearer", acr_values=acr_values, max_age=max_age)
         self.verifier = verifier
         self.responder = Responder(realm=realm, verifier=verifier, resource_metadata=metadata_url, adapter="fastapi")
+        dpop = verifier.dpop
         self.guard = Guard(
             optional=not auto_error,
             allow_query_token=allow_query_token,
             cookie=cookie,
             trusted_origins=trusted_origins,
+            dpop=dpop,
             public_url=public_url,
         )
         self._requirements: dict[tuple[str, ...], Requirement] = {}
         self.auto_error = auto_error
         self.scheme_name = scheme_name or type(self).__name__
-        if token_url or authorization_url:
+        if dpop is not None and dpop.required:
+            self.model = HTTPBaseModel(scheme="DPoP", description=description or _DPOP_DESCRIPTION)
+        elif token_url or authorization_url:
             self.model = OAuth2Model(
                 flows=_flows(token_url, authorization_url, refresh_url, scopes or {}), description=description
             )
         else:
             self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
-        # FastAPI reads a dependency's parameters from its signature: with a
-        # cookie, one more (documentation-only) security dependency.
-        parameters = list(inspect.signature(self.__call__).parameters.values())[:2]
-        if cookie is not None:
-            scheme = _TokenCookie(cookie, f"{self.scheme_name}Cookie", description)
+        # What FastAPI reads to inject the call's arguments (instead of the
+        # class's __call__): documentation-only security sub-dependencies,
+        # which the OpenAPI document lists as alternatives: a DPoP scheme
+        # where bearer and DPoP are both accepted, and the token cookie.
+        parameters = list(inspect.signature(type(self).__call__).parameters.values())[1:4]
+        if dpop is not None and not dpop.required:
+            scheme = DPoPScheme(scheme_name=f"{self.scheme_name}DPoP", description=_DPOP_DESCRIPTION)
             parameters.append(
-                inspect.Parameter("token_cookie", inspect.Parameter.KEYWORD_ONLY, default=Security(scheme))
+                inspect.Parameter("dpop_scheme", inspect.Parameter.KEYWORD_ONLY, default=Security(scheme))
+            )
+        if cookie is not None:
+            cookie_scheme = _TokenCookie(cookie, f"{self.scheme_name}Cookie", description)
+            parameters.append(
+                inspect.Parameter("token_cookie", inspect.Parameter.KEYWORD_ONLY, default=Security(cookie_scheme))
             )
         self.__signature__ = inspect.Signature(parameters)
 
     async def __call__(  # type: ignore[override]  # FastAPI injects SecurityScopes
-        self, request: HTTPConnection, security_scopes: SecurityScopes, *, token_cookie: None = None
+        self,
+        request: HTTPConnection,
+        security_scopes: SecurityScopes,
+        response: Response = None,  # type: ignore[assignment]  # FastAPI's sub-response
+        **_schemes: Any,
     ) -> AccessToken | None:
         scope = request.scope
         token = scope.get(TOKEN_KEY)
@@ -285,9 +333,15 @@ class JWTBearer(OAuth2):
                         # No token is never worth more than a token without the scopes.
                         raise self._refusal(MissingToken(), request)
                     return None  # auto_error=False: anonymous
-                token = await self.verifier.verify_async(credentials.token)
+                dpop = credentials.dpop
+                if dpop is None:
+                    token = await self.verifier.verify_async(credentials.token)
+                else:
+                    token = await self.verifier.verify_async(credentials.token, dpop=dpop)
             except JWTGuardError as error:
                 raise self._refusal(error, request) from None
+            if dpop is not None and dpop.next_nonce is not None and response is not None:
+                response.headers["DPoP-Nonce"] = dpop.next_nonce
             scope[TOKEN_KEY] = token
             scope[RESPONDER_KEY] = self.responder
         refusal = self._requirement(security_scopes.scopes).refusal(token, verifier=self.verifier)

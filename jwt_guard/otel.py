@@ -34,7 +34,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, MeterProvider, NoOpMeterProvider, Observation
@@ -44,9 +44,7 @@ from jwt_guard import __version__
 from jwt_guard._events import Event, EventKind
 from jwt_guard._reasons import REASON_CODES
 from jwt_guard._verifier import Verifier, key_sources
-
-if TYPE_CHECKING:
-    from jwt_guard.stores import Store
+from jwt_guard.stores import Store
 
 __all__ = ["instrument"]
 
@@ -124,20 +122,17 @@ def instrument(
         record_subject=record_subject,
         tracer_provider=tracer_provider,
     )
-    stores: list[Store] = [store for store in _stores_of(verifier) if hasattr(store, "add_event_hook")]
-    for store in {id(store): store for store in stores}.values():
+    for store in _stores_of(verifier):
         store.add_event_hook(telemetry.on_store_event)
     verifier.add_event_hook(telemetry.on_event)
 
 
-def _stores_of(verifier: Verifier) -> Iterable[Store]:
-    revocation = verifier.revocation
-    if revocation is not None:
-        yield revocation
-    dpop = getattr(verifier.settings, "dpop", None)
-    store = getattr(dpop, "store", None)
-    if store is not None:
-        yield store
+def _stores_of(verifier: Verifier) -> list[Store]:
+    """The verifier's revocation store and DPoP replay store, each once."""
+    dpop = verifier.dpop
+    found: list[object] = [verifier.revocation, None if dpop is None else dpop.store]
+    stores: dict[int, Store] = {id(store): store for store in found if isinstance(store, Store)}
+    return list(stores.values())
 
 
 def _bounded(value: str | None, allowed: frozenset[str] | set[str]) -> str:
@@ -280,10 +275,10 @@ class Telemetry:
 
     def on_store_event(self, event: Event) -> None:
         """The revocation (or replay) store's event hook."""
+        # Replays are counted from the verifier's refusals (dpop_proof_replayed),
+        # whichever store recorded the proof.
         kind = event.kind
-        if kind == EventKind.REPLAY_DETECTED:
-            self._replays.add(1)
-        elif kind == EventKind.STORE_UNAVAILABLE:
+        if kind == EventKind.STORE_UNAVAILABLE:
             self._store_failures.add(1, {RESULT: "unavailable", REASON: _name(event.reason)})
         elif kind == EventKind.STORE_FAILED_OPEN:
             self._store_failures.add(1, {RESULT: "failed_open", REASON: _name(event.reason)})
@@ -323,6 +318,8 @@ class Telemetry:
         self._cache_lookup(details.get("cached"))
         if reason == "revoked":
             self._revocations.add(1)
+        elif reason == "dpop_proof_replayed":
+            self._replays.add(1)
         if self._tracing():
             self._span("jwt_guard.verify", duration, {**attributes}, reason)
 

@@ -50,6 +50,11 @@ Trust assumptions
   ``SCRIPT_NAME`` as the application routes it, after percent-decoding and
   without any other normalisation. Wrap the application itself, not a
   dispatcher that rewrites ``PATH_INFO`` afterwards.
+* The URL a DPoP proof names (``htu``) is compared with ``wsgi.url_scheme``,
+  ``Host`` and ``SCRIPT_NAME`` + ``PATH_INFO``, or with ``public_url`` when
+  configured. ``X-Forwarded-*`` is never read: behind a proxy, configure
+  ``public_url`` or let Werkzeug's ``ProxyFix`` (trusting only your proxy)
+  rewrite the environ first.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
@@ -152,8 +157,11 @@ class JWTGuardMiddleware:
         it, on any path, must pass the cross-origin check, else 403
         (docs/cookies.md).
     :param trusted_origins: origins whose pages may send those requests.
-    :param public_url: the URL clients use (behind a proxy): its origin is
-        the request's own origin.
+    :param public_url: the URL under which clients reach the server's root,
+        when the server sees another (a proxy that ends TLS, or strips
+        ``/api``: ``https://example.com/api``): its origin is the request's
+        own origin for the cookie's cross-origin check, and DPoP proofs
+        (``htu``) are checked against it. ``X-Forwarded-*`` is never read.
     :param resource: a :class:`~jwt_guard.ProtectedResource`. The middleware
         then serves its RFC 9728 metadata at the well-known path of §3.1
         (``https://api.example.com/mcp`` →
@@ -170,6 +178,10 @@ class JWTGuardMiddleware:
         none. Wrap the outermost application: the path is matched as the
         client sent it (``RAW_URI``/``REQUEST_URI``, else ``SCRIPT_NAME`` +
         ``PATH_INFO``).
+
+    With ``Verifier(dpop=DPoPOptions(...))``, ``Authorization: DPoP <token>``
+    and exactly one ``DPoP`` proof are verified too (RFC 9449). A nonce due
+    for renewal goes out in the answer's ``DPoP-Nonce``.
 
     .. warning::
        A request that sends credentials is verified even in optional mode:
@@ -252,7 +264,13 @@ class JWTGuardMiddleware:
                     values = environ_authorization(environ), () if cookie is None else (cookie,), method
                     credentials = guard.authenticate_values(*values, EnvironRequest, environ)
                 if credentials is not None:
-                    token = self.verifier.verify(credentials.token)
+                    dpop = credentials.dpop
+                    if dpop is None:
+                        token = self.verifier.verify(credentials.token)
+                    else:
+                        token = self.verifier.verify(credentials.token, dpop=dpop)
+                        if dpop.next_nonce is not None:
+                            start_response = _with_nonce(start_response, dpop.next_nonce)
             except JWTGuardError as error:
                 return self._respond(error, environ, start_response)
         else:
@@ -274,6 +292,15 @@ class JWTGuardMiddleware:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.app!r}, verifier={self.verifier!r})"
+
+
+def _with_nonce(start_response: StartResponse, nonce: str) -> StartResponse:
+    """Add ``DPoP-Nonce`` to the application's answer (RFC 9449 §8.2)."""
+
+    def wrapped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return start_response(status, [*headers, ("DPoP-Nonce", nonce)], exc_info)
+
+    return cast("StartResponse", wrapped)
 
 
 def _environ_of(obj: Any) -> WSGIEnvironment:

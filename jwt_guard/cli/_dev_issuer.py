@@ -44,7 +44,9 @@ identity provider. It listens on 127.0.0.1 only and serves:
   <issuer>/oauth/token                         client_credentials token endpoint:
                                                form POST with scope, audience,
                                                client_id (no secret checked), and
-                                               the development extension sub
+                                               the development extension sub;
+                                               a DPoP proof header (RFC 9449) or
+                                               dpop_jkt binds the token to a key
 
 It runs until Ctrl-C (or SIGTERM) and exits 0. Its key is generated at start.
 After a restart, an API that is already running still accepts tokens from the
@@ -160,6 +162,7 @@ def serve_dev_issuer(
         streams.out("get a token:")
         streams.out(f"  jwt-guard token --issuer {issuer.issuer} --scope read")
         streams.out(f"  curl -s -d grant_type=client_credentials -d scope=read {document['token_endpoint']}")
+        streams.out(f"  jwt-guard token --issuer {issuer.issuer} --dpop --url <API URL>   # DPoP-bound, with a proof")
         streams.out("protect your API with:")
         streams.out(f"  JWT_GUARD_ISSUER={issuer.issuer} JWT_GUARD_AUDIENCE={audience}")
         streams.out("press Ctrl-C to stop.")

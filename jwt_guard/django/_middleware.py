@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
@@ -14,6 +14,9 @@ from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY
 from jwt_guard.django._request import DjangoRequest, answer
 from jwt_guard.django._settings import guard_settings
 from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
+
+if TYPE_CHECKING:
+    from jwt_guard._dpop_flow import DPoPContext
 
 __all__ = ["JWTGuardMiddleware"]
 
@@ -79,24 +82,38 @@ class JWTGuardMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
+        dpop = None
         try:
             credentials = self._credentials(request)
-            token = None if credentials is None else self.verifier.verify(credentials.token)
+            if credentials is None:
+                token = None
+            elif (dpop := credentials.dpop) is None:
+                token = self.verifier.verify(credentials.token)
+            else:
+                token = self.verifier.verify(credentials.token, dpop=dpop)  # RFC 9449: the proof too
         except JWTGuardError as error:
             return answer(error, request, self.responder)
         self._attach(request, token)
-        return self.get_response(request)
+        return _with_nonce(self.get_response(request), dpop)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        dpop = None
         try:
             credentials = self._credentials(request)
-            token = None if credentials is None else await self.verifier.verify_async(credentials.token)
+            if credentials is None:
+                token = None
+            elif (dpop := credentials.dpop) is None:
+                token = await self.verifier.verify_async(credentials.token)
+            else:
+                token = await self.verifier.verify_async(credentials.token, dpop=dpop)
         except JWTGuardError as error:
             response: HttpResponseBase = answer(error, request, self.responder)
             return response
         self._attach(request, token)
         next_handler: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
-        return await next_handler(request)
+        answered = await next_handler(request)
+        _with_nonce(answered, dpop)
+        return answered
 
     def _credentials(self, request: HttpRequest) -> Credentials | None:
         """The credentials to verify; ``None`` for a request that goes on
@@ -131,3 +148,10 @@ class JWTGuardMiddleware:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(verifier={self.verifier!r})"
+
+
+def _with_nonce(response: Any, dpop: DPoPContext | None) -> Any:
+    """*response*, with a renewed DPoP nonce when one is due (RFC 9449 §8.2)."""
+    if dpop is not None and dpop.next_nonce is not None:
+        response["DPoP-Nonce"] = dpop.next_nonce
+    return response

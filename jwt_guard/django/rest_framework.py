@@ -122,7 +122,10 @@ class JWTAuthentication(BaseAuthentication):
                 return None  # anonymous: for the permission classes to judge
             if credentials is None:
                 return None
-            token = configured.verifier.verify(credentials.token)
+            if credentials.dpop is None:
+                token = configured.verifier.verify(credentials.token)
+            else:
+                token = configured.verifier.verify(credentials.token, dpop=credentials.dpop)
         except JWTGuardError as error:
             raise JWTGuardAPIException(error, configured.responder.challenge(error)) from None
         meta[TOKEN_KEY] = token

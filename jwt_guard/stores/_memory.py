@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
 from typing import Any
-
-from cachetools import TLRUCache
 
 from jwt_guard._events import Event
 from jwt_guard.errors import ConfigurationError
@@ -15,10 +14,6 @@ from jwt_guard.stores._index import IndexFull
 from jwt_guard.stores._records import Revocation
 
 __all__ = ["MemoryStore"]
-
-
-def _claim_expiry(_key: bytes, expires: float, _now: float) -> float:
-    return expires
 
 
 class MemoryStore(Store):
@@ -69,9 +64,12 @@ class MemoryStore(Store):
         )
         if isinstance(max_replay_records, bool) or not isinstance(max_replay_records, int) or max_replay_records < 1:
             raise ConfigurationError("max_replay_records must be a positive integer")
-        self._replay: TLRUCache[bytes, float] = TLRUCache(
-            maxsize=max_replay_records, ttu=_claim_expiry, timer=time.monotonic
-        )
+        # Replay records: digest -> monotonic deadline, and the deadlines in a
+        # heap, so that lapsed records leave in deadline order (each claim
+        # drops those that lapsed: amortised O(log n), no scan of the rest).
+        self._replay: dict[bytes, float] = {}
+        self._deadlines: list[tuple[float, bytes]] = []
+        self._max_replay = max_replay_records
 
     def _store_record(self, record: Revocation) -> None:
         try:
@@ -91,15 +89,22 @@ class MemoryStore(Store):
         return self.revocations(issuer)
 
     def _claim(self, digest: bytes, ttl_ms: int) -> bool:
+        now = time.monotonic()
         with self._lock:
             replay = self._replay
-            if digest in replay:  # TLRUCache answers False for an expired key
+            deadline = replay.get(digest)
+            if deadline is not None and deadline > now:
                 return False
-            if len(replay) >= replay.maxsize:
-                replay.expire()
-                if len(replay) >= replay.maxsize:
-                    raise BackendError("full")
-            replay[digest] = time.monotonic() + ttl_ms / 1000
+            deadlines = self._deadlines
+            while deadlines and deadlines[0][0] <= now:
+                _, lapsed = heapq.heappop(deadlines)
+                if replay.get(lapsed, now) <= now:  # not claimed again since
+                    replay.pop(lapsed, None)
+            if digest not in replay and len(replay) >= self._max_replay:
+                raise BackendError("full")  # nothing unexpired is evicted to make room
+            deadline = now + ttl_ms / 1000
+            replay[digest] = deadline
+            heapq.heappush(deadlines, (deadline, digest))
             return True
 
     async def _claim_async(self, digest: bytes, ttl_ms: int) -> bool:

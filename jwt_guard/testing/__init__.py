@@ -8,6 +8,7 @@ server, for jwt_guard's own tests and for applications' test suites.
 from jwt_guard.testing._authserver import AuthorizationServer
 from jwt_guard.testing._clock import FakeClock
 from jwt_guard.testing._cookies import clear_token_cookie, set_token_cookie
+from jwt_guard.testing._dpop import DPoPAuth, DPoPKey, bound_token
 from jwt_guard.testing._introspection import IntrospectionCall, IntrospectionEndpoint
 from jwt_guard.testing._issuer import LocalIssuer
 from jwt_guard.testing._keyserver import FAULTS, KeyServer, Recorded
@@ -17,6 +18,8 @@ from jwt_guard.testing._signing import SigningKey, b64url, encode_segments
 __all__ = [
     "FAULTS",
     "AuthorizationServer",
+    "DPoPAuth",
+    "DPoPKey",
     "FakeClock",
     "IntrospectionCall",
     "IntrospectionEndpoint",
@@ -26,6 +29,7 @@ __all__ = [
     "Recorded",
     "SigningKey",
     "b64url",
+    "bound_token",
     "clear_token_cookie",
     "encode_segments",
     "mock_transport",

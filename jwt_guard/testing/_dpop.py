@@ -1,10 +1,12 @@
-"""DPoP for tests: a client key that signs proofs, and tokens bound to it.
+"""DPoP for tests: a client key that signs proofs, tokens bound to it, and
+an httpx auth flow that sends both.
 
 ::
 
     key = DPoPKey()                                   # ES256
     token = bound_token(issuer, key, scope="read")    # cnf.jkt = key.thumbprint
     headers = key.headers("GET", "https://api.example.test/items", token)
+    client = httpx.Client(auth=DPoPAuth(key, token))  # a new proof per request
 
 Proofs can be broken on purpose: every claim and header parameter can be
 overridden or removed (``None``), and :meth:`DPoPKey.sign` signs any header
@@ -18,15 +20,17 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
+
+import httpx
 
 from jwt_guard._dpop import access_token_hash
 from jwt_guard._keys import public_jwk, thumbprint
 from jwt_guard.testing._issuer import LocalIssuer
 from jwt_guard.testing._signing import SigningKey, b64url, encode_segments
 
-__all__ = ["DPoPKey", "bound_token"]
+__all__ = ["DPoPAuth", "DPoPKey", "bound_token"]
 
 _ALGORITHMS = ("ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 
@@ -133,3 +137,37 @@ def bound_token(issuer: LocalIssuer, key: DPoPKey, **claims: Any) -> str:
     cnf = dict(claims.pop("cnf", None) or {})
     cnf["jkt"] = key.thumbprint
     return issuer.token(cnf=cnf, **claims)
+
+
+class DPoPAuth(httpx.Auth):
+    """An httpx auth flow sending *access_token* with the DPoP scheme.
+
+    Every request gets ``Authorization: DPoP <token>`` and a fresh proof by
+    *key* for its method and URL (query and fragment left out, RFC 9449
+    §4.2). The latest ``DPoP-Nonce`` the server sent goes into the next
+    proof; a ``401`` with ``error="use_dpop_nonce"`` is retried once with the
+    nonce it carries (§8.2). Works with ``httpx.Client`` and
+    ``httpx.AsyncClient``, in-process transports included.
+    """
+
+    def __init__(self, key: DPoPKey, access_token: str) -> None:
+        self.key = key
+        self.access_token = access_token
+        #: The latest server nonce, or None.
+        self.nonce: str | None = None
+
+    def _sign(self, request: httpx.Request) -> None:
+        url = str(request.url.copy_with(query=None, fragment=None))
+        request.headers["Authorization"] = f"DPoP {self.access_token}"
+        request.headers["DPoP"] = self.key.proof(request.method, url, access_token=self.access_token, nonce=self.nonce)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self._sign(request)
+        response = yield request
+        nonce = response.headers.get("DPoP-Nonce")
+        if nonce:
+            self.nonce = nonce
+            challenge = ", ".join(response.headers.get_list("WWW-Authenticate"))
+            if response.status_code == 401 and 'error="use_dpop_nonce"' in challenge:
+                self._sign(request)
+                yield request

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from jwt_guard._dpop_options import DEFAULT_PROOF_ALGORITHMS
 from jwt_guard._verifier import Verifier
 from jwt_guard.testing._introspection import OpaqueTokens
 from jwt_guard.testing._keyserver import KeyServer
@@ -174,6 +175,8 @@ class LocalIssuer:
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": sorted({key.alg for key in self._keys}),
             "grant_types_supported": ["client_credentials"],
+            # RFC 9449 §5.1: the token endpoint binds tokens to DPoP proofs.
+            "dpop_signing_alg_values_supported": list(DEFAULT_PROOF_ALGORITHMS),
         }
 
     # -- tokens --------------------------------------------------------------

@@ -296,6 +296,30 @@ class KeyServer:
             return self._token(lowered, body)
         return json_reply({"error": "not_found"}, status=404)
 
+    def _dpop_binding(self, headers: Mapping[str, str], form: Mapping[str, str]) -> str | Reply | None:
+        """The key thumbprint a token request binds its token to (RFC 9449
+        §5, §10): the key of its ``DPoP`` proof (for ``POST`` to this token
+        endpoint), else a ``dpop_jkt`` parameter; an error :class:`Reply` for
+        a bad proof, or a ``dpop_jkt`` naming another key."""
+        from jwt_guard._dpop import DPoPOptions, verify_proof
+        from jwt_guard._dpop_errors import InvalidDPoPProof
+
+        requested = form.get("dpop_jkt") or None
+        proof = headers.get("dpop")
+        if proof is None:
+            return requested
+        url = self.issuer.discovery()["token_endpoint"]
+        try:
+            checked = verify_proof(
+                proof, method="POST", url=url, options=DPoPOptions(), now=self.issuer.clock(), leeway=60
+            )
+        except InvalidDPoPProof as exc:
+            return json_reply({"error": "invalid_dpop_proof", "error_description": exc.description}, status=400)
+        if requested is not None and requested != checked.thumbprint:
+            # §10.1: both given, they must name the same key.
+            return json_reply({"error": "invalid_dpop_proof", "error_description": "dpop_jkt names another key"}, 400)
+        return checked.thumbprint
+
     def _changed_at(self, body: bytes) -> float:
         digest = hashlib.sha256(body).digest()
         with self._lock:
@@ -397,8 +421,12 @@ class KeyServer:
         # takes it): it lets ``jwt-guard token --sub`` mint user-like tokens.
         subject = form.get("sub") or client_id
         lifetime = self.issuer.token_lifetime
-        token = self.issuer.token(scope=scope or None, aud=audience, sub=subject, client_id=client_id)
-        document = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
+        binding = self._dpop_binding(headers, form)
+        if isinstance(binding, Reply):
+            return binding
+        claims: dict[str, Any] = {"cnf": {"jkt": binding}} if binding else {}
+        token = self.issuer.token(scope=scope or None, aud=audience, sub=subject, client_id=client_id, **claims)
+        document = {"access_token": token, "token_type": "DPoP" if binding else "Bearer", "expires_in": lifetime}
         if scope:
             document["scope"] = scope
         return json_reply(document, headers={"cache-control": "no-store"})

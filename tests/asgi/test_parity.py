@@ -18,6 +18,7 @@ from starlette.routing import Route
 from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+import jwt_guard
 import jwt_guard.asgi as asgi
 import jwt_guard.wsgi as wsgi
 from jwt_guard import RESPONDER_KEY, TOKEN_KEY, AccessToken, InsufficientScope, MissingToken, Responder, render_error
@@ -259,3 +260,16 @@ async def test_a_missing_middleware_is_logged_once_per_view(issuer, caplog):
     assert len(messages) == 2
     assert "lonely_asgi requires a token but JWTGuardMiddleware did not run" in messages[0]
     assert "lonely_wsgi requires a token but JWTGuardMiddleware did not run" in messages[1]
+
+
+def test_one_name_for_each_request_key():
+    """The adapters export the package's key names, not their own; the old names are aliases."""
+    assert (jwt_guard.TOKEN_KEY, jwt_guard.RESPONDER_KEY) == ("jwt_guard.token", "jwt_guard.responder")
+    for adapter in (asgi, wsgi):
+        assert {"TOKEN_KEY", "RESPONDER_KEY"} <= set(adapter.__all__)
+        assert adapter.TOKEN_KEY is jwt_guard.TOKEN_KEY
+        assert adapter.RESPONDER_KEY is jwt_guard.RESPONDER_KEY
+    assert asgi.TOKEN_SCOPE_KEY is jwt_guard.TOKEN_KEY
+    assert wsgi.ENVIRON_KEY is jwt_guard.TOKEN_KEY
+    assert "TOKEN_SCOPE_KEY" not in asgi.__all__
+    assert "ENVIRON_KEY" not in wsgi.__all__

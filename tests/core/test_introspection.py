@@ -260,11 +260,12 @@ def test_exp_is_optional_in_answers() -> None:
         pytest.param(active(scope=7), InvalidClaim, id="scope-not-a-string"),
         pytest.param(active(token_type="refresh_token"), InvalidTokenType, id="refresh-token"),
         pytest.param(active(token_type="Refresh_Token"), InvalidTokenType, id="refresh-token-case"),
-        pytest.param(active(token_type="DPoP"), InvalidTokenType, id="dpop-without-proof"),
+        pytest.param(active(token_type="DPoP"), InvalidTokenType, id="dpop-without-jkt"),
+        pytest.param(active(token_type="DPoP", cnf={"jkt": ""}), InvalidTokenType, id="dpop-empty-jkt"),
+        pytest.param(active(cnf={"jkt": "abc", "x5t#S256": "x"}), InvalidToken, id="dpop-and-mtls-bound"),
         pytest.param(active(token_type="mac"), InvalidTokenType, id="unknown-type"),
         pytest.param(active(token_type=1), InvalidTokenType, id="type-not-a-string"),
         pytest.param(active(token_use="refresh_token"), InvalidTokenType, id="hydra-refresh-token"),
-        pytest.param(active(cnf={"jkt": "abc"}), InvalidToken, id="dpop-bound"),
         pytest.param(active(cnf={"x5t#S256": "abc"}), InvalidToken, id="mtls-bound"),
         pytest.param(active(cnf="abc"), InvalidClaim, id="cnf-not-an-object"),
     ],
@@ -282,6 +283,15 @@ def test_bearer_token_types_are_accepted(token_type: str) -> None:
 
 def test_an_empty_cnf_binds_nothing() -> None:
     rules().check(active(cnf={}), NOW)
+
+
+@pytest.mark.parametrize("token_type", [None, "DPoP", "dpop"])
+def test_dpop_bound_answers_pass_the_answer_rules(token_type: str | None) -> None:
+    """The proof is checked after the answer cache, on every request
+    (tests/dpop/test_verifier.py): the answer itself is acceptable."""
+    document = active(cnf={"jkt": "abc"}) if token_type is None else active(cnf={"jkt": "abc"}, token_type=token_type)
+    claims, *_ = rules().check(document, NOW)
+    assert claims["cnf"] == {"jkt": "abc"}
 
 
 def test_audience_check_off_accepts_answers_without_aud() -> None:

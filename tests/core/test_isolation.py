@@ -31,6 +31,7 @@ CORE_MODULES = [
     "_diagnosis",
     "_dpop",
     "_dpop_errors",
+    "_dpop_flow",
     "_dpop_nonce",
     "_dpop_options",
     "_endpoint",

@@ -21,8 +21,9 @@ from jwcrypto import jws as jwcrypto_jws
 from jwcrypto import jwt as jwcrypto_jwt
 
 from jwt_guard import Verifier
-from jwt_guard._dpop import DPoPOptions, access_token_hash, bound_thumbprint, verify_proof
-from jwt_guard._dpop_errors import InvalidDPoPBinding, InvalidDPoPProof
+from jwt_guard._dpop import DPoPOptions, access_token_hash, verify_proof
+from jwt_guard._dpop_errors import DPoPTokenAsBearer, InvalidDPoPBinding, InvalidDPoPProof
+from jwt_guard._dpop_flow import DPoPContext
 from jwt_guard._keys import thumbprint
 from tests.dpop.conftest import NOW, URL, dpop_key
 
@@ -234,16 +235,19 @@ def test_a_token_bound_by_jwcrypto_with_a_joserfc_proof() -> None:
         audience="https://api.example.test",
         keys={"keys": [AS_KEY.export_public(as_dict=True)]},
         clock=lambda: NOW,
+        dpop=OPTIONS,
     )
     client, other = ECKey.generate_key("P-256"), ECKey.generate_key("P-256")
     access_token = jwcrypto_token(client.thumbprint())
-    jkt = bound_thumbprint(verifier.verify(access_token).claims)
 
     def check(proof: str) -> str:
-        return verify_proof(
-            proof, method="GET", url=URL, options=OPTIONS, now=NOW, access_token=access_token, jkt=jkt
-        ).thumbprint
+        context = DPoPContext(proof, "GET", URL)
+        verifier.verify(access_token, dpop=context)
+        assert context.result is not None
+        return context.result.thumbprint
 
     assert check(joserfc_proof_for(client, access_token)) == client.thumbprint()
     with pytest.raises(InvalidDPoPBinding):
         check(joserfc_proof_for(other, access_token))
+    with pytest.raises(DPoPTokenAsBearer):
+        verifier.verify(access_token)  # bound: never good as a bearer token

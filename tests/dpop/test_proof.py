@@ -537,9 +537,23 @@ def test_replay_key_is_per_key_and_jti() -> None:
     a, b = dpop_key("ES256").thumbprint, dpop_key("EdDSA").thumbprint
     assert replay_key(a, "1") == replay_key(a, "1")
     assert len({replay_key(a, "1"), replay_key(a, "2"), replay_key(b, "1")}) == 3
-    # Fixed length whatever the jti, and a jti that is no valid UTF-8 still hashes.
-    assert len(replay_key(a, "j" * 256)) == len(replay_key(a, "\ud800"))
-    assert replay_key(a, "x").startswith("dpop:")
+    # A thumbprint is base64url, never holding ":": the first ":" after the
+    # prefix ends it, so a jti cannot make another pair's key.
+    assert ":" not in a + b and len(a) == len(b) == 43
+    assert replay_key(a, "x") == f"dpop:{a}:x"
+
+
+@pytest.mark.parametrize(
+    "jti", ["j" * 256, "\ud800", ":", "é"], ids=["longest", "lone-surrogate", "colon", "non-ascii"]
+)
+def test_every_replay_key_is_a_store_key(jti: str) -> None:
+    """Whatever the jti (at most 256 characters, any code point), the stores take the key."""
+    from jwt_guard.stores import MemoryStore
+
+    store = MemoryStore()
+    key = replay_key(dpop_key("ES256").thumbprint, jti)
+    assert store.claim_once(key, 60) is True
+    assert store.claim_once(key, 60) is False
 
 
 @pytest.mark.parametrize(

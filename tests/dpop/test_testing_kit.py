@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from jwt_guard._dpop import DPoPOptions, access_token_hash, bound_thumbprint, verify_proof
+from jwt_guard._dpop_flow import DPoPContext
 from jwt_guard._keys import public_jwk, thumbprint
 from jwt_guard.testing import LocalIssuer
 from jwt_guard.testing._dpop import DPoPKey, bound_token
@@ -103,15 +104,14 @@ def test_only_signature_algorithms(alg: str) -> None:
 
 def test_bound_token(dpop_issuer: LocalIssuer) -> None:
     key = dpop_key("ES256")
-    verifier = dpop_issuer.verifier(clock=lambda: NOW)
-    token = verifier.verify(bound_token(dpop_issuer, key, scope="read", sub="bob"))
+    verifier = dpop_issuer.verifier(clock=lambda: NOW, dpop=DPoPOptions())
+    raw = bound_token(dpop_issuer, key, scope="read", sub="bob")
+    token = verifier.verify(raw, dpop=DPoPContext(key.proof("GET", URL, access_token=raw), "GET", URL))
     assert bound_thumbprint(token.claims) == key.thumbprint
     assert (token.subject, token.scopes) == ("bob", frozenset({"read"}))
 
 
 def test_bound_token_keeps_other_confirmation_members(dpop_issuer: LocalIssuer) -> None:
     key = dpop_key("ES256")
-    token = dpop_issuer.verifier(clock=lambda: NOW).verify(
-        bound_token(dpop_issuer, key, cnf={"x5t#S256": "abc", "jkt": "replaced"})
-    )
-    assert token.claims["cnf"] == {"x5t#S256": "abc", "jkt": key.thumbprint}
+    token = bound_token(dpop_issuer, key, cnf={"x5t#S256": "abc", "jkt": "replaced"})
+    assert _json(token.split(".")[1])["cnf"] == {"x5t#S256": "abc", "jkt": key.thumbprint}

@@ -1,6 +1,7 @@
-"""A fleet of API processes: ``uvicorn --workers N`` serving examples/revocation_app.py.
+"""A fleet of API processes: ``uvicorn --workers N`` serving an example app
+(examples/revocation_app.py by default, examples/dpop_app.py for DPoP).
 
-Used by the multi-process revocation tests and by benchmarks/revocation.py.
+Used by the multi-process revocation and DPoP tests and by benchmarks/revocation.py.
 Every answer of the app, refusals included, names the worker's process id
 (``X-Worker-Pid``): that is how a client tells the workers apart. Every
 request here opens a new connection, which the kernel hands to whichever
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,7 +35,10 @@ class Fleet:
     The verifier of each worker is configured through ``JWT_GUARD_*``
     variables: *issuer*'s keys (a JWKS file, no network), a
     :class:`~jwt_guard.stores.RedisStore` on *redis_url*, and *environ*;
-    *uvicorn_args* are added to uvicorn's command line.
+    *uvicorn_args* are added to uvicorn's command line. *app* is the
+    example's factory, *redis_variable* the variable that hands it
+    *redis_url*, and *ready* tells from a worker's ``/health`` answer
+    whether it is ready.
     Standard error (uvicorn's and jwt_guard's log lines) goes to ``log_path``.
     """
 
@@ -46,6 +51,9 @@ class Fleet:
         workers: int = 4,
         environ: Mapping[str, str] | None = None,
         uvicorn_args: Sequence[str] = (),
+        app: str = "revocation_app:create_app",
+        redis_variable: str = "JWT_GUARD_REVOCATION_REDIS_URL",
+        ready: Callable[[Mapping[str, Any]], bool] = lambda answer: bool(answer["revocation_ready"]),
     ) -> None:
         self.directory = directory
         self.issuer = issuer
@@ -53,6 +61,9 @@ class Fleet:
         self.workers = workers
         self.environ = dict(environ or {})
         self.uvicorn_args = list(uvicorn_args)
+        self.app = app
+        self.redis_variable = redis_variable
+        self.ready = ready
         self.port = free_port()
         self.log_path = directory / "uvicorn.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -72,11 +83,11 @@ class Fleet:
             JWT_GUARD_ISSUER=self.issuer.issuer,
             JWT_GUARD_AUDIENCE=self.issuer.audience,
             JWT_GUARD_KEYS_FILE=str(keys),
-            JWT_GUARD_REVOCATION_REDIS_URL=self.redis_url,
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         )
+        env[self.redis_variable] = self.redis_url
         env.update(self.environ)
-        command = [sys.executable, "-m", "uvicorn", "--factory", "revocation_app:create_app"]
+        command = [sys.executable, "-m", "uvicorn", "--factory", self.app]
         command += ["--app-dir", str(ROOT / "examples"), "--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--workers", str(self.workers), "--log-level", "warning", "--no-access-log", *self.uvicorn_args]
         with self.log_path.open("wb") as log:
@@ -105,16 +116,16 @@ class Fleet:
             except httpx.TransportError:
                 time.sleep(0.05)
                 continue
-            if answer["revocation_ready"]:
+            if self.ready(answer):
                 ready.add(answer["pid"])
         return ready
 
-    def get(self, path: str, token: str | None = None) -> httpx.Response:
+    def get(self, path: str, token: str | None = None, headers: Mapping[str, str] | None = None) -> httpx.Response:
         """One request on a new connection (so that any worker may answer)."""
-        headers = {"Connection": "close"}
+        sent = {"Connection": "close", **(headers or {})}
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return httpx.get(self.url + path, headers=headers, timeout=10, trust_env=False)
+            sent["Authorization"] = f"Bearer {token}"
+        return httpx.get(self.url + path, headers=sent, timeout=10, trust_env=False)
 
     def until_every_worker(
         self, token: str, done: Callable[[httpx.Response], bool], *, timeout: float = 60.0

@@ -177,8 +177,14 @@ class Reporter:
         hook = self._hook
         if hook is None:
             return
+        event: Event = _new_event(Event)  # as _event does, without the call
+        values = event.__dict__
+        values["kind"] = kind
+        values["issuer"] = issuer
+        values["reason"] = reason
+        values["details"] = details
         try:
-            hook(_event(kind, issuer, reason, details))
+            hook(event)
         except Exception:
             logger.exception("jwt_guard event hook failed for event %s", kind)
 

@@ -55,6 +55,7 @@ RESULT = "jwt_guard.result"
 ADAPTER = "jwt_guard.adapter"
 STATUS = "http.response.status_code"
 OTHER = "other"
+VERIFIED = EventKind.TOKEN_VERIFIED
 
 #: Adapters named as such in ``jwt_guard.adapter``; any other is ``"other"``.
 ADAPTERS = frozenset({"asgi", "wsgi", "fastapi", "django"})
@@ -269,6 +270,9 @@ class Telemetry:
 
     def on_event(self, event: Event) -> None:
         """The verifier's event hook."""
+        if event.kind == VERIFIED:  # the one event of every request first
+            self._verified(event)
+            return
         handler = self._handlers.get(event.kind)
         if handler is not None:
             handler(event)
@@ -290,10 +294,10 @@ class Telemetry:
         duration: float = details["duration"]
         attributes = self._success.get(event.issuer or OTHER) or self._success[OTHER]
         self._duration.record(duration, attributes)
-        cached = details.get("cached")
+        cached = details["cached"]
         if cached is not None:
             self._lookups.add(1, self._hit if cached else self._miss)
-        if not self._tracing():
+        if not (self._spans or self._tracing()):
             return
         span_attributes: dict[str, Any] = {**attributes}
         if cached is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import string
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -342,3 +344,17 @@ def test_a_second_key_server_issuer_is_other_unless_configured(telemetry, clock)
     issuers = {dict(point.attributes).get("jwt_guard.issuer") for point in telemetry.metrics()[DURATION]}
     assert issuers == {issuer.issuer, None}
     verifier.close()
+
+
+def test_without_instrument_opentelemetry_is_never_imported():
+    """A verifier with or without an event hook runs without importing OpenTelemetry."""
+    code = (
+        "import sys, jwt_guard, jwt_guard.asgi, jwt_guard.wsgi\n"
+        "from jwt_guard.testing import LocalIssuer\n"
+        "issuer = LocalIssuer('https://issuer.example.test/')\n"
+        "verifier = issuer.verifier(on_event=lambda event: None)\n"
+        "verifier.verify(issuer.token())\n"
+        "assert not [name for name in sys.modules if name.startswith('opentelemetry')], 'imported'\n"
+        "assert 'jwt_guard.otel' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

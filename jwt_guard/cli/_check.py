@@ -12,12 +12,10 @@ nor key material is ever printed (RFC 7638 thumbprints name keys).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +34,7 @@ from jwt_guard.cli._common import (
     advice,
     flag_setting,
     formatter,
+    quiet_library,
     read_input,
     split_words,
     strip_bearer,
@@ -315,18 +314,6 @@ def _options(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[dict
     return options, f"environment ({args.env_prefix}*)", variable_setting(args.env_prefix)
 
 
-@contextlib.contextmanager
-def _quiet_library() -> Iterator[None]:
-    # Everything the library would log is in the report.
-    logger = logging.getLogger("jwt_guard")
-    handler = logging.NullHandler()
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-
-
 def run(args: argparse.Namespace, streams: Streams) -> int:
     """Run ``jwt-guard check`` with parsed *args*; return the exit code."""
     if getattr(args, "resource", None):
@@ -334,7 +321,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     token = strip_bearer(read_input(args.token, streams)) if args.token is not None else None
     try:
         options, origin, setting = _options(args, os.environ)
-        with _quiet_library():
+        with quiet_library():
             report = diagnose(
                 options, origin=origin, setting=setting, token=token, required_scopes=split_words(args.require_scope)
             )

@@ -6,10 +6,12 @@ converters. Pure: no I/O beyond the streams it is handed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any, TypeGuard, TypeVar
@@ -42,6 +44,7 @@ __all__ = [
     "is_number",
     "lifetime_type",
     "port_type",
+    "quiet_library",
     "quote",
     "read_input",
     "seconds_type",
@@ -317,3 +320,16 @@ def lifetime_type(value: str) -> int:
     if number <= 0:
         raise argparse.ArgumentTypeError("a token lifetime is a positive number of seconds")
     return number
+
+
+@contextlib.contextmanager
+def quiet_library() -> Iterator[None]:
+    """The command reports failures itself: the library's log lines would
+    repeat them (a handler of its own keeps Python's last-resort one quiet)."""
+    logger = logging.getLogger("jwt_guard")
+    handler = logging.NullHandler()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)

@@ -6,13 +6,12 @@ import argparse
 from collections import Counter
 from typing import Any
 
-from jwt_guard.cli._common import EXIT_OK, CommandError, Streams, formatter, quote, to_json
+from jwt_guard.cli._common import EXIT_OK, CommandError, Streams, formatter, quiet_library, quote, to_json
 from jwt_guard.cli._store import (
     ENV_REDIS_URL,
     add_store_options,
     describe,
     open_store,
-    quiet_library,
     record_document,
     unavailable,
 )

@@ -7,7 +7,7 @@ import argparse
 import os
 import time
 
-from jwt_guard.cli._common import EXIT_OK, CommandError, Streams, formatter, quote, split_words, to_json
+from jwt_guard.cli._common import EXIT_OK, CommandError, Streams, formatter, quiet_library, quote, split_words, to_json
 from jwt_guard.cli._store import (
     ENV_ISSUER,
     ENV_REDIS_URL,
@@ -16,7 +16,6 @@ from jwt_guard.cli._store import (
     format_instant,
     instant_type,
     open_store,
-    quiet_library,
     record_document,
     unavailable,
 )

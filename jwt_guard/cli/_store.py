@@ -9,11 +9,9 @@ mirror, so they return as soon as Redis has answered.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +29,6 @@ __all__ = [
     "format_instant",
     "instant_type",
     "open_store",
-    "quiet_library",
     "record_document",
     "unavailable",
 ]
@@ -143,18 +140,6 @@ def unavailable(args: argparse.Namespace) -> CommandError:
 
     url = args.redis or os.environ.get(ENV_REDIS_URL, "").strip()
     return CommandError(f"cannot reach Redis at {display_url(url)}", EXIT_UNAVAILABLE)
-
-
-@contextlib.contextmanager
-def quiet_library() -> Iterator[None]:
-    """The command reports failures itself; the store's log lines would repeat them."""
-    logger = logging.getLogger("jwt_guard")
-    handler = logging.NullHandler()
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
 
 
 def describe(record: Revocation) -> str:

@@ -53,6 +53,7 @@ REASON = "jwt_guard.reason"
 ISSUER = "jwt_guard.issuer"
 RESULT = "jwt_guard.result"
 ADAPTER = "jwt_guard.adapter"
+CACHE = "jwt_guard.cache"
 STATUS = "http.response.status_code"
 OTHER = "other"
 VERIFIED = EventKind.TOKEN_VERIFIED
@@ -140,6 +141,12 @@ def _bounded(value: str | None, allowed: frozenset[str] | set[str]) -> str:
     return value if value is not None and value in allowed else OTHER
 
 
+def _with_cache(attributes: dict[str, str], cached: bool | None) -> dict[str, str]:
+    if cached is not None:  # None: the verifier has no result cache
+        attributes[CACHE] = "hit" if cached else "miss"
+    return attributes
+
+
 def _name(value: object) -> str:
     return value if isinstance(value, str) and _NAME.fullmatch(value) else OTHER
 
@@ -176,13 +183,8 @@ class Telemetry:
         self._duration = meter.create_histogram(
             "jwt_guard.verification.duration",
             unit="s",
-            description="Duration of token verifications, by outcome and reason.",
+            description="Duration of token verifications, by outcome, reason and result-cache hit or miss.",
             explicit_bucket_boundaries_advisory=VERIFY_BUCKETS,
-        )
-        self._lookups = meter.create_counter(
-            "jwt_guard.cache.lookups",
-            unit="{lookup}",
-            description="Verified-result cache lookups, by result (hit or miss).",
         )
         self._challenges = meter.create_counter(
             "jwt_guard.challenges",
@@ -247,11 +249,15 @@ class Telemetry:
             unit="{failure}",
             description="Revocation or replay store failures, by result (unavailable, failed_open) and reason.",
         )
-        # Attribute sets for the hot path, made once.
-        self._success = {issuer: {OUTCOME: "success", ISSUER: issuer} for issuer in (*self._issuers, OTHER)}
-        self._failure: dict[str, dict[str, str]] = {}
-        self._hit = {RESULT: "hit"}
-        self._miss = {RESULT: "miss"}
+        # Attribute sets for the hot path, made once: one measurement per
+        # verification (the SDK's cost is per measurement), the cache's
+        # answer one of its attributes.
+        self._success = {
+            (issuer, cached): _with_cache({OUTCOME: "success", ISSUER: issuer}, cached)
+            for issuer in (*self._issuers, OTHER)
+            for cached in (None, True, False)
+        }
+        self._failure: dict[tuple[str, bool | None], dict[str, str]] = {}
         self._handlers: dict[str, Callable[[Event], None]] = {
             EventKind.TOKEN_VERIFIED: self._verified,
             EventKind.TOKEN_REJECTED: self._refused,
@@ -292,16 +298,12 @@ class Telemetry:
     def _verified(self, event: Event) -> None:
         details = event.details
         duration: float = details["duration"]
-        attributes = self._success.get(event.issuer or OTHER) or self._success[OTHER]
-        self._duration.record(duration, attributes)
         cached = details["cached"]
-        if cached is not None:
-            self._lookups.add(1, self._hit if cached else self._miss)
+        attributes = self._success.get((event.issuer or OTHER, cached)) or self._success[OTHER, cached]
+        self._duration.record(duration, attributes)
         if not (self._spans or self._tracing()):
             return
         span_attributes: dict[str, Any] = {**attributes}
-        if cached is not None:
-            span_attributes["jwt_guard.cached"] = cached
         if self._record_subject:
             token = details.get("token")
             if token is not None:
@@ -315,21 +317,17 @@ class Telemetry:
         details = event.details
         duration: float = details["duration"]
         reason = _token_reason(event.reason)
-        attributes = self._failure.get(reason)
+        key = (reason, details.get("cached"))
+        attributes = self._failure.get(key)
         if attributes is None:
-            attributes = self._failure.setdefault(reason, {OUTCOME: "failure", REASON: reason})
+            attributes = self._failure.setdefault(key, _with_cache({OUTCOME: "failure", REASON: reason}, key[1]))
         self._duration.record(duration, attributes)
-        self._cache_lookup(details.get("cached"))
         if reason == "revoked":
             self._revocations.add(1)
         elif reason == "dpop_proof_replayed":
             self._replays.add(1)
         if self._tracing():
             self._span("jwt_guard.verify", duration, {**attributes}, reason)
-
-    def _cache_lookup(self, cached: bool | None) -> None:
-        if cached is not None:
-            self._lookups.add(1, self._hit if cached else self._miss)
 
     def _request_refused(self, event: Event) -> None:
         status = event.details.get("status")

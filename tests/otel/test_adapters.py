@@ -79,8 +79,8 @@ def test_starlette_challenges_and_forbids(telemetry, make_verifier, issuer):
         requests_made(client, issuer)
     assert_refusals_counted(telemetry, "asgi")
     durations = telemetry.series("jwt_guard.verification.duration")
-    assert durations[attrs(outcome="success", issuer=issuer.issuer)] == 2  # the 403 and the 200
-    assert durations[attrs(outcome="failure", reason="expired")] == 1
+    assert durations[attrs(outcome="success", issuer=issuer.issuer, cache="miss")] == 2  # the 403 and the 200
+    assert durations[attrs(outcome="failure", reason="expired", cache="miss")] == 1
 
 
 def test_verification_spans_are_children_of_the_request_span(telemetry, make_verifier, issuer):

@@ -66,8 +66,8 @@ def test_each_reason_increments_its_own_series(telemetry, make_verifier, issuer,
     error = refuse(verifier, make_token(issuer))
     assert error is not None
     assert telemetry.series(DURATION) == {
-        attrs(outcome="success", issuer=issuer.issuer): 1,
-        attrs(outcome="failure", reason=reason): 1,
+        attrs(outcome="success", issuer=issuer.issuer, cache="miss"): 1,
+        attrs(outcome="failure", reason=reason, cache="miss"): 1,
     }
     [failed] = [span for span in telemetry.spans() if span.attributes["jwt_guard.outcome"] == "failure"]
     assert failed.name == "jwt_guard.verify"
@@ -83,24 +83,27 @@ def test_revocation_hits_are_counted(telemetry, make_verifier, issuer, clock):
     store.revoke_token("stolen-1", issuer=issuer.issuer, expires_at=clock() + 3600)
     refuse(verifier, raw)
     assert telemetry.series("jwt_guard.revocation.hits") == {frozenset(): 1}
-    assert telemetry.series(DURATION)[attrs(outcome="failure", reason="revoked")] == 1
+    assert telemetry.series(DURATION)[attrs(outcome="failure", reason="revoked", cache="hit")] == 1
 
 
 def test_result_cache_hits_and_misses(telemetry, make_verifier, issuer):
+    """The cache's answer is an attribute of the one measurement each verification makes."""
     verifier = telemetry.instrument(make_verifier())
     raw = issuer.token()
     for _ in range(3):
         verifier.verify(raw)
     verifier.verify(issuer.token(sub="someone-else"))
-    assert telemetry.series("jwt_guard.cache.lookups") == {attrs(result="miss"): 2, attrs(result="hit"): 2}
-    cached = [span.attributes["jwt_guard.cached"] for span in telemetry.spans()]
-    assert cached == [False, True, True, False]
+    assert telemetry.series(DURATION) == {
+        attrs(outcome="success", issuer=issuer.issuer, cache="miss"): 2,
+        attrs(outcome="success", issuer=issuer.issuer, cache="hit"): 2,
+    }
+    cached = [span.attributes["jwt_guard.cache"] for span in telemetry.spans()]
+    assert cached == ["miss", "hit", "hit", "miss"]
 
 
-def test_without_a_result_cache_no_lookups_are_counted(telemetry, make_verifier, issuer):
+def test_without_a_result_cache_the_cache_attribute_is_absent(telemetry, make_verifier, issuer):
     verifier = telemetry.instrument(make_verifier(result_cache_size=0))
     verifier.verify(issuer.token())
-    assert "jwt_guard.cache.lookups" not in telemetry.metrics()
     assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 1}
 
 
@@ -111,8 +114,8 @@ async def test_the_async_face_is_measured_too(telemetry, make_verifier, issuer):
     with pytest.raises(JWTGuardError):
         await verifier.verify_async(issuer.token(expires_in=-60))
     assert telemetry.series(DURATION) == {
-        attrs(outcome="success", issuer=issuer.issuer): 1,
-        attrs(outcome="failure", reason="expired"): 1,
+        attrs(outcome="success", issuer=issuer.issuer, cache="miss"): 1,
+        attrs(outcome="failure", reason="expired", cache="miss"): 1,
     }
 
 
@@ -120,7 +123,7 @@ def test_instrumenting_twice_counts_once(telemetry, make_verifier, issuer):
     verifier = telemetry.instrument(make_verifier())
     telemetry.instrument(verifier)
     verifier.verify(issuer.token())
-    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 1}
+    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer, cache="miss"): 1}
 
 
 def test_instrument_needs_a_verifier():
@@ -133,7 +136,7 @@ def test_an_existing_on_event_hook_still_receives_every_event(telemetry, make_ve
     verifier = telemetry.instrument(make_verifier(on_event=seen.append))
     verifier.verify(issuer.token())
     assert [event.kind for event in seen] == ["token_verified"]
-    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 1}
+    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer, cache="miss"): 1}
 
 
 def test_noop_providers_leave_the_verifier_as_it_is(telemetry, make_verifier, issuer):
@@ -143,14 +146,14 @@ def test_noop_providers_leave_the_verifier_as_it_is(telemetry, make_verifier, is
     assert isinstance(verifier.verify(issuer.token()), AccessToken)
     telemetry.instrument(verifier)  # a real provider later still works
     verifier.verify(issuer.token())
-    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 1}
+    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer, cache="miss"): 1}
 
 
 def test_a_noop_tracer_with_real_metrics_makes_no_spans(telemetry, make_verifier, issuer):
     verifier = make_verifier()
     instrument(verifier, meter_provider=telemetry.meter_provider, tracer_provider=NoOpTracerProvider())
     verifier.verify(issuer.token())
-    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 1}
+    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer, cache="miss"): 1}
     assert telemetry.spans() == ()
 
 
@@ -195,7 +198,7 @@ def test_a_key_server_outage_shows_as_stale_serving(telemetry, remote_verifier, 
     }
     assert telemetry.series("jwt_guard.keyset.stale") == {attrs(issuer=issuer.issuer, reason="http_status"): 1}
     assert telemetry.series("jwt_guard.keyset.serving_stale") == {attrs(issuer=issuer.issuer): 1}
-    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer): 2}
+    assert telemetry.series(DURATION) == {attrs(outcome="success", issuer=issuer.issuer, cache="miss"): 2}
 
     key_server.heal()
     clock.advance(31)  # past the stale backoff
@@ -241,14 +244,14 @@ def test_unknown_kid_refetches_and_cooldown_refusals(telemetry, remote_verifier,
         attrs(issuer=issuer.issuer, result="known_absent"): 1,
         attrs(issuer=issuer.issuer, result="cooldown"): 1,
     }
-    assert telemetry.series(DURATION)[attrs(outcome="failure", reason="unknown_key")] == 3
+    assert telemetry.series(DURATION)[attrs(outcome="failure", reason="unknown_key", cache="miss")] == 3
 
 
 def test_a_cold_outage_is_a_failure_not_a_refusal(telemetry, remote_verifier, issuer, key_server):
     key_server.set_fault("status", status=503)
     verifier = telemetry.instrument(remote_verifier())
     refuse(verifier, issuer.token())
-    assert telemetry.series(DURATION) == {attrs(outcome="failure", reason="keys_unavailable"): 1}
+    assert telemetry.series(DURATION) == {attrs(outcome="failure", reason="keys_unavailable", cache="miss"): 1}
 
 
 # -- cardinality and privacy -----------------------------------------------------------

@@ -48,9 +48,13 @@ def test_metrics_are_scraped_without_a_token(make_verifier, issuer):
         expired = issuer.token(scope="read:messages", expires_in=-60)
         assert client.get("/messages", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
         samples = scrape(client)
-    success = frozenset({("jwt_guard_outcome", "success"), ("jwt_guard_issuer", issuer.issuer)})
+    success = frozenset(
+        {("jwt_guard_outcome", "success"), ("jwt_guard_issuer", issuer.issuer), ("jwt_guard_cache", "miss")}
+    )
     assert samples["jwt_guard_verification_duration_seconds_count", success] == 1
-    failure = frozenset({("jwt_guard_outcome", "failure"), ("jwt_guard_reason", "expired")})
+    failure = frozenset(
+        {("jwt_guard_outcome", "failure"), ("jwt_guard_reason", "expired"), ("jwt_guard_cache", "miss")}
+    )
     assert samples["jwt_guard_verification_duration_seconds_count", failure] == 1
     challenges = {labels: value for (name, labels), value in samples.items() if name == "jwt_guard_challenges_total"}
     assert {dict(labels)["jwt_guard_reason"]: value for labels, value in challenges.items()} == {

@@ -31,7 +31,7 @@ def test_a_replayed_proof_is_counted_once(telemetry, setting):
         verifier.verify(token, dpop=DPoPContext(proof, "GET", URL))
     assert telemetry.series("jwt_guard.dpop.replays") == {frozenset(): 1}
     durations = telemetry.series("jwt_guard.verification.duration")
-    assert durations[attrs(outcome="failure", reason="dpop_proof_replayed")] == 1
+    assert durations[attrs(outcome="failure", reason="dpop_proof_replayed", cache="hit")] == 1
     assert "jwt_guard.store.failures" not in telemetry.metrics()
 
 
@@ -45,7 +45,7 @@ def test_a_full_replay_store_is_a_store_failure(telemetry, setting):
         verifier.verify(token, dpop=DPoPContext(key.proof("GET", URL, access_token=token), "GET", URL))
     assert telemetry.series("jwt_guard.store.failures") == {attrs(result="unavailable", reason="full"): 1}
     durations = telemetry.series("jwt_guard.verification.duration")
-    assert durations[attrs(outcome="failure", reason="store_unavailable")] == 1
+    assert durations[attrs(outcome="failure", reason="store_unavailable", cache="hit")] == 1
 
 
 def test_a_store_shared_by_revocation_and_dpop_is_hooked_once(telemetry, setting):

@@ -25,13 +25,23 @@ served over WSGI and ASGI alike::
 without one) and answers refused requests itself, with the HTTP semantics of
 the ASGI and WSGI middlewares. :func:`require_scopes` and
 :func:`require_any_scope` protect function views, class-based view methods
-(directly or through ``method_decorator``) and REST framework views.
+(directly or through ``method_decorator``) and REST framework views;
+:func:`require_auth` adds step-up authentication (RFC 9470)::
+
+    @require_auth(scopes=["pay"], acr_values=["urn:example:mfa"], max_age=300)
+    def transfer(request):
+        ...   # else 401 error="insufficient_user_authentication", acr_values="…", max_age="300"
+
+With ``JWT_GUARD["RESOURCE"] = ProtectedResource(...)`` the middleware
+serves the resource's RFC 9728 metadata at its well-known path, and every
+challenge points to it with ``resource_metadata="…"``.
 :mod:`jwt_guard.django.rest_framework` has an authentication class and a
 scopes permission class for Django REST framework.
 
 Every decision (where credentials come from, excluded paths, optional mode,
-scope requirements, the error answer) is taken by jwt_guard's framework-free
-request layer; this package only translates between it and Django.
+scope and step-up requirements, the metadata answer, the error answer) is
+taken by jwt_guard's framework-free request layer; this package only
+translates between it and Django.
 
 Trust assumptions
 -----------------
@@ -54,7 +64,13 @@ from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY
 from jwt_guard.django._middleware import JWTGuardMiddleware
 from jwt_guard.django._settings import SettingsError
 from jwt_guard.django._user import TokenUser
-from jwt_guard.django._views import get_access_token, require_access_token, require_any_scope, require_scopes
+from jwt_guard.django._views import (
+    get_access_token,
+    require_access_token,
+    require_any_scope,
+    require_auth,
+    require_scopes,
+)
 
 __all__ = [
     "RESPONDER_KEY",
@@ -65,5 +81,6 @@ __all__ = [
     "get_access_token",
     "require_access_token",
     "require_any_scope",
+    "require_auth",
     "require_scopes",
 ]

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponseBase
 from jwt_guard._access_token import AccessToken
 from jwt_guard._request import Credentials, environ_authorization
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY
-from jwt_guard.django._request import DjangoRequest, answer
+from jwt_guard.django._request import DjangoRequest, answer, metadata_response
 from jwt_guard.django._settings import guard_settings
 from jwt_guard.errors import AuthError, JWTGuardError, TemporarilyUnavailable
 
@@ -53,6 +53,19 @@ class JWTGuardMiddleware:
     compared with ``request.path_info``), ``REALM``, ``ALLOW_QUERY_TOKEN``,
     and every option the ASGI and WSGI middlewares share.
 
+    ``RESOURCE`` (a :class:`~jwt_guard.ProtectedResource`, one of the
+    verifier's audiences) makes the middleware serve the resource's RFC 9728
+    metadata at its well-known path (``https://api.example.com/mcp`` →
+    ``/.well-known/oauth-protected-resource/mcp``), as the ASGI and WSGI
+    middlewares do: GET and HEAD to anyone, without looking at credentials,
+    with ``Access-Control-Allow-Origin: *``; OPTIONS as a CORS preflight;
+    405 for other methods and 404 for other paths in that namespace. Every
+    challenge then carries ``resource_metadata="…"``. The path is matched as
+    the client sent it, before Django routes it (``EXCLUDE_PATHS`` and
+    ``OPTIONAL`` do not apply to it). Django's URLconf is not read: list
+    the scopes in ``ProtectedResource(scopes_supported=[...])``, or the
+    document has none.
+
     The middleware also answers jwt_guard errors that a view raises
     (``process_exception``): :func:`~jwt_guard.django.require_access_token`
     raising :class:`~jwt_guard.MissingToken` becomes a 401, a
@@ -82,6 +95,9 @@ class JWTGuardMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
+        served = self._metadata(request)
+        if served is not None:
+            return served
         dpop = None
         try:
             credentials = self._credentials(request)
@@ -97,6 +113,9 @@ class JWTGuardMiddleware:
         return _with_nonce(self.get_response(request), dpop)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        served = self._metadata(request)
+        if served is not None:
+            return served
         dpop = None
         try:
             credentials = self._credentials(request)
@@ -114,6 +133,13 @@ class JWTGuardMiddleware:
         answered = await next_handler(request)
         _with_nonce(answered, dpop)
         return answered
+
+    def _metadata(self, request: HttpRequest) -> HttpResponseBase | None:
+        """The RFC 9728 metadata answer, when ``RESOURCE`` is set and the
+        request is for the well-known location: public, so answered before
+        any credential is read (RFC 9728 §3)."""
+        service = self.guard.metadata
+        return None if service is None else metadata_response(service, request)
 
     def _credentials(self, request: HttpRequest) -> Credentials | None:
         """The credentials to verify; ``None`` for a request that goes on

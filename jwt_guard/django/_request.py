@@ -9,11 +9,18 @@ Django itself, because ``META`` cannot give them under ASGI: the scheme
 (``request.scheme``: the server's, or ``SECURE_PROXY_SSL_HEADER`` when the
 project configured it) and the path Django routes (``request.path_info``,
 already decoded).
+
+:func:`metadata_response` serves a resource's RFC 9728 metadata for the
+middleware: the answer is decided by
+:class:`~jwt_guard._metadata.MetadataService` from the path as the client
+sent it (the ASGI scope's, or the WSGI environ's), exactly as for the ASGI
+and WSGI middlewares; only the ``HttpResponse`` is made here.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -22,7 +29,10 @@ from jwt_guard._request import EnvironRequest
 from jwt_guard._responder import Responder
 from jwt_guard.errors import JWTGuardError
 
-__all__ = ["DjangoRequest", "answer", "http_request", "response_for"]
+if TYPE_CHECKING:
+    from jwt_guard._metadata import MetadataService
+
+__all__ = ["DjangoRequest", "answer", "http_request", "metadata_response", "response_for"]
 
 
 class DjangoRequest(EnvironRequest):
@@ -77,3 +87,28 @@ def answer(error: JWTGuardError, request: HttpRequest, responder: Responder) -> 
     application's ``on_error`` returned."""
     result = responder.answer(error, request)
     return response_for(result) if isinstance(result, Challenge) else result
+
+
+def metadata_response(service: MetadataService, request: HttpRequest) -> HttpResponse | None:
+    """The answer to a request for the RFC 9728 metadata (the document, a
+    CORS preflight, 404 or 405), or ``None`` for a request that belongs to
+    the application.
+
+    The path is the one the client sent: under ASGI the scope's (``raw_path``,
+    else ``path``, both with the mount prefix), under WSGI the environ's
+    (``RAW_URI``/``REQUEST_URI``, else ``SCRIPT_NAME`` + ``PATH_INFO``), as
+    the ASGI and WSGI middlewares read it.
+    """
+    scope = getattr(request, "scope", None)  # ASGIRequest
+    if isinstance(scope, Mapping) and isinstance(scope.get("path"), str) and isinstance(scope.get("method"), str):
+        served = service.answer_scope(scope)
+    else:
+        served = service.answer_environ(request.META)
+    if served is None:
+        return None
+    response = HttpResponse(served.body, status=served.status_code)
+    if served.header("content-type") is None:
+        del response["Content-Type"]  # a 204 preflight has no content, so no type (HttpResponse adds one)
+    for name, value in served.headers:
+        response[name] = value
+    return response

@@ -1,19 +1,26 @@
-"""Reading the verified token in Django views, and the scope decorators."""
+"""Reading the verified token in Django views, and the scope and step-up decorators."""
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from jwt_guard._access_token import AccessToken
-from jwt_guard._endpoint import EndpointCheck, Requirement, is_async
+from jwt_guard._endpoint import EndpointCheck, Requirement, is_async, record_requirement
 from jwt_guard._responder import TOKEN_KEY, responder_of
 from jwt_guard.django._request import answer, http_request
 from jwt_guard.errors import MissingToken
 
-__all__ = ["get_access_token", "require_access_token", "require_any_scope", "require_scopes", "scope_decorator"]
+__all__ = [
+    "get_access_token",
+    "require_access_token",
+    "require_any_scope",
+    "require_auth",
+    "require_scopes",
+    "scope_decorator",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -80,6 +87,11 @@ def scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
     """The decorator applying *requirement* to Django views (``name`` for messages)."""
     checks: dict[str, EndpointCheck] = {}  # one per view: method_decorator decorates on every call
 
+    def recorded(view: _F) -> _F:
+        wrapper = decorate(view)
+        record_requirement(wrapper, requirement)  # the record of what the view needs, as in the other adapters
+        return wrapper
+
     def decorate(view: _F) -> _F:
         _check_view(view, name)
         label = getattr(view, "__qualname__", None) or repr(view)
@@ -112,7 +124,7 @@ def scope_decorator(name: str, requirement: Requirement) -> Callable[[_F], _F]:
 
         return sync_view  # type: ignore[return-value]
 
-    return decorate
+    return recorded
 
 
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:
@@ -138,3 +150,33 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
 def require_any_scope(*scopes: str) -> Callable[[_F], _F]:
     """Like :func:`require_scopes`, satisfied by **one** of *scopes*."""
     return scope_decorator("require_any_scope", Requirement.for_decorator("require_any_scope", scopes, any_of=True))
+
+
+def require_auth(
+    *misuse: Any, scopes: Iterable[str] = (), acr_values: Iterable[str] | None = None, max_age: int | None = None
+) -> Callable[[_F], _F]:
+    """Let a Django view run only for a verified token whose user
+    authentication is strong and recent enough (RFC 9470 step-up), and that
+    grants *scopes*.
+
+    ``@require_auth(acr_values=["urn:example:mfa"], max_age=300)``: the
+    token's ``acr`` must be one of *acr_values* and its ``auth_time`` at
+    most *max_age* seconds old (with the clock and leeway of the verifier in
+    ``settings.JWT_GUARD``). Otherwise the view answers ``401`` with
+    ``error="insufficient_user_authentication"`` and the ``acr_values``
+    and/or ``max_age`` it needs, so that the client can send the user back
+    to the authorization server. An ``acr`` that is not a listed string, or
+    an ``auth_time`` that is absent, not a finite number or in the future,
+    falls short. A token lacking one of *scopes* gets ``403
+    insufficient_scope`` first. Stacks with :func:`require_scopes`; the
+    views it decorates, its answers and its decoration-time mistakes
+    (``TypeError`` for positional arguments or ``@require_auth`` without
+    parentheses, ``ValueError`` for an empty ``acr_values`` or a negative
+    ``max_age``) are as for :func:`require_scopes`.
+
+    .. warning::
+       As for :func:`require_scopes`: only the token verified by
+       :class:`~jwt_guard.django.JWTGuardMiddleware` counts.
+    """
+    requirement = Requirement.for_step_up("require_auth", misuse, scopes=scopes, acr_values=acr_values, max_age=max_age)
+    return scope_decorator("require_auth", requirement)

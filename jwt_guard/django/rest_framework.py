@@ -24,6 +24,9 @@ is true). With :class:`~jwt_guard.django.JWTGuardMiddleware` installed it
 takes the middleware's result; without it, it verifies the ``Authorization``
 header itself with ``settings.JWT_GUARD``'s verifier and options.
 
+:class:`HasUserAuthentication` adds step-up authentication (RFC 9470):
+``required_acr_values`` and ``required_max_age`` on the view.
+
 DRF's conventions stay, with RFC 6750 headers: a request without a token
 gets 401 with ``WWW-Authenticate: Bearer`` (``authenticate_header``, so DRF
 answers 401 rather than 403), an invalid token 401 ``error="invalid_token"``,
@@ -53,7 +56,7 @@ from jwt_guard.django._settings import guard_settings
 from jwt_guard.django._user import TokenUser
 from jwt_guard.errors import JWTGuardError, MissingToken
 
-__all__ = ["HasScopes", "JWTAuthentication", "JWTGuardAPIException", "exception_handler"]
+__all__ = ["HasScopes", "HasUserAuthentication", "JWTAuthentication", "JWTGuardAPIException", "exception_handler"]
 
 
 class JWTGuardAPIException(APIException):
@@ -153,17 +156,67 @@ class HasScopes(BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         requirement = _requirement(getattr(view, "required_scopes", None) or ())
-        token = request.auth if isinstance(request.auth, AccessToken) else None
-        if token is None:
-            candidate = http_request(request).META.get(TOKEN_KEY)
-            token = candidate if isinstance(candidate, AccessToken) else None
-        error = requirement.refusal(token)
+        error = requirement.refusal(_token(request))
+        if error is not None:
+            raise _refusal(error, request)
+        return True
+
+
+def _token(request: Any) -> AccessToken | None:
+    """``request.auth`` when it is an :class:`~jwt_guard.AccessToken`, else the middleware's."""
+    if isinstance(request.auth, AccessToken):
+        return request.auth
+    candidate = http_request(request).META.get(TOKEN_KEY)
+    return candidate if isinstance(candidate, AccessToken) else None
+
+
+class HasUserAuthentication(BasePermission):
+    """Step-up authentication (RFC 9470) for REST framework views: require
+    the user authentication the view lists, as
+    :func:`jwt_guard.django.require_auth` does for one method.
+
+    ::
+
+        class Transfer(APIView):
+            permission_classes = [HasScopes, HasUserAuthentication]
+            required_scopes = ["pay"]
+            required_acr_values = ["urn:example:mfa"]   # the token's acr: one of these
+            required_max_age = 300                      # its auth_time: at most 300 s ago
+
+    A token falling short is refused with 401
+    ``error="insufficient_user_authentication"`` and the ``acr_values``
+    and/or ``max_age`` it needs (judged with the clock and leeway of the
+    verifier in ``settings.JWT_GUARD``); a request without a verified token
+    with 401 ``WWW-Authenticate: Bearer``. With neither attribute, any
+    verified token passes. A list that is not strings, or a ``max_age`` that
+    is not a whole number of seconds, raises ``TypeError``/``ValueError``.
+    """
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        requirement = _step_up(getattr(view, "required_acr_values", None), getattr(view, "required_max_age", None))
+        error = requirement.refusal(_token(request), verifier=_responder(request).verifier)
         if error is not None:
             raise _refusal(error, request)
         return True
 
 
 _REQUIREMENTS: dict[tuple[str, ...], Requirement] = {}
+_STEP_UP: dict[tuple[Any, ...], Requirement] = {}
+
+
+def _step_up(acr_values: Any, max_age: Any) -> Requirement:
+    """The checked :class:`Requirement` of a view's ``required_acr_values``
+    and ``required_max_age``."""
+    if isinstance(acr_values, str):
+        raise TypeError("required_acr_values is a list of acr values, not a string")
+    values = None if acr_values is None else tuple(acr_values)
+    key = (values, type(max_age), max_age)  # the type too: True == 1, and True is refused
+    requirement = _STEP_UP.get(key)
+    if requirement is None:
+        # View classes bound this dict: clients cannot add entries.
+        requirement = Requirement(name="HasUserAuthentication", acr_values=values, max_age=max_age)
+        _STEP_UP[key] = requirement
+    return requirement
 
 
 def _requirement(scopes: Any) -> Requirement:

@@ -9,9 +9,9 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from jwt_guard import InsufficientScope, MissingToken, render_error
+from jwt_guard import InsufficientScope, InsufficientUserAuthentication, MissingToken, render_error
 from jwt_guard.django import TokenUser
-from jwt_guard.django.rest_framework import HasScopes, JWTAuthentication, JWTGuardAPIException
+from jwt_guard.django.rest_framework import HasScopes, HasUserAuthentication, JWTAuthentication, JWTGuardAPIException
 from tests.django.conftest import REST_FRAMEWORK, bearer
 from tests.django.test_middleware import assert_answer
 
@@ -189,3 +189,75 @@ def test_authenticate_header_without_the_middleware(django_settings, rf):
     from rest_framework.request import Request
 
     assert JWTAuthentication().authenticate_header(Request(rf.get("/"))) == 'Bearer realm="api"'
+
+
+MFA = "urn:example:mfa"
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_step_up_permission(send, django_settings, make_verifier, issuer, clock, setup):
+    """HasUserAuthentication: RFC 9470 refusals as DRF exceptions carrying the challenge."""
+    django_settings(VERIFIER=make_verifier(leeway=0), REALM="api", **setup)
+    now = int(clock())
+    good = issuer.token(scope="pay", sub="bo", acr="hwk", auth_time=now - 300)
+    assert send.get("/api/step-up", bearer(good)).json() == {"sub": "bo"}
+    weak = send.get("/api/step-up", bearer(issuer.token(scope="pay", acr="pwd", auth_time=now)))
+    old = send.get("/api/step-up", bearer(issuer.token(scope="pay", acr=MFA, auth_time=now - 301)))
+    for response, description in (
+        (weak, "a different authentication level is required"),
+        (old, "a more recent authentication is required"),
+    ):
+        expected = render_error(
+            InsufficientUserAuthentication(description, acr_values=(MFA, "hwk"), max_age=300), realm="api"
+        )
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == expected.header("www-authenticate")
+        assert response.json() == {"detail": description}
+    assert send.get("/api/step-up", bearer(issuer.token(scope="read", acr=MFA, auth_time=now))).status_code == 403
+    anonymous = send.get("/api/step-up")
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_step_up_permission_with_the_exception_handler(send, django_settings, issuer):
+    django_settings(rest_framework=WITH_HANDLER, middleware=[])
+    response = send.get("/api/step-up", bearer(issuer.token(scope="pay", acr="pwd")))
+    expected = render_error(
+        InsufficientUserAuthentication(
+            "a different authentication level is required", acr_values=(MFA, "hwk"), max_age=300
+        )
+    )
+    assert response.status_code == 401 and response.content == expected.body
+
+
+def test_step_up_permission_without_requirements_lets_any_token_pass(django_settings, issuer, make_verifier, rf):
+    django_settings()
+    request = rf.get("/")
+    request.auth = make_verifier().verify(issuer.token())
+    assert HasUserAuthentication().has_permission(request, object()) is True
+
+
+@pytest.mark.parametrize(
+    ("acr_values", "max_age", "error"),
+    [
+        pytest.param(MFA, None, TypeError, id="acr-string"),
+        pytest.param([], None, ValueError, id="acr-empty"),
+        pytest.param(["a b"], None, ValueError, id="acr-space"),
+        pytest.param(None, -1, ValueError, id="negative-max-age"),
+        pytest.param(None, True, TypeError, id="bool-max-age"),
+        pytest.param(None, "300", TypeError, id="string-max-age"),
+    ],
+)
+def test_step_up_permission_mistakes(django_settings, issuer, make_verifier, clock, rf, acr_values, max_age, error):
+    """Mistakes on the view are TypeError/ValueError, also after an equal
+    valid value (``max_age = 1``; ``True == 1``) was seen."""
+
+    class View:
+        required_acr_values = acr_values
+        required_max_age = max_age
+
+    django_settings()
+    request = rf.get("/")
+    request.auth = make_verifier().verify(issuer.token(auth_time=int(clock())))
+    assert HasUserAuthentication().has_permission(request, type("Fine", (), {"required_max_age": 1})()) is True
+    with pytest.raises(error):
+        HasUserAuthentication().has_permission(request, View())

@@ -27,12 +27,14 @@ def test_exported_names():
         "get_access_token",
         "require_access_token",
         "require_any_scope",
+        "require_auth",
         "require_scopes",
     ]
     from jwt_guard.django import rest_framework
 
     assert sorted(rest_framework.__all__) == [
         "HasScopes",
+        "HasUserAuthentication",
         "JWTAuthentication",
         "JWTGuardAPIException",
         "exception_handler",

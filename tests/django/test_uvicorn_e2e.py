@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.core.asgi import get_asgi_application
 
-from jwt_guard import Verifier
+from jwt_guard import ProtectedResource, Verifier
 from jwt_guard.testing import LocalIssuer, LocalServer
 from tests.asgi.conftest import serve
 from tests.conftest import make_issuer
@@ -18,13 +18,15 @@ from tests.django.conftest import bearer
 
 
 @pytest.fixture
-def live(clock, django_settings) -> Iterator[tuple[LocalIssuer, Any]]:
-    """(issuer, uvicorn server) for Django's ASGI application."""
+def live(request, clock, django_settings) -> Iterator[tuple[LocalIssuer, Any]]:
+    """(issuer, uvicorn server) for Django's ASGI application; an indirect
+    parameter adds ``JWT_GUARD`` entries."""
     issuer = make_issuer("RS256", clock=clock)
     issuer.issuer = "http://127.0.0.1/issuer"
     with LocalServer(issuer) as key_server:
         verifier = Verifier(issuer=key_server.issuer_url, audience=issuer.audience, clock=clock)
-        django_settings(VERIFIER=verifier, EXCLUDE_PATHS=["/admin/"], REALM="api")
+        entries = getattr(request, "param", {})
+        django_settings(VERIFIER=verifier, EXCLUDE_PATHS=["/admin/"], REALM="api", **entries)
         django_app = get_asgi_application()
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -80,3 +82,30 @@ def test_django_asgi_under_uvicorn(live, path, case, status, error):
         assert "error=" not in challenge
     else:
         assert f'error="{error}"' in challenge
+
+
+RESOURCE = ProtectedResource(
+    resource="https://api.example.test", authorization_servers=["https://issuer.example.test/"]
+)
+
+
+@pytest.mark.parametrize("live", [{"RESOURCE": RESOURCE}], indirect=True)
+def test_resource_metadata_under_uvicorn(live):
+    """The server's raw path decides: an encoded slash is not the document."""
+    _, server = live
+    path = "/.well-known/oauth-protected-resource"
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        document = client.get(path, headers={"Authorization": "Bearer x.y.z"})
+        head = client.head(path)
+        post = client.post(path)
+        encoded = client.get("/.well-known%2Foauth-protected-resource")
+        refused = client.get("/async-function")
+    assert document.status_code == 200 and document.json()["resource"] == "https://api.example.test"
+    assert document.headers["access-control-allow-origin"] == "*"
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(document.content))
+    assert post.status_code == 405
+    assert encoded.status_code == 404 and encoded.json() == {"error": "not_found"}
+    assert refused.headers["www-authenticate"] == (
+        'Bearer realm="api", resource_metadata="https://api.example.test/.well-known/oauth-protected-resource"'
+    )

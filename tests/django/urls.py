@@ -13,11 +13,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jwt_guard import wsgi
-from jwt_guard.django import get_access_token, require_access_token, require_any_scope, require_scopes
-from jwt_guard.django.rest_framework import HasScopes, JWTAuthentication
+from jwt_guard.django import get_access_token, require_access_token, require_any_scope, require_auth, require_scopes
+from jwt_guard.django.rest_framework import HasScopes, HasUserAuthentication, JWTAuthentication
 
 #: A verifier named by dotted path in some tests (set by them).
 VERIFIER: Any = None
+#: The authentication context class the step-up views demand.
+MFA = "urn:example:mfa"
 
 
 def seen(request: Any) -> dict[str, Any]:
@@ -143,6 +145,64 @@ class DecoratedAPIView(APIView):
         return Response(seen(request))
 
 
+# -- step-up (RFC 9470): one view of every shape, each demanding MFA within 300 s and "pay"
+
+
+@require_auth(scopes=["pay"], acr_values=[MFA, "hwk"], max_age=300)
+def step_up_function(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(seen(request))
+
+
+@require_auth(scopes=["pay"], acr_values=[MFA, "hwk"], max_age=300)
+async def async_step_up_function(request: HttpRequest) -> JsonResponse:
+    await asyncio.sleep(0)
+    return JsonResponse(seen(request))
+
+
+class StepUpMethod(View):
+    @require_auth(scopes=["pay"], acr_values=[MFA, "hwk"], max_age=300)
+    def get(self, request: HttpRequest) -> JsonResponse:
+        return JsonResponse(seen(request))
+
+
+@method_decorator(require_auth(scopes=["pay"], acr_values=[MFA, "hwk"], max_age=300), name="get")
+class StepUpMethodDecorated(View):
+    def get(self, request: HttpRequest) -> JsonResponse:
+        return JsonResponse(seen(request))
+
+
+@method_decorator(require_auth(scopes=["pay"], acr_values=[MFA, "hwk"], max_age=300), name="get")
+class AsyncStepUpMethodDecorated(View):
+    async def get(self, request: HttpRequest) -> JsonResponse:
+        return JsonResponse(seen(request))
+
+
+class StepUpAPIView(APIView):
+    permission_classes: list[Any] = []
+
+    @require_auth(scopes=["pay"], acr_values=[MFA, "hwk"], max_age=300)
+    def get(self, request: Any) -> Response:
+        return Response(seen(request))
+
+
+class StepUpAPI(APIView):
+    """REST framework's permission classes: scopes, then the user authentication."""
+
+    permission_classes = [HasScopes, HasUserAuthentication]
+    required_scopes = ["pay"]
+    required_acr_values = [MFA, "hwk"]
+    required_max_age = 300
+
+    def get(self, request: Any) -> Response:
+        return Response({"sub": request.auth.subject})
+
+
+@require_scopes("pay")
+@require_auth(max_age=60)
+def stacked(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(seen(request))
+
+
 urlpatterns = [
     path("whoami", whoami),
     path("function", function_view),
@@ -163,4 +223,12 @@ urlpatterns = [
     path("api/any", AnyToken.as_view()),
     path("api/explicit", ExplicitClasses.as_view()),
     path("api/decorated", DecoratedAPIView.as_view()),
+    path("step-up/function", step_up_function),
+    path("step-up/async-function", async_step_up_function),
+    path("step-up/method", StepUpMethod.as_view()),
+    path("step-up/method-decorator", StepUpMethodDecorated.as_view()),
+    path("step-up/async-method-decorator", AsyncStepUpMethodDecorated.as_view()),
+    path("step-up/rest-framework", StepUpAPIView.as_view()),
+    path("step-up/stacked", stacked),
+    path("api/step-up", StepUpAPI.as_view()),
 ]

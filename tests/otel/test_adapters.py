@@ -12,9 +12,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from jwt_guard import AccessToken, KeySetUnavailable
 from jwt_guard.asgi import JWTGuardMiddleware as ASGIGuard
@@ -141,6 +142,30 @@ def test_flask_challenges_and_forbids(telemetry, make_verifier, issuer):
     app.wsgi_app = WSGIGuard(app.wsgi_app, verifier=verifier)  # type: ignore[method-assign]
     requests_made(app.test_client(), issuer)
     assert_refusals_counted(telemetry, "wsgi")
+
+
+def test_a_malformed_header_is_a_400_challenge(telemetry, make_verifier, issuer):
+    verifier = telemetry.instrument(make_verifier())
+    app = Flask(__name__)
+    app.wsgi_app = WSGIGuard(app.wsgi_app, verifier=verifier)  # type: ignore[method-assign]
+    assert app.test_client().get("/", headers={"Authorization": "Bearer two tokens"}).status_code == 400
+    assert telemetry.series("jwt_guard.challenges") == {
+        attrs(adapter="wsgi", reason="invalid_request", **{STATUS: 400}): 1
+    }
+
+
+def test_a_refused_websocket_is_counted(telemetry, make_verifier, issuer):
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    verifier = telemetry.instrument(make_verifier())
+    app = Starlette(routes=[WebSocketRoute("/ws", echo)], middleware=[Middleware(ASGIGuard, verifier=verifier)])
+    with TestClient(app) as client, pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws"):
+        pass
+    assert telemetry.series("jwt_guard.challenges") == {
+        attrs(adapter="asgi", reason="missing_token", **{STATUS: 401}): 1
+    }
 
 
 def test_a_503_is_counted_as_unavailable(telemetry, remote_verifier, issuer, key_server):

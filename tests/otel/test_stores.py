@@ -58,3 +58,17 @@ def test_a_store_shared_by_revocation_and_dpop_is_hooked_once(telemetry, setting
     with pytest.raises(StoreUnavailable):
         verifier.verify(token, dpop=DPoPContext(key.proof("GET", URL, access_token=token), "GET", URL))
     assert telemetry.series("jwt_guard.store.failures") == {attrs(result="unavailable", reason="full"): 1}
+
+
+def test_a_store_failing_open_is_counted(telemetry, setting):
+    issuer, key, clock = setting
+    store = MemoryStore(clock=clock, max_replay_records=1, store_failure="open")
+    verifier = telemetry.instrument(issuer.verifier(clock=clock, dpop=DPoPOptions(store=store)))
+    token = bound_token(issuer, key, scope="read")
+    for _ in range(2):  # the second proof finds the store full: accepted, and reported
+        verifier.verify(token, dpop=DPoPContext(key.proof("GET", URL, access_token=token), "GET", URL))
+    # The failure itself, and the request accepted despite it.
+    assert telemetry.series("jwt_guard.store.failures") == {
+        attrs(result="unavailable", reason="full"): 1,
+        attrs(result="failed_open", reason="replay_full"): 1,
+    }

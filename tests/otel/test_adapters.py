@@ -168,6 +168,23 @@ def test_a_refused_websocket_is_counted(telemetry, make_verifier, issuer):
     }
 
 
+def test_a_cross_origin_cookie_request_is_a_forbid(telemetry, make_verifier, issuer):
+    async def write(request: Request) -> JSONResponse:
+        return JSONResponse({"written": True})
+
+    verifier = telemetry.instrument(make_verifier())
+    app = Starlette(
+        routes=[Route("/notes", write, methods=["POST"])],
+        middleware=[Middleware(ASGIGuard, verifier=verifier, cookie="access_token")],
+    )
+    with TestClient(app, cookies={"access_token": issuer.token()}) as client:
+        response = client.post("/notes", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+    assert telemetry.series("jwt_guard.forbids") == {
+        attrs(adapter="asgi", reason="cross_origin_request", **{STATUS: 403}): 1
+    }
+
+
 def test_a_503_is_counted_as_unavailable(telemetry, remote_verifier, issuer, key_server):
     key_server.set_fault("status", status=503)
     verifier = telemetry.instrument(remote_verifier())

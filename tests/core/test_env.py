@@ -333,7 +333,7 @@ def test_a_der_key_ending_in_a_line_break_byte_is_still_key_material(last, tmp_p
             break
     path = tmp_path / "secret"
     path.write_bytes(der)
-    with pytest.raises(ConfigurationError, match="JWT_GUARD_SECRET_FILE: .*DER-encoded public key"):
+    with pytest.raises(ConfigurationError, match=r"JWT_GUARD_SECRET_FILE: .*DER-encoded public key"):
         options_from_env("JWT_GUARD_", env(SECRET_FILE=str(path), ALGORITHMS="HS256"))
 
 

@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 from jwt_guard._access_token import AccessToken
 from jwt_guard._auth_syntax import is_scope_token
 from jwt_guard._dpop_flow import presented_with
-from jwt_guard._events import logger
+from jwt_guard._events import logger, scope_refusal
 from jwt_guard._responder import TOKEN_KEY, responder_of
 from jwt_guard._step_up import check_acr_values, check_max_age, step_up_refusal
-from jwt_guard.errors import AuthError, InsufficientScope, MissingToken
+from jwt_guard.errors import AuthError, MissingToken
 
 if TYPE_CHECKING:
     from jwt_guard._verifier import Verifier
@@ -141,7 +141,7 @@ class Requirement:
             return MissingToken()
         scopes = self.scopes
         if scopes and not (token.has_any_scope(*scopes) if self.any_of else token.has_scopes(*scopes)):
-            error = InsufficientScope(scopes)
+            error = scope_refusal(scopes, token.scopes)
             error.scheme = presented_with(token)  # the challenge of the scheme the token came with
             return error
         if self.acr_values or self.max_age is not None:

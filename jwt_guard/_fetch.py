@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from time import perf_counter
 
 from jwt_guard import _forks
 from jwt_guard._http import HTTPClients, exchange_async, exchange_sync
@@ -70,6 +71,7 @@ class SyncShell:
             self._fetch_lock.release()
 
     def _run(self) -> None:
+        started = perf_counter()
         flow = self._source.refresh_flow()
         outcome: Outcome = _INCOMPLETE
         try:
@@ -79,7 +81,7 @@ class SyncShell:
         except StopIteration as stop:
             outcome = stop.value
         finally:
-            self._source.apply(outcome)
+            self._source.apply(outcome, perf_counter() - started)
 
     def after_fork(self) -> None:
         self._fetch_lock = threading.Lock()
@@ -129,6 +131,7 @@ class AsyncShell:
 
     async def _run(self) -> None:
         source = self._source
+        started = perf_counter()
         flow = source.refresh_flow()
         outcome: Outcome = _INCOMPLETE
         try:
@@ -143,9 +146,9 @@ class AsyncShell:
             source.abandon()
             raise
         except BaseException:
-            source.apply(outcome)
+            source.apply(outcome, perf_counter() - started)
             raise
-        source.apply(outcome)
+        source.apply(outcome, perf_counter() - started)
 
     def after_fork(self) -> None:
         self._task = None

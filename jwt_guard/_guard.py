@@ -468,6 +468,7 @@ def middleware_layer(
     public_url: str | None = None,
     resource: object = None,
     route_scopes: RouteScopes | None = None,
+    adapter: str | None = None,
 ) -> tuple[Guard, Responder]:
     """Check the options the ASGI and WSGI middlewares share; return their
     :class:`Guard` and :class:`~jwt_guard.Responder`.
@@ -479,7 +480,7 @@ def middleware_layer(
     verifier's audiences; *route_scopes* supplies its default
     ``scopes_supported``, see :class:`~jwt_guard._metadata.MetadataService`).
     *on_error_returns* names what the adapter's *on_error* returns, for the
-    message.
+    message; *adapter* names the adapter in ``request_refused`` events.
     """
     check_verifier(verifier)
     if on_error is not None and (not callable(on_error) or inspect.iscoroutinefunction(on_error)):
@@ -500,4 +501,5 @@ def middleware_layer(
             cast("ProtectedResource", resource), verifier=verifier, guard=guard, route_scopes=route_scopes
         )
         responder.resource_metadata = guard.metadata.metadata_url
+    responder.adapter = adapter  # named in request_refused events
     return guard, responder

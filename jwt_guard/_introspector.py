@@ -41,7 +41,7 @@ from jwt_guard._access_token import AccessToken, prepared_token
 from jwt_guard._client_auth import ClientAuth
 from jwt_guard._config import Settings, check_url, fetchable, is_local_http
 from jwt_guard._discovery import discover
-from jwt_guard._events import Reporter, logger
+from jwt_guard._events import EventKind, Reporter, logger
 from jwt_guard._http import HTTPClients
 from jwt_guard._introspect_cache import AnswerCache, Backoff, RateLimit, entry_size
 from jwt_guard._introspect_response import ACCEPT, Answer, AnswerRules, ServerFailure, SignedAnswerRules, classify
@@ -59,8 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["INTROSPECTION_FAILED", "INTROSPECTION_LIMITED", "Introspector", "looks_like_jws"]
 
 #: Event kinds (``Event.kind``) this module emits.
-INTROSPECTION_FAILED = "introspection_failed"
-INTROSPECTION_LIMITED = "introspection_rate_limited"
+INTROSPECTION_FAILED = EventKind.INTROSPECTION_FAILED
+INTROSPECTION_LIMITED = EventKind.INTROSPECTION_RATE_LIMITED
 
 _JWS_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 # RFC 6750 §2.1 b64token: what a bearer token may consist of.
@@ -302,10 +302,14 @@ class Introspector:
 
     def _call(self, endpoint: str, token: str) -> Generator[Request, Reply, Answer | Failure]:
         # RFC 7662 §2.1: a form POST; the hint saves the server a lookup.
+        started = time.perf_counter()
         form = {"token": token, "token_type_hint": "access_token"}
         headers = (("accept", ACCEPT), *self._auth.apply(form))
         reply = yield Request(endpoint, headers, "introspection", allow_http=self._allow_http, form=form)
-        return classify(reply, require_signed=self.options.require_signed)
+        outcome = classify(reply, require_signed=self.options.require_signed)
+        failure = outcome.reason if isinstance(outcome, Failure) else None
+        self._reporter.emit(EventKind.INTROSPECTION_CALL, self.issuer, failure, duration=time.perf_counter() - started)
+        return outcome
 
     def _discover(self) -> Generator[Request, Reply, str | Failure]:
         issuer = self.issuer

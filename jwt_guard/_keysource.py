@@ -150,6 +150,8 @@ class KeySetSnapshot:
     failure: Failure | None
     #: Whether that failure is a configuration error (no retry cures it).
     configuration_error: bool
+    #: When a fetch last succeeded (epoch seconds of the verifier's clock).
+    last_success: float | None = None
 
 
 class KeySource(Protocol):
@@ -241,6 +243,7 @@ class RemoteKeys:
                 failures=state.failures,
                 failure=failure,
                 configuration_error=failure is not None and failure.reason in CONFIGURATION_FAILURES,
+                last_success=state.last_success,
             )
 
     def keyset_flow(self, check_issuer: CheckIssuer | None = None) -> Generator[Effect, Any, KeySet]:
@@ -277,11 +280,16 @@ class RemoteKeys:
         # be a key rotated in since the last fetch.
         check_issuer()
         now = self.clock()
+        refusal = None
         with self.lock:
             need = self.state.claim_kid_refetch(kid, now)
             claimed = need is not None
             if need is None:
                 need = self.state.join_kid_refetch(kid)
+                if need is None and self.reporter.enabled:
+                    refusal = self.state.kid_refetch_refusal(kid, now)
+        if refusal is not None:
+            self.reporter.emit(EventKind.UNKNOWN_KID_REFUSED, self.label, refusal)
         if claimed:
             logger.info("jwt_guard: unknown kid %r for %s; refetching the key set", kid, self.label)
             self.reporter.emit(EventKind.UNKNOWN_KID_REFETCH, self.label, None, kid=kid)
@@ -326,9 +334,9 @@ class RemoteKeys:
             self.state.begin_fetch()
         return self.state.refresh(self.clock)
 
-    def apply(self, outcome: Outcome) -> None:
+    def apply(self, outcome: Outcome, duration: float | None = None) -> None:
         with self.lock:
-            changed = self.state.apply(outcome, self.clock())
+            changed = self.state.apply(outcome, self.clock(), duration)
         if changed:
             self.on_change()
 

@@ -188,6 +188,8 @@ class KeySetState:
     last_modified: str | None = None
     discovery_expires_at: float = -math.inf
     last_kid_refetch: float = -math.inf
+    #: When a fetch last succeeded (a new set or 304), on the verifier's clock.
+    last_success: float | None = None
     #: The kid of the last granted unknown-kid refetch, and the generation
     #: that answers it (see :meth:`join_kid_refetch`).
     pending_kid: str | None = None
@@ -261,16 +263,22 @@ class KeySetState:
         answer it (with ``n`` fetches in flight, ``n + 1`` more completions
         include at least one such fetch).
         """
-        options = self.options
-        seen = self.absent_kids.get(kid)
-        if seen is not None and now - seen < options.absent_kid_ttl:
-            return None
-        if now < self.retry_at or now - self.last_kid_refetch < options.unknown_kid_cooldown:
+        if self.kid_refetch_refusal(kid, now) is not None:
             return None
         self.last_kid_refetch = now
         self.pending_kid = kid
         self.pending_need = self.generation + self.in_flight + 1
         return self.pending_need
+
+    def kid_refetch_refusal(self, kid: str, now: float) -> str | None:
+        """Why an unknown *kid* may not trigger a refetch now (``known_absent``,
+        ``backoff`` or ``cooldown``), or ``None``. Call under the lock."""
+        seen = self.absent_kids.get(kid)
+        if seen is not None and now - seen < self.options.absent_kid_ttl:
+            return "known_absent"
+        if now < self.retry_at:
+            return "backoff"
+        return "cooldown" if now - self.last_kid_refetch < self.options.unknown_kid_cooldown else None
 
     def join_kid_refetch(self, kid: str) -> int | None:
         """The generation to wait for if a refetch granted for this same
@@ -399,12 +407,14 @@ class KeySetState:
         self.retry_at = -math.inf
         self.failures = 0
         self.last_failure = None
+        self.last_success = now
         self.jwks_uri = jwks_uri
         if discovered:
             self.discovery_expires_at = now + self.options.discovery_ttl
 
-    def apply(self, outcome: Outcome, now: float) -> bool:
-        """Record *outcome* at *now*; True when the set of keys changed."""
+    def apply(self, outcome: Outcome, now: float, duration: float | None = None) -> bool:
+        """Record *outcome* at *now* (the fetch took *duration* seconds); True
+        when the set of keys changed."""
         self.refreshing = False
         self.generation += 1
         self.in_flight = max(0, self.in_flight - 1)
@@ -424,18 +434,20 @@ class KeySetState:
                     self.label,
                     ", ".join(sorted(outcome.keyset.kids)) or "-",
                 )
-            self.reporter.emit(EventKind.KEYS_FETCHED, self.label, None, keys=len(outcome.keyset), changed=changed)
+            self.reporter.emit(
+                EventKind.KEYS_FETCHED, self.label, None, keys=len(outcome.keyset), changed=changed, duration=duration
+            )
         elif isinstance(outcome, NotModified):
             self._renew(now, outcome.lifetime, outcome.jwks_uri, outcome.discovered)
-            self.reporter.emit(EventKind.KEYS_NOT_MODIFIED, self.label)
+            self.reporter.emit(EventKind.KEYS_NOT_MODIFIED, self.label, duration=duration)
         else:
-            self._failed(outcome, now)
+            self._failed(outcome, now, duration)
         # Until this moment requests use the set without taking the lock.
         next_decision = min(max(self.refresh_at, self.retry_at), self.stale_until)
         self.current = _Current(self.keyset if now < self.stale_until else None, next_decision)
         return changed
 
-    def _failed(self, failure: Failure, now: float) -> None:
+    def _failed(self, failure: Failure, now: float, duration: float | None) -> None:
         self.failures += 1
         self.last_failure = failure
         serving = self.keyset is not None and now < self.stale_until
@@ -446,7 +458,8 @@ class KeySetState:
             # longest backoff still notices a fix on the provider's side.
             delay = self.options.stale_backoff[1]
         self.retry_at = now + self._shorten(delay)
-        self.reporter.emit(EventKind.FETCH_FAILED, self.label, failure.reason, failures=self.failures)
+        reporter = self.reporter
+        reporter.emit(EventKind.FETCH_FAILED, self.label, failure.reason, failures=self.failures, duration=duration)
         if serving:
             if now >= self.expires_at:
                 logger.warning(

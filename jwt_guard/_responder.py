@@ -12,6 +12,10 @@ the ``resource_metadata`` URL of RFC 9728 protected-resource metadata
 ``resource=``) is one; the accepted DPoP proof algorithms for a ``DPoP``
 challenge and a fresh ``DPoP-Nonce`` join :meth:`challenge` when the
 middlewares support them.
+
+Every refusal an adapter sends passes here once (:meth:`Responder.challenge`,
+an ``on_error`` answer, :meth:`Responder.close`), so every adapter counts
+and logs refusals the same way (:func:`~jwt_guard._events.report_refusal`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from jwt_guard._auth_syntax import realm_ok
 from jwt_guard._challenge import Challenge, render_error, websocket_close
+from jwt_guard._events import Reporter, report_refusal
+from jwt_guard._verifier import event_reporter
 from jwt_guard.errors import ConfigurationError, JWTGuardError
 
 if TYPE_CHECKING:
@@ -62,9 +68,11 @@ class Responder:
         metadata (RFC 9728, :attr:`ProtectedResource.metadata_url
         <jwt_guard.ProtectedResource.metadata_url>`), sent as
         ``resource_metadata="…"`` in every challenge (§5.1).
+    :param adapter: the adapter answering (``"asgi"``, ``"wsgi"``,
+        ``"fastapi"``, ``"django"``), named in ``request_refused`` events.
     """
 
-    __slots__ = ("dpop", "on_error", "realm", "resource_metadata", "verifier")
+    __slots__ = ("_events", "adapter", "dpop", "on_error", "realm", "resource_metadata", "verifier")
 
     def __init__(
         self,
@@ -73,6 +81,7 @@ class Responder:
         on_error: ErrorHandler | None = None,
         verifier: Verifier | None = None,
         resource_metadata: str | None = None,
+        adapter: str | None = None,
     ) -> None:
         if realm is not None and not realm_ok(realm):
             raise ConfigurationError("realm must be printable ASCII without quotes or backslashes")
@@ -82,6 +91,8 @@ class Responder:
         self.on_error = on_error
         self.verifier = verifier
         self.resource_metadata = resource_metadata
+        self.adapter = adapter
+        self._events: Reporter | None = None if verifier is None else event_reporter(verifier)
         #: The verifier's DPoP options: challenges then name the DPoP scheme too.
         self.dpop = verifier.dpop if verifier is not None else None
 
@@ -89,6 +100,7 @@ class Responder:
         """The default answer to *error*, with this responder's realm (and
         ``resource_metadata``, when set, and the DPoP challenge where the
         verifier accepts DPoP)."""
+        report_refusal(error, self._events, self.adapter)
         return render_error(error, realm=self.realm, resource_metadata=self.resource_metadata, dpop=self.dpop)
 
     def answer(self, error: JWTGuardError, request: Any) -> Any:
@@ -97,11 +109,13 @@ class Responder:
         if self.on_error is not None:
             custom = self.on_error(error, request)
             if custom is not None:
+                report_refusal(error, self._events, self.adapter)
                 return custom
         return self.challenge(error)
 
     def close(self, error: JWTGuardError) -> tuple[int, str]:
         """The WebSocket close code and reason refusing a connection with *error*."""
+        report_refusal(error, self._events, self.adapter)
         return websocket_close(error)
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ from jwt_guard._config import (
     build_settings,
 )
 from jwt_guard._dpop_flow import DPoPContext, SenderCheck
-from jwt_guard._events import EventKind, RejectionLog, Reporter, logger
+from jwt_guard._events import RejectionLog, Reporter, logger
 from jwt_guard._fetch import attach_shells
 from jwt_guard._http import HTTPClients
 from jwt_guard._introspection import Introspection
@@ -40,7 +40,7 @@ from jwt_guard._jose import verify_signature
 from jwt_guard._keys import BoundKey
 from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
 from jwt_guard._policy import KeySetState
-from jwt_guard._reasons import reason_code, shown, with_details
+from jwt_guard._reasons import shown, with_details
 from jwt_guard._static import SecretSource, StaticKeySource, configured_keyset
 from jwt_guard._token import HeaderCache, ParsedToken, parse
 from jwt_guard.errors import (
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from jwt_guard._events import Event
     from jwt_guard.stores import Store
 
-__all__ = ["StaticKeySource", "Verifier", "key_sources"]
+__all__ = ["StaticKeySource", "Verifier", "event_reporter", "key_sources"]
 
 #: How long :meth:`Verifier.prefetch` waits for a revocation store's first read.
 REVOCATION_READY_TIMEOUT = 30.0
@@ -263,6 +263,8 @@ class Verifier:
             self._revoked = self._revocation.check_token
         self._sender = SenderCheck(dpop, clock=settings.clock, leeway=settings.leeway)
         self._dpop_required = self._sender.required
+        if settings.on_event is not None:
+            self._observe()
 
     def _remote(self, label: str, issuer: str | None, jwks_uri: str | None) -> RemoteKeys:
         settings = self._settings
@@ -390,6 +392,23 @@ class Verifier:
         except JWTGuardError as error:
             self._rejected(error, dpop)
             raise
+
+    def add_event_hook(self, hook: Callable[[Event], None]) -> None:
+        """Send this verifier's events to *hook* too (after ``on_event`` and
+        earlier hooks): key-set, introspection and verification events, and
+        the refusals its middlewares answer. While any hook is installed each
+        verification is timed and reported (``token_verified`` …); without
+        one, verification costs nothing extra. :func:`jwt_guard.otel.instrument`
+        installs its hook this way. A hook that raises is logged and ignored.
+        """
+        self._reporter.add(hook)
+        self._observe()
+
+    def _observe(self) -> None:
+        from jwt_guard._observe import observe
+
+        has_cache = self._cache is not None or self._introspector is not None
+        observe(self, self._reporter, self._lookup if has_cache else None)
 
     def prefetch(self) -> None:
         """Fetch discovery documents and key sets now (e.g. at startup), and
@@ -524,9 +543,13 @@ class Verifier:
         if isinstance(error, AuthError):
             if dpop is not None:
                 error.scheme = "DPoP"  # answered with a DPoP challenge (RFC 9449 §7.1)
-            self._rejections.log(error)
-            if self._reporter.enabled:
-                self._reporter.emit(EventKind.TOKEN_REJECTED, None, reason_code(error), error=type(error).__name__)
+            self._rejections.log(error)  # token_rejected: emitted by the timed faces (_observe)
+
+
+def event_reporter(verifier: Verifier) -> Reporter:
+    """The reporter carrying *verifier*'s events, for refusals answered
+    outside it (:class:`~jwt_guard.Responder`)."""
+    return verifier._reporter
 
 
 def key_sources(verifier: Verifier) -> dict[str, KeySource]:

@@ -56,31 +56,29 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any
 
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jwt_guard._access_token import AccessToken
 from jwt_guard._asgi_access import (
     TokenRequired,
-    foreign_connection,
-    other_framework,
     require_access_token,
     scope_refusal,
 )
+from jwt_guard._asgi_answer import challenge_response, deny, send_challenge
 from jwt_guard._asgi_cookies import clear_token_cookie, set_token_cookie
+from jwt_guard._asgi_decorators import require_any_scope, require_auth, require_scopes
 from jwt_guard._asgi_lifecycle import lifespan_with_prefetch, run_until_expiry, with_nonce
 from jwt_guard._asgi_routes import route_scopes
 from jwt_guard._challenge import WS_POLICY_VIOLATION, WS_TRY_AGAIN_LATER, Challenge
-from jwt_guard._endpoint import EndpointCheck, Requirement, argument, is_async, read_signature, record_requirement
 from jwt_guard._guard import middleware_layer
 from jwt_guard._request import ScopeRequest, scope_header_pair, scope_header_values
-from jwt_guard._resource import MetadataAnswer, ProtectedResource
-from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder, responder_of
+from jwt_guard._resource import ProtectedResource
+from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY
 from jwt_guard._verifier import Verifier
 from jwt_guard.errors import ConfigurationError, JWTGuardError
 
@@ -107,7 +105,6 @@ __all__ = [
 #: The name :data:`~jwt_guard.TOKEN_KEY` had in this module before 0.2.
 TOKEN_SCOPE_KEY = TOKEN_KEY
 
-_DENIAL_EXTENSION = "websocket.http.response"
 _AUTHORIZATION = b"authorization"
 _COOKIE = b"cookie"
 _new = object.__new__
@@ -115,9 +112,6 @@ _new = object.__new__
 #: ``on_error(error, connection) -> Response | None``: render the
 #: application's own answer to a refused request; ``None`` keeps the default.
 ErrorRenderer = Callable[[JWTGuardError, HTTPConnection], "Response | None"]
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
 class TokenUser(BaseUser):
@@ -183,53 +177,6 @@ def get_access_token(connection: HTTPConnection | Mapping[str, Any]) -> AccessTo
     scope = connection.scope if isinstance(connection, HTTPConnection) else connection
     token = scope.get(TOKEN_KEY)
     return token if isinstance(token, AccessToken) else None
-
-
-def challenge_response(challenge: Challenge) -> Response:
-    """A Starlette ``Response`` carrying *challenge* byte for byte."""
-    response = Response(challenge.body, status_code=challenge.status_code)
-    response.raw_headers = _raw_headers(challenge)
-    return response
-
-
-def _raw_headers(challenge: Challenge | MetadataAnswer) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in challenge.headers]
-
-
-def _denial_send(send: Send) -> Send:
-    """Turn an HTTP response's messages into WebSocket denial messages."""
-
-    async def wrapped(message: Message) -> None:
-        kind = message["type"]
-        if kind in ("http.response.start", "http.response.body"):
-            message = {**message, "type": "websocket." + kind}
-        await send(message)
-
-    return wrapped
-
-
-async def _send_challenge(challenge: Challenge | MetadataAnswer, send: Send, prefix: str = "") -> None:
-    await send(
-        {"type": prefix + "http.response.start", "status": challenge.status_code, "headers": _raw_headers(challenge)}
-    )
-    await send({"type": prefix + "http.response.body", "body": challenge.body})
-
-
-async def _deny(
-    error: JWTGuardError, responder: Responder, connection: HTTPConnection, receive: Receive, send: Send
-) -> None:
-    """Refuse a WebSocket that has not been accepted: an HTTP denial response
-    when the server supports the extension, else a 1008 (or 1013) close."""
-    scope = connection.scope
-    answer = responder.answer(error, connection)
-    if _DENIAL_EXTENSION in (scope.get("extensions") or {}):
-        if isinstance(answer, Challenge):
-            await _send_challenge(answer, send, "websocket.")
-        else:
-            await answer(scope, receive, _denial_send(send))
-        return
-    code, reason = responder.close(error)
-    await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 class JWTGuardMiddleware:
@@ -332,6 +279,7 @@ class JWTGuardMiddleware:
             public_url=public_url,
             resource=resource,
             route_scopes=functools.partial(route_scopes, app),
+            adapter="asgi",
         )
         if fail_fast and not prefetch:
             raise ConfigurationError("fail_fast=True needs prefetch=True")
@@ -351,7 +299,7 @@ class JWTGuardMiddleware:
                 # RFC 9728 metadata: public, answered before any credential is read.
                 answer = guard.metadata.answer_scope(scope)
                 if answer is not None:
-                    await _send_challenge(answer, send)
+                    await send_challenge(answer, send)
                     return
             token: AccessToken | None = None
             # Only the Authorization (and Cookie) values, unless the guard reads more of the request.
@@ -410,7 +358,7 @@ class JWTGuardMiddleware:
         request = Request(scope, receive) if self.responder.on_error is not None else None
         answer = self.responder.answer(error, request)
         if isinstance(answer, Challenge):
-            await _send_challenge(answer, send)
+            await send_challenge(answer, send)
         else:
             await answer(scope, receive, send)
 
@@ -419,162 +367,4 @@ class JWTGuardMiddleware:
         message = await receive()
         if message["type"] != "websocket.connect":
             return  # the client left already
-        await _deny(error, self.responder, HTTPConnection(scope, receive), receive, send)
-
-
-# -- decorators ----------------------------------------------------------------
-
-
-def require_scopes(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Require a verified token granting **all** of *scopes*.
-
-    Decorates Starlette endpoints: async and sync functions, ``HTTPEndpoint``
-    methods, WebSocket functions and ``WebSocketEndpoint`` methods. The
-    endpoint needs a ``request`` or ``websocket`` parameter (or one annotated
-    with a Starlette connection type). Mistakes fail at decoration time, as
-    in :func:`jwt_guard.wsgi.require_scopes`: ``TypeError`` without such a
-    parameter, without parentheses, without scopes or for a scope that is
-    not a string; ``ValueError`` for a string that is not an RFC 6749 §3.3
-    scope token.
-
-    Without a verified token the endpoint answers 401; with one lacking a
-    scope, 403 ``insufficient_scope`` naming the scopes. Answers are rendered
-    like the middleware's (its :class:`~jwt_guard.Responder`: same realm and
-    ``on_error``). A WebSocket that fails is refused with a denial response
-    (before accept, when the server supports it) or closed with 1008.
-
-    .. warning::
-       Scopes are read only from the token verified by
-       :class:`JWTGuardMiddleware` (or the FastAPI dependency); install the
-       middleware in front of decorated endpoints, otherwise every request is
-       refused with 401 (and a warning is logged once per endpoint).
-    """
-    return _scope_decorator(Requirement.for_decorator("require_scopes", scopes, any_of=False), "require_scopes")
-
-
-def require_any_scope(*scopes: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Like :func:`require_scopes`, but **one** of *scopes* is enough."""
-    return _scope_decorator(Requirement.for_decorator("require_any_scope", scopes, any_of=True), "require_any_scope")
-
-
-def require_auth(
-    *misuse: Any, scopes: Iterable[str] = (), acr_values: Iterable[str] | None = None, max_age: int | None = None
-) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Require a verified token granting *scopes* whose ``acr`` is one of
-    *acr_values* and whose ``auth_time`` is at most *max_age* seconds old
-    (RFC 9470 step-up; the verifier's clock and leeway). Otherwise 401
-    ``insufficient_user_authentication`` with ``acr_values``/``max_age``.
-    Stacks with :func:`require_scopes`; the rest is as for it (see also
-    :func:`jwt_guard.wsgi.require_auth`)."""
-    requirement = Requirement.for_step_up("require_auth", misuse, scopes=scopes, acr_values=acr_values, max_age=max_age)
-    return _scope_decorator(requirement, "require_auth")
-
-
-def _scope_decorator(requirement: Requirement, name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
-        index, param, kind = _connection_parameter(func, name)
-        check = EndpointCheck(requirement, getattr(func, "__qualname__", repr(func)))
-        if kind == "websocket":
-            if not is_async(func):
-                raise TypeError(f"{name}: WebSocket endpoint {func.__qualname__} must be async")
-            wrapper = _websocket_wrapper(func, index, param, check)
-        elif is_async(func):
-            wrapper = _async_wrapper(func, index, param, check)
-        else:
-            wrapper = _sync_wrapper(func, index, param, check)
-        record_requirement(wrapper, requirement)  # read by the metadata's scopes_supported
-        return cast(Callable[_P, _R], wrapper)
-
-    return decorate
-
-
-_CONNECTION_NAMES = {"Request": "http", "HTTPConnection": "http", "WebSocket": "websocket"}
-
-
-def _annotation_kind(annotation: Any) -> str | None:
-    if isinstance(annotation, type) and issubclass(annotation, HTTPConnection):
-        return "websocket" if issubclass(annotation, WebSocket) else "http"
-    if isinstance(annotation, str):
-        return _CONNECTION_NAMES.get(annotation.rpartition(".")[2])
-    return None
-
-
-def _connection_parameter(func: Callable[..., Any], name: str) -> tuple[int, str, str]:
-    """(position, name, "http" | "websocket") of the endpoint's connection:
-    the first parameter annotated with a Starlette connection type, else the
-    one named ``request`` or ``websocket`` (Starlette's convention)."""
-    parameters = list(read_signature(func, name).parameters.values())
-    for index, parameter in enumerate(parameters):
-        kind = _annotation_kind(parameter.annotation)
-        if kind is not None:
-            return index, parameter.name, kind
-        found = foreign_connection(parameter.annotation)  # a Litestar or Quart request, say
-        if found is not None:
-            raise other_framework(name, func, found)
-    for index, parameter in enumerate(parameters):
-        if parameter.name in ("request", "websocket"):
-            return index, parameter.name, "websocket" if parameter.name == "websocket" else "http"
-    raise other_framework(name, func, None)
-
-
-def _connection(args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, param: str) -> HTTPConnection:
-    connection = argument(args, kwargs, index, param)
-    if not isinstance(connection, HTTPConnection):
-        raise TypeError(f"expected a Starlette Request or WebSocket as {param!r}, got {type(connection).__name__}")
-    return connection
-
-
-def _response(error: JWTGuardError, connection: HTTPConnection) -> Response:
-    """The answer of the middleware that saw *connection* (its responder)."""
-    answer = responder_of(connection.scope).answer(error, connection)
-    return challenge_response(answer) if isinstance(answer, Challenge) else cast(Response, answer)
-
-
-def _async_wrapper(func: Callable[..., Any], index: int, param: str, check: EndpointCheck) -> Callable[..., Any]:
-    @functools.wraps(func)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        request = _connection(args, kwargs, index, param)
-        error = check.refusal(request.scope)
-        if error is not None:
-            return _response(error, request)
-        return await func(*args, **kwargs)
-
-    return wrapper
-
-
-def _sync_wrapper(func: Callable[..., Any], index: int, param: str, check: EndpointCheck) -> Callable[..., Any]:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        request = _connection(args, kwargs, index, param)
-        error = check.refusal(request.scope)
-        if error is not None:
-            return _response(error, request)
-        return func(*args, **kwargs)
-
-    return wrapper
-
-
-def _websocket_wrapper(func: Callable[..., Any], index: int, param: str, check: EndpointCheck) -> Callable[..., Any]:
-    @functools.wraps(func)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        websocket = _connection(args, kwargs, index, param)
-        error = check.refusal(websocket.scope)
-        if error is None:
-            return await func(*args, **kwargs)
-        if not isinstance(websocket, WebSocket):
-            raise TypeError(f"expected a Starlette WebSocket as {param!r}")
-        await _refuse_websocket(websocket, error)
-        return None
-
-    return wrapper
-
-
-async def _refuse_websocket(websocket: WebSocket, error: JWTGuardError) -> None:
-    responder = responder_of(websocket.scope)
-    if websocket.application_state == WebSocketState.CONNECTING:
-        if websocket.client_state == WebSocketState.CONNECTING:
-            await websocket.receive()  # ASGI: answer the websocket.connect event
-        await _deny(error, responder, websocket, websocket.receive, websocket.send)
-    elif websocket.application_state == WebSocketState.CONNECTED:
-        code, reason = responder.close(error)
-        await websocket.close(code=code, reason=reason)
+        await deny(error, self.responder, HTTPConnection(scope, receive), receive, send)

@@ -70,11 +70,12 @@ from starlette.responses import Response
 from jwt_guard._access_token import AccessToken
 from jwt_guard._challenge import Challenge, render_error
 from jwt_guard._endpoint import Requirement
+from jwt_guard._events import report_refusal
 from jwt_guard._guard import Guard, check_verifier
 from jwt_guard._request import ScopeRequest
 from jwt_guard._resource import ProtectedResource
 from jwt_guard._responder import RESPONDER_KEY, TOKEN_KEY, Responder
-from jwt_guard._verifier import Verifier
+from jwt_guard._verifier import Verifier, event_reporter
 from jwt_guard.asgi import challenge_response
 from jwt_guard.errors import ConfigurationError, JWTGuardError, MissingToken
 
@@ -274,7 +275,7 @@ class JWTBearer(OAuth2):
         # The step-up demand, checked now: the route's scopes join it per route.
         self._step_up = Requirement(name="JWTBearer", acr_values=acr_values, max_age=max_age)
         self.verifier = verifier
-        self.responder = Responder(realm=realm, verifier=verifier, resource_metadata=metadata_url)
+        self.responder = Responder(realm=realm, verifier=verifier, resource_metadata=metadata_url, adapter="fastapi")
         dpop = verifier.dpop
         self.guard = Guard(
             optional=not auto_error,
@@ -371,5 +372,6 @@ class JWTBearer(OAuth2):
             # The metadata URL of a middleware that verifies with the same verifier.
             seen = scope.get(RESPONDER_KEY)
             if isinstance(seen, Responder) and seen.verifier is self.verifier and seen.resource_metadata is not None:
+                report_refusal(error, event_reporter(self.verifier), responder.adapter)
                 return render_error(error, realm=responder.realm, resource_metadata=seen.resource_metadata)
         return responder.challenge(error)

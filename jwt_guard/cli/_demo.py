@@ -21,6 +21,7 @@ from typing import TextIO
 
 from jwt_guard._config import is_loopback_host
 from jwt_guard.cli._common import EXIT_OK, CommandError, Streams, formatter, port_type
+from jwt_guard.cli._summary import Summary
 
 __all__ = ["add_parser", "run", "run_demo"]
 
@@ -29,6 +30,8 @@ AUDIENCE = "https://api.jwt-guard.demo"
 OTHER_AUDIENCE = "https://other-api.jwt-guard.demo"
 SCOPE = "read:messages"
 TOKEN_LIFETIME = 3600
+#: Seconds between two summary lines (printed only when something changed).
+SUMMARY_EVERY = 10.0
 #: ``demo`` picks a free port unless told otherwise: it must start anywhere.
 DEMO_PORT = 0
 
@@ -36,12 +39,15 @@ _EPILOG = """\
 Starts a small protected API together with a local development issuer, both
 on 127.0.0.1, and prints the commands to try it (no outside network needed).
 Refused tokens are logged on stderr with the reason and the expected vs
-received values. It runs until Ctrl-C. Needs the demo extra: pip install 'jwt-guard[demo]'.
+received values; a summary line (verifications, refusals by reason, the key
+set's state) follows every few seconds when it changed. It runs until Ctrl-C.
+Needs the demo extra: pip install 'jwt-guard[demo]'.
 
 examples:
   jwt-guard demo
   jwt-guard demo --port 8080
   jwt-guard demo --port 0          # any free port (printed)
+  jwt-guard demo --summary 2       # a summary line every 2 seconds
 
 exit codes:
   0  stopped with Ctrl-C
@@ -82,15 +88,21 @@ def _banner(issuer_url: str, token_url: str, api: str, token: str, unscoped: str
 """
 
 
-def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = None) -> int:
+def run_demo(
+    *, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = None, summary_every: float = SUMMARY_EVERY
+) -> int:
     """Run the demo until interrupted; return the exit code (0 on Ctrl-C).
 
     Starts a development issuer (:class:`~jwt_guard.testing.LocalServer`) on
     127.0.0.1 with an ephemeral port and a protected Starlette API with
     uvicorn on *host*:*port* (``0``: a free port), then prints a fresh token
     and ready-to-run curl lines. Needs no configuration and no outside
-    network.
+    network. Every *summary_every* seconds (``0``: never) it prints a summary
+    line (verifications, refusals by reason, the key set's state) when it
+    changed, and once more when it stops.
     """
+    import asyncio
+
     import uvicorn
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -153,10 +165,24 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = Non
             unscoped = issuer.token(sub="demo-user")
             foreign = issuer.token(scope=SCOPE, sub="demo-user", aud=OTHER_AUDIENCE)
             print(_banner(issuer.issuer, keys.token_url, api, token, unscoped, foreign), file=out, flush=True)
+            reporter = asyncio.create_task(report()) if summary_every > 0 else None
             yield
+            if reporter is not None:
+                reporter.cancel()
             await verifier.aclose()  # its async client belongs to this event loop
 
+        async def report() -> None:
+            last = summary.line()
+            while True:
+                await asyncio.sleep(summary_every)
+                line = summary.line()
+                if line != last:
+                    print(f"jwt-guard demo: {line}", file=out, flush=True)
+                    last = line
+
         verifier = Verifier(issuer=issuer.issuer, audience=AUDIENCE)
+        summary = Summary()
+        verifier.add_event_hook(summary)
         app = Starlette(
             routes=[Route("/", index), Route("/me", me), Route("/messages", messages)],
             middleware=[
@@ -180,6 +206,7 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = Non
         if not server.started:
             print("jwt-guard demo: the API did not start", file=sys.stderr)
             return 1
+        print(f"jwt-guard demo: {summary.line()}", file=out, flush=True)
         print("jwt-guard demo: stopped", file=out, flush=True)
         return 0
     finally:
@@ -191,7 +218,7 @@ def run_demo(*, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = Non
 def run(args: argparse.Namespace, streams: Streams) -> int:
     """Run ``jwt-guard demo`` with parsed *args* until Ctrl-C."""
     try:
-        return run_demo(host="127.0.0.1", port=args.port)
+        return run_demo(host="127.0.0.1", port=args.port, summary_every=args.summary)
     except ModuleNotFoundError as exc:
         raise CommandError(f"the demo needs {exc.name}: pip install 'jwt-guard[demo]'") from None
     except KeyboardInterrupt:
@@ -209,5 +236,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--port", type=port_type, default=DEMO_PORT, metavar="N", help="port on 127.0.0.1 (default: a free port)"
+    )
+    parser.add_argument(
+        "--summary",
+        type=float,
+        default=SUMMARY_EVERY,
+        metavar="SECONDS",
+        help=f"print a summary line this often when it changed (default: {SUMMARY_EVERY:g}; 0: only at the end)",
     )
     parser.set_defaults(handler=run)

@@ -44,7 +44,7 @@ SETTING = "JWT_GUARD"
 _VERIFIER = "VERIFIER"
 _ON_ERROR = "ON_ERROR"
 # Keyword-only parameters of middleware_layer that are not user options.
-_INTERNAL = frozenset({"on_error_returns", "route_scopes"})
+_INTERNAL = frozenset({"on_error_returns", "route_scopes", "adapter"})
 _EMPTY = inspect.Parameter.empty
 
 
@@ -126,7 +126,7 @@ def read_settings(config: object) -> GuardSettings:
         raise SettingsError(f"settings.{SETTING} needs {', '.join(map(repr, missing))}")
     try:
         guard, responder = middleware_layer(
-            verifier, on_error, on_error_returns="an HttpResponse or None", **{**defaults, **options}
+            verifier, on_error, on_error_returns="an HttpResponse or None", **{**defaults, **options}, adapter="django"
         )
     except ConfigurationError as exc:
         raise SettingsError(f"settings.{SETTING}: {exc}") from exc

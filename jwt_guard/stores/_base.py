@@ -156,6 +156,11 @@ class Store(abc.ABC):
         self._trusted_until = math.inf
         _STORES.add(self)
 
+    def add_event_hook(self, hook: Callable[[Event], None]) -> None:
+        """Send this store's events (``store_unavailable``, ``store_failed_open``,
+        ``replay_detected`` …) to *hook* too, after ``on_event``."""
+        self._reporter.add(hook)
+
     # -- options ------------------------------------------------------------------------
 
     @property

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -20,8 +20,9 @@ STARTUP_TIMEOUT = 60.0
 
 
 @pytest.fixture
-def demo() -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
-    """The demo process and the lines it printed up to "Press Ctrl-C"."""
+def demo() -> Iterator[tuple[subprocess.Popen[str], list[str], Callable[[], str]]]:
+    """The demo process, the lines it printed up to "Press Ctrl-C", and a
+    function returning what it printed after them (call it once it exited)."""
     process = subprocess.Popen(
         [sys.executable, "-c", "from jwt_guard.cli._demo import run_demo; raise SystemExit(run_demo())"],
         stdout=subprocess.PIPE,
@@ -50,7 +51,14 @@ def demo() -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
                 assert process.stderr is not None
                 raise RuntimeError(f"the demo exited early: {process.stderr.read()}")
             seen.append(line)
-        yield process, seen
+
+        def rest() -> str:
+            printed = []
+            while (line := lines.get(timeout=STARTUP_TIMEOUT)) is not None:
+                printed.append(line)
+            return "".join(printed)
+
+        yield process, seen, rest
     finally:
         if process.poll() is None:
             process.kill()
@@ -61,7 +69,7 @@ def demo() -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
 
 
 def test_demo_serves_200_401_403_and_stops_cleanly_on_ctrl_c(demo):
-    process, lines = demo
+    process, lines, rest = demo
     text = "".join(lines)
     assert "DEVELOPMENT ONLY" in text
     curls = [shlex.split(line.strip()) for line in lines if line.strip().startswith("curl -i")]
@@ -82,6 +90,12 @@ def test_demo_serves_200_401_403_and_stops_cleanly_on_ctrl_c(demo):
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
+    assert process.stdout is not None
+    # On its way out the demo sums up what it saw: three tokens verified (the
+    # 403 one too), one refused before verification, two after it.
+    assert (
+        "jwt-guard demo: verified 3, refused 3 (missing_token 1, insufficient_scope 1, invalid_audience 1), keys fresh"
+    ) in rest()
     assert process.stderr is not None
     logged = process.stderr.read()
     # The token for another API is refused, and the log says why (never the token).

@@ -149,17 +149,18 @@ def test_cli_imports_no_web_framework():
 
 
 def test_demo_hands_over_to_run_demo(run, monkeypatch):
-    """``demo`` picks a free port by default (port 0), or the one given."""
+    """``demo`` picks a free port by default (port 0), or the one given; a
+    summary line every 10 seconds by default."""
     calls = []
 
-    def fake_run_demo(*, host: str, port: int) -> int:
-        calls.append((host, port))
+    def fake_run_demo(*, host: str, port: int, summary_every: float) -> int:
+        calls.append((host, port, summary_every))
         return 0
 
     monkeypatch.setattr(jwt_guard.cli._demo, "run_demo", fake_run_demo)
     assert run("demo").code == 0
-    assert run("demo", "--port", "8123").code == 0
-    assert calls == [("127.0.0.1", 0), ("127.0.0.1", 8123)]
+    assert run("demo", "--port", "8123", "--summary", "2.5").code == 0
+    assert calls == [("127.0.0.1", 0, 10.0), ("127.0.0.1", 8123, 2.5)]
 
 
 @pytest.mark.parametrize(
@@ -170,7 +171,7 @@ def test_demo_hands_over_to_run_demo(run, monkeypatch):
     ],
 )
 def test_demo_failures(run, monkeypatch, raised, code, message):
-    def fake_run_demo(*, host: str, port: int) -> int:
+    def fake_run_demo(*, host: str, port: int, summary_every: float) -> int:
         raise raised
 
     monkeypatch.setattr(jwt_guard.cli._demo, "run_demo", fake_run_demo)

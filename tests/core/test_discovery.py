@@ -127,7 +127,10 @@ async def test_issuer_mismatch_is_a_configuration_error_that_says_what_to_set(sh
     assert details_of(info.value)["discovered_issuer"] == "https://impostor.example.net/"
     assert all(record.levelno == logging.ERROR for record in caplog.records)
     assert server.jwks_requests == 0  # keys are never taken from a foreign document
-    assert [(event.kind, event.reason) for event in events] == [(EventKind.FETCH_FAILED, "issuer_mismatch")]
+    assert [(event.kind, event.reason) for event in events] == [
+        (EventKind.FETCH_FAILED, "issuer_mismatch"),
+        (EventKind.VERIFICATION_FAILED, "keys_unavailable"),
+    ]
     with pytest.raises(KeySetUnavailable):
         await shell.verify(verifier, issuer.token())
     assert server.discovery_requests == 1  # no new attempt within the backoff

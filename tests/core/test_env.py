@@ -317,6 +317,26 @@ def test_secret_file_refuses_key_material(content, message, tmp_path):
     assert "HS256" not in caught.value.description or "32 bytes" in caught.value.description
 
 
+@pytest.mark.parametrize("last", [b"\n", b"\r"])
+def test_a_der_key_ending_in_a_line_break_byte_is_still_key_material(last, tmp_path):
+    """Stripping the trailing line break must not turn a DER public key into a secret."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    while True:  # about one key in 128 ends in one of these bytes
+        der = (
+            ec.generate_private_key(ec.SECP256R1())
+            .public_key()
+            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+        if der.endswith(last):
+            break
+    path = tmp_path / "secret"
+    path.write_bytes(der)
+    with pytest.raises(ConfigurationError, match=r"JWT_GUARD_SECRET_FILE: .*DER-encoded public key"):
+        options_from_env("JWT_GUARD_", env(SECRET_FILE=str(path), ALGORITHMS="HS256"))
+
+
 def test_secret_file_and_keys_file_exclude_each_other(tmp_path):
     secret, keys = tmp_path / "secret", tmp_path / "keys.pem"
     secret.write_bytes(b"s" * 32)

@@ -47,7 +47,16 @@ STORE_EVENT_KINDS = {
     EventKind.STORE_RECORD_SKIPPED,
     EventKind.REPLAY_DETECTED,
 }
+# Introspection's, the 503 of a verification and the refusals adapters answer.
+OTHER_EVENT_KINDS = {
+    EventKind.INTROSPECTION_CALL,
+    EventKind.INTROSPECTION_FAILED,
+    EventKind.INTROSPECTION_RATE_LIMITED,
+    EventKind.VERIFICATION_FAILED,
+    EventKind.REQUEST_REFUSED,
+}
 ALL_EVENT_KINDS = {value for name, value in vars(EventKind).items() if name.isupper()} - STORE_EVENT_KINDS
+KEY_EVENT_KINDS = ALL_EVENT_KINDS - OTHER_EVENT_KINDS
 
 
 def options(**overrides: Any) -> KeyCacheOptions:
@@ -171,6 +180,11 @@ def kinds(events: list[Event]) -> list[str]:
     return [event.kind for event in events]
 
 
+def key_kinds(events: list[Event]) -> list[str]:
+    """The kinds of the key-set events among *events* (verification outcomes left out)."""
+    return [event.kind for event in events if event.kind != EventKind.TOKEN_VERIFIED]
+
+
 # -- cold start and fresh reuse ------------------------------------------------
 
 
@@ -238,7 +252,8 @@ async def test_outage_within_stale_window_serves_last_good_set(shell, build, iss
         await shell.settle(verifier)
     assert "serving stale keys for" in caplog.text
     failed = [event for event in events if event.kind == EventKind.FETCH_FAILED]
-    assert [(event.reason, event.details) for event in failed] == [("http_status", {"failures": 1})]
+    assert [(event.reason, event.details["failures"]) for event in failed] == [("http_status", 1)]
+    assert failed[0].details["duration"] >= 0
     assert EventKind.SERVING_STALE in kinds(events)
     assert key_server.jwks_requests == 2
 
@@ -256,7 +271,7 @@ async def test_outage_within_stale_window_serves_last_good_set(shell, build, iss
     await shell.verify(verifier, issuer.token())
     await shell.settle(verifier)
     assert key_server.jwks_requests == 4
-    assert kinds(events)[-1] == EventKind.KEYS_NOT_MODIFIED  # recovered; the ETag still matches
+    assert key_kinds(events)[-1] == EventKind.KEYS_NOT_MODIFIED  # recovered; the ETag still matches
 
 
 async def test_beyond_stale_window_answers_503_with_retry_after(shell, build, issuer, clock, key_server):
@@ -575,7 +590,7 @@ async def test_304_renews_freshness(shell, build, issuer, clock, etag, sent):
     conditional = server.requests[-1].headers
     assert sent in conditional
     assert ("if-none-match" in conditional) is etag
-    assert kinds(events)[-1] == EventKind.KEYS_NOT_MODIFIED
+    assert key_kinds(events)[-1] == EventKind.KEYS_NOT_MODIFIED
     clock.advance(479)  # renewed at 481: fresh until 481 + 480
     await shell.verify(verifier, issuer.token())
     await shell.settle(verifier)
@@ -586,7 +601,7 @@ async def test_304_renews_freshness(shell, build, issuer, clock, etag, sent):
     await shell.verify(verifier, issuer.token(key=old_key))  # a known kid: the scheduled refresh
     await shell.settle(verifier)
     assert server.jwks_requests == 3
-    assert kinds(events)[-1] == EventKind.KEYS_FETCHED
+    assert key_kinds(events)[-1] == EventKind.KEYS_FETCHED
 
 
 @pytest.mark.parametrize(
@@ -662,15 +677,22 @@ async def test_on_event_receives_each_kind(shell, build, issuer, clock, key_serv
     await shell.settle(verifier)  # keys_not_modified
     issuer.rotate("ES256")
     await shell.verify(verifier, issuer.token())  # unknown_kid_refetch
+    stranger = LocalIssuer(issuer.issuer, audience=AUDIENCE, clock=clock, keys=[signing_key("ES256", "stranger")])
+    with pytest.raises(UnknownKey):
+        await shell.verify(verifier, stranger.token())  # unknown_kid_refused (cooldown), token_rejected
     key_server.set_fault("status", status=500)
     clock.advance(700)
     await shell.verify(verifier, issuer.token())
     await shell.settle(verifier)  # fetch_failed, serving_stale
     with pytest.raises(InvalidIssuer):
         await shell.verify(verifier, issuer.token(iss="https://evil.example.test/"))  # token_rejected
-    assert set(kinds(events)) == ALL_EVENT_KINDS
+    assert set(kinds(events)) == KEY_EVENT_KINDS
     rejected = [event for event in events if event.kind == EventKind.TOKEN_REJECTED]
-    assert [(event.reason, event.details) for event in rejected] == [("invalid_issuer", {"error": "InvalidIssuer"})]
+    assert [(event.reason, event.details["error"]) for event in rejected] == [
+        ("unknown_key", "UnknownKey"),
+        ("invalid_issuer", "InvalidIssuer"),
+    ]
+    assert [event.reason for event in events if event.kind == EventKind.UNKNOWN_KID_REFUSED] == ["cooldown"]
     assert all(event.issuer == issuer.issuer for event in events if event.kind != EventKind.TOKEN_REJECTED)
 
 
@@ -762,7 +784,7 @@ def test_refresh_cut_short_by_loop_shutdown_is_not_a_failure(issuer, clock, key_
     asyncio.run(verify_and_settle())  # the refresh was released: it runs now, without backoff
     assert key_server.jwks_requests == 3
     assert EventKind.FETCH_FAILED not in kinds(events)
-    assert kinds(events)[-1] == EventKind.KEYS_NOT_MODIFIED
+    assert key_kinds(events)[-1] == EventKind.KEYS_NOT_MODIFIED
 
 
 async def test_refresh_task_cancelled_before_it_ran_releases_the_refresh(issuer, clock, key_server, remote_verifier):

@@ -685,13 +685,19 @@ async def test_on_event_validator_refusal(verify, issuer, make_verifier):
     assert [event.reason for event in events] == ["revoked"]
 
 
-async def test_on_event_silent_on_success(verify, issuer, make_verifier):
+async def test_on_event_reports_each_success_timed(verify, issuer, make_verifier):
+    """With a hook, each verification reports its outcome: the second one from the result cache."""
     events: list[Event] = []
     verifier = make_verifier(on_event=events.append)
     raw = issuer.token()
+    first = await verify(verifier, raw)
     await verify(verifier, raw)
-    await verify(verifier, raw)
-    assert events == []
+    assert [(event.kind, event.issuer, event.reason) for event in events] == [
+        (EventKind.TOKEN_VERIFIED, issuer.issuer, None)
+    ] * 2
+    assert [event.details["cached"] for event in events] == [False, True]
+    assert all(event.details["duration"] >= 0 for event in events)
+    assert events[0].details["token"] is first
 
 
 async def test_on_event_never_carries_the_token(verify, issuer, make_verifier):

@@ -48,7 +48,7 @@ def test_every_request_layer_option_is_a_setting():
     layer = {
         name
         for name, parameter in inspect.signature(middleware_layer).parameters.items()
-        if parameter.kind is parameter.KEYWORD_ONLY and name not in ("on_error_returns", "route_scopes")
+        if parameter.kind is parameter.KEYWORD_ONLY and name not in ("on_error_returns", "route_scopes", "adapter")
     }
     defaults = option_defaults()
     assert set(defaults) == layer

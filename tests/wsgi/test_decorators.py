@@ -59,7 +59,7 @@ def test_mistakes_raise_at_decoration(decorate, exception, message):
 
 
 def test_a_view_without_request_needs_flask(monkeypatch):
-    monkeypatch.setattr("jwt_guard.wsgi._flask_installed", lambda: False)
+    monkeypatch.setattr("jwt_guard._wsgi_decorators._flask_installed", lambda: False)
 
     def view(item_id):
         return "ok"

@@ -46,7 +46,9 @@ async def send_challenge(challenge: Challenge | MetadataAnswer, send: Send, pref
     await send(
         {"type": prefix + "http.response.start", "status": challenge.status_code, "headers": raw_headers(challenge)}
     )
-    await send({"type": prefix + "http.response.body", "body": challenge.body})
+    # more_body is optional in ASGI (default False), but some servers' and
+    # test clients' receivers index it (Quart 0.23's test client does).
+    await send({"type": prefix + "http.response.body", "body": challenge.body, "more_body": False})
 
 
 async def deny(

@@ -207,4 +207,4 @@ class ServiceUnavailableMiddleware:
             answer = render_error(error)
             headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
             await send({"type": "http.response.start", "status": answer.status_code, "headers": headers})
-            await send({"type": "http.response.body", "body": answer.body})
+            await send({"type": "http.response.body", "body": answer.body, "more_body": False})

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jwt_guard import KeyCacheOptions, UnknownKey, Verifier
+from jwt_guard._sources import remote_sources
+from jwt_guard._verifier import key_sources
 from jwt_guard.testing import FakeClock, LocalIssuer, LocalServer, b64url
 
 AUDIENCE = "https://api.bench.test"
@@ -333,7 +335,10 @@ def expiry_round(healthy: Bench, hanging: Bench, shell: str, window: float) -> t
                     await asyncio.sleep(0)  # let refresh tasks run, as a server's loop would
                 index += 1
             tasks = [
-                task for verifier in verifiers for remote in verifier._remote_sources() for task in remote.aio.tasks
+                task
+                for verifier in verifiers
+                for remote in remote_sources(key_sources(verifier))
+                for task in remote.aio.tasks
             ]
             await asyncio.wait_for(asyncio.gather(*tasks), 10)
         finally:

@@ -32,15 +32,13 @@ from jwt_guard._config import (
 )
 from jwt_guard._dpop_flow import DPoPContext, SenderCheck
 from jwt_guard._events import RejectionLog, Reporter, logger
-from jwt_guard._fetch import attach_shells
-from jwt_guard._http import HTTPClients
 from jwt_guard._introspection import Introspection
 from jwt_guard._introspector import Introspector, looks_like_jws
 from jwt_guard._jose import verify_signature
 from jwt_guard._keys import BoundKey
-from jwt_guard._keysource import Effect, KeySource, RemoteKeys, StaticKeys, run_async, run_sync
-from jwt_guard._policy import KeySetState
+from jwt_guard._keysource import Effect, KeySource, run_async, run_sync
 from jwt_guard._reasons import shown, with_details
+from jwt_guard._sources import key_sources_for, remote_sources
 from jwt_guard._static import SecretSource, StaticKeySource, configured_keyset
 from jwt_guard._token import HeaderCache, ParsedToken, parse
 from jwt_guard.errors import (
@@ -221,22 +219,10 @@ class Verifier:
         self._lookup: Callable[[str | bytes], AccessToken | None] = (
             self._cache.get if self._cache is not None else _no_cache
         )  # _lookup_any when introspection is configured (below)
-        self._clients: HTTPClients | None = None
         #: The key source of each issuer; with one source for all, also ``_single``.
-        self._sources: dict[str, KeySource]
-        if static is not None:
-            # Algorithms cannot mix HS* with asymmetric ones, so every key of
-            # a non-empty static set fits the allowlist's kind.
-            self._sources = dict.fromkeys(settings.issuers, StaticKeys(static))
-        else:
-            self._clients = HTTPClients(
-                settings.key_cache, transport, async_transport, allow_insecure_http=settings.allow_insecure_http
-            )
-            if settings.jwks_uri is not None:
-                shared = self._remote(settings.jwks_uri, None, settings.jwks_uri)
-                self._sources = dict.fromkeys(settings.issuers, shared)
-            else:
-                self._sources = {iss: self._remote(iss, iss, None) for iss in settings.issuers}
+        self._sources, self._clients = key_sources_for(
+            settings, static, self._reporter, transport, async_transport, on_change=self.clear_cache
+        )
         distinct = {id(source): source for source in self._sources.values()}
         self._single: KeySource | None = next(iter(distinct.values())) if len(settings.issuers) == 1 else None
         self._introspector: Introspector | None = None
@@ -265,21 +251,6 @@ class Verifier:
         self._dpop_required = self._sender.required
         if settings.on_event is not None:
             self._observe()
-
-    def _remote(self, label: str, issuer: str | None, jwks_uri: str | None) -> RemoteKeys:
-        settings = self._settings
-        state = KeySetState(
-            label=label,
-            issuer=issuer,
-            jwks_uri=jwks_uri,
-            options=settings.key_cache,
-            algorithms=settings.algorithms,
-            allow_insecure_http=settings.allow_insecure_http,
-            reporter=self._reporter,
-        )
-        assert self._clients is not None
-        source = RemoteKeys(state, clock=settings.clock, reporter=self._reporter, on_change=self.clear_cache)
-        return attach_shells(source, self._clients)
 
     @classmethod
     def from_env(
@@ -416,7 +387,7 @@ class Verifier:
 
         Raises :class:`~jwt_guard.KeySetUnavailable` if any cannot be had.
         """
-        for source in self._remote_sources():
+        for source in remote_sources(self._sources):
             run_sync(source.keyset_flow())
         if self._introspector is not None:
             run_sync(self._introspector.endpoint_flow())
@@ -425,7 +396,7 @@ class Verifier:
 
     async def prefetch_async(self) -> None:
         """Async :meth:`prefetch`."""
-        for source in self._remote_sources():
+        for source in remote_sources(self._sources):
             await run_async(source.keyset_flow())
         if self._introspector is not None:
             await run_async(self._introspector.endpoint_flow())
@@ -529,10 +500,6 @@ class Verifier:
         if self._cache is not None:
             self._cache.put(parsed.raw, token, not_before, not_after, epoch)
         return token
-
-    def _remote_sources(self) -> list[RemoteKeys]:
-        distinct = {id(source): source for source in self._sources.values()}
-        return [source for source in distinct.values() if isinstance(source, RemoteKeys)]
 
     def _validate(self, token: AccessToken) -> None:
         for validator in self._validators:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from jwt_guard import AccessToken, Verifier
+from jwt_guard._sources import remote_sources
+from jwt_guard._verifier import key_sources
 
 # Only to detect hangs; no test relies on how long anything takes.
 HANG_LIMIT = 20.0
@@ -44,7 +46,7 @@ class Shell:
     async def settle(self, verifier: Verifier) -> None:
         """Wait for background refreshes this shell started to finish."""
         if self.is_async:
-            tasks = [task for remote in verifier._remote_sources() for task in remote.aio.tasks]
+            tasks = [task for remote in remote_sources(key_sources(verifier)) for task in remote.aio.tasks]
             if tasks:
                 await asyncio.wait_for(asyncio.gather(*tasks), HANG_LIMIT)
             return

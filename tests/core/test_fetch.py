@@ -32,6 +32,8 @@ from jwt_guard import (
     UnsupportedAlgorithm,
     Verifier,
 )
+from jwt_guard._sources import remote_sources
+from jwt_guard._verifier import key_sources
 from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, mock_transport
 from tests.conftest import AUDIENCE, signing_key
 from tests.core.conftest import HANG_LIMIT, Shell, wait_until
@@ -629,7 +631,7 @@ async def test_hostile_cache_headers_never_escape(shell, build, issuer, clock, k
     transport = httpx.MockTransport(handler)
     verifier = build(transport=transport, async_transport=transport)
     await shell.verify(verifier, issuer.token())
-    lifetime = verifier._remote_sources()[0].state.expires_at - clock.now
+    lifetime = remote_sources(key_sources(verifier))[0].state.expires_at - clock.now
     assert 60 <= lifetime <= 86400
 
 
@@ -774,7 +776,7 @@ def test_refresh_cut_short_by_loop_shutdown_is_not_a_failure(issuer, clock, key_
 
     async def verify_and_settle() -> None:
         await verifier.verify_async(issuer.token())
-        tasks = [task for remote in verifier._remote_sources() for task in remote.aio.tasks]
+        tasks = [task for remote in remote_sources(key_sources(verifier)) for task in remote.aio.tasks]
         await asyncio.wait_for(asyncio.gather(*tasks), HANG_LIMIT)
         await verifier.aclose()
 
@@ -793,7 +795,7 @@ async def test_refresh_task_cancelled_before_it_ran_releases_the_refresh(issuer,
     await verifier.verify_async(issuer.token())
     clock.advance(481)
     await verifier.verify_async(issuer.token())  # spawns the refresh task; it has not run yet
-    remote = verifier._remote_sources()[0]
+    remote = remote_sources(key_sources(verifier))[0]
     task = remote.aio._task
     assert task is not None and remote.state.refreshing
     task.cancel()  # as a loop that ends first would
@@ -901,7 +903,7 @@ def test_child_after_fork_can_fetch_while_the_parent_held_the_locks(issuer, key_
     """Locks held by a parent thread at fork time (the key set's and the
     verified-token cache's) are rebuilt in the child."""
     verifier = remote_verifier(key_cache=options(timeout=1, connect_timeout=1))
-    remote = verifier._remote_sources()[0]
+    remote = remote_sources(key_sources(verifier))[0]
     held, release = threading.Event(), threading.Event()
 
     def hold_locks() -> None:

@@ -58,6 +58,7 @@ CORE_MODULES = [
     "_resource",
     "_responder",
     "_singleflight",
+    "_sources",
     "_static",
     "_step_up",
     "_token",

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from jwt_guard import JWTGuardError, KeyCacheOptions, Verifier
+from jwt_guard._sources import remote_sources
+from jwt_guard._verifier import key_sources
 from jwt_guard.testing import FakeClock, KeyServer, LocalIssuer, SigningKey, b64url, mock_transport
 
 __all__ = ["WORKLOADS", "Growth", "measure"]
@@ -157,7 +159,7 @@ class _UnknownKids(_Workload):
 
     def sizes(self) -> dict[str, tuple[int, int]]:
         sizes = super().sizes()
-        remote = self.verifier._remote_sources()[0]
+        remote = remote_sources(key_sources(self.verifier))[0]
         sizes["absent kids"] = (len(remote.state.absent_kids), ABSENT_KIDS)
         return sizes
 

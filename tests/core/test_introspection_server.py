@@ -2,7 +2,8 @@
 kit's endpoint, reached through the verifier's own httpx clients (both faces).
 
 A slow, hanging, oversized or vanished endpoint gives 503 within the key
-fetch's timeout (0.5 s here), never 401 and never a hang.
+fetch's timeout (1.5 s here: short of the test server's 3 s hang, long
+enough for discovery on a loaded machine), never 401 and never a hang.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def make(shell: Shell, issuer: LocalIssuer, clock: FakeClock, **options) -> Veri
             issuer=issuer.issuer,
             audience=AUDIENCE,
             clock=clock,
-            key_cache=KeyCacheOptions(timeout=0.5, connect_timeout=0.5),
+            key_cache=KeyCacheOptions(timeout=1.5, connect_timeout=1.5),
             introspection=Introspection(client_id="api", client_secret="secret", **options),
         )
     )

@@ -40,10 +40,6 @@ URL = "https://api.fuzz.test/items"
 _ROOT = Path(__file__).resolve().parents[1]
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 class Target:
     """A DPoP verifier with nonces, a bound token, and genuine proofs for it."""
 
@@ -135,15 +131,15 @@ def check(data: bytes) -> None:
     elif mode == 1:
         t.through_guard(body.decode("latin-1"))
     elif mode == 2:
-        t.verify(f"{_b64url(body)}.{t.claims}.{t.signature}")
+        t.verify(f"{_driver.b64url(body)}.{t.claims}.{t.signature}")
     elif mode == 3:
-        t.verify(f"{t.header}.{_b64url(body)}.{t.signature}")
+        t.verify(f"{t.header}.{_driver.b64url(body)}.{t.signature}")
     elif mode == 4:
         t.verify(t.signed(_genuine_header(t), body))
     elif mode == 5:
         t.verify(t.signed(body, _genuine_claims(t)))
     elif mode == 6:
-        t.verify(f"{t.header}.{t.claims}.{_b64url(body)}")
+        t.verify(f"{t.header}.{t.claims}.{_driver.b64url(body)}")
     elif mode == 7:
         t.verify(t.key.proof("GET", URL, access_token=t.token, nonce=t.nonce), url=text)
     else:

@@ -35,10 +35,6 @@ MODES = 8
 _ROOT = Path(__file__).resolve().parents[1]
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 class Target:
     """A verifier with one key of each family, and genuine tokens for it."""
 
@@ -74,8 +70,8 @@ class Target:
         self.loop.close()
 
     def signed(self, payload: bytes) -> str:
-        signing_input = f"{self.header}.{_b64url(payload)}"
-        return f"{signing_input}.{_b64url(self.eddsa.sign(signing_input.encode()))}"
+        signing_input = f"{self.header}.{_driver.b64url(payload)}"
+        return f"{signing_input}.{_driver.b64url(self.eddsa.sign(signing_input.encode()))}"
 
 
 _TARGET: Target | None = None
@@ -112,13 +108,13 @@ def check(data: bytes) -> None:
         if token is not None:
             t.verify(token)
     elif mode == 3:
-        t.verify(f"{_b64url(body)}.{t.payload}.{t.signature}")
+        t.verify(f"{_driver.b64url(body)}.{t.payload}.{t.signature}")
     elif mode == 4:
-        t.verify(f"{t.header}.{_b64url(body)}.{t.signature}")
+        t.verify(f"{t.header}.{_driver.b64url(body)}.{t.signature}")
     elif mode == 5:
         t.verify(t.signed(body))
     elif mode == 6:
-        t.verify(f"{t.header}.{t.payload}.{_b64url(body)}")
+        t.verify(f"{t.header}.{t.payload}.{_driver.b64url(body)}")
     else:
         t.verify_async(body.decode("utf-8", "surrogateescape"))
 

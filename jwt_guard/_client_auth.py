@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from jwt_guard._introspection import Introspection
+from jwt_guard._token import b64url_encode
 
 __all__ = ["ASSERTION_TYPE", "ClientAuth"]
 
@@ -38,10 +39,6 @@ ASSERTION_LIFETIME = 60
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _EC_SIZES = {"ES256": 32, "ES384": 48, "ES512": 66}
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _sign(key: Any, alg: str, data: bytes) -> bytes:
@@ -107,5 +104,7 @@ class ClientAuth:
             "iat": now,
             "exp": now + ASSERTION_LIFETIME,
         }
-        signing_input = ".".join(_b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims))
-        return f"{signing_input}.{_b64url(_sign(key, alg, signing_input.encode('ascii')))}"
+        signing_input = ".".join(
+            b64url_encode(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        return f"{signing_input}.{b64url_encode(_sign(key, alg, signing_input.encode('ascii')))}"

@@ -27,7 +27,6 @@ When :attr:`DPoPProof.next_nonce` is set, the answer carries it in a
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -46,6 +45,7 @@ from jwt_guard._token import (
     UNIQUE_MEMBERS_DECODER,
     ParsedToken,
     b64url_decode,
+    b64url_encode,
     decode_json_object,
     parse,
 )
@@ -109,10 +109,6 @@ class DPoPProof(NamedTuple):
         return max(1, math.ceil(self.acceptable_until - now))
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def replay_key(thumbprint: str, jti: str) -> str:
     """The store key for a proof: ``dpop:<thumbprint>:<jti>``.
 
@@ -130,7 +126,7 @@ def access_token_hash(access_token: str) -> str:
 
     Memoised: a client presents the same token with many proofs.
     """
-    return _b64url(hashlib.sha256(access_token.encode("utf-8", "surrogatepass")).digest())
+    return b64url_encode(hashlib.sha256(access_token.encode("utf-8", "surrogatepass")).digest())
 
 
 def bound_thumbprint(claims: Mapping[str, Any]) -> str | None:

@@ -15,12 +15,11 @@ context never passes a check with another. Pure: the clock is a parameter.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from typing import NamedTuple, Protocol
 
-from jwt_guard._token import b64url_decode
+from jwt_guard._token import b64url_decode, b64url_encode
 
 __all__ = ["MIN_SECRET_BYTES", "DPoPNonces", "NonceChecker", "NonceVerdict"]
 
@@ -48,10 +47,6 @@ class NonceChecker(Protocol):
     def check(self, value: str | None, now: float, leeway: float) -> NonceVerdict:
         """Judge *value* (``None``: the proof has no nonce) at time *now*."""
         ...
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 class DPoPNonces:
@@ -99,7 +94,7 @@ class DPoPNonces:
     def issue(self, now: float) -> str:
         """A new nonce, issued at *now*."""
         stamp = max(0, int(now)).to_bytes(_TIME_BYTES, "big")
-        return _b64url(stamp + self._mac(stamp))
+        return b64url_encode(stamp + self._mac(stamp))
 
     def issued_at(self, value: object) -> int | None:
         """The issue time of a nonce this object made, or ``None`` if *value*

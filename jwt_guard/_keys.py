@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from jwt_guard._config import ASYMMETRIC_ALGORITHMS
 from jwt_guard._jose import SignatureKey, bind_key
+from jwt_guard._token import b64url_encode
 
 __all__ = [
     "BoundKey",
@@ -341,13 +342,9 @@ def keyset_from_secret(secret: bytes, allowed: frozenset[str]) -> KeySet:
     return KeySet(keys, frozenset({"oct:" + hashlib.sha256(secret).hexdigest()}))
 
 
-def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).decode().translate(str.maketrans("+/", "-_")).rstrip("=")
-
-
 def _uint(value: int, size: int | None = None) -> str:
     length = size if size is not None else max(1, (value.bit_length() + 7) // 8)
-    return _b64(value.to_bytes(length, "big"))
+    return b64url_encode(value.to_bytes(length, "big"))
 
 
 def public_jwk(key: object) -> dict[str, str]:
@@ -363,7 +360,7 @@ def public_jwk(key: object) -> dict[str, str]:
         pub = key.public_numbers()
         return {"kty": "EC", "crv": crv, "x": _uint(pub.x, size), "y": _uint(pub.y, size)}
     if isinstance(key, ed25519.Ed25519PublicKey):
-        return {"kty": "OKP", "crv": "Ed25519", "x": _b64(key.public_bytes_raw())}
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(key.public_bytes_raw())}
     raise ValueError(f"unsupported key type {type(key).__name__}")
 
 
@@ -372,7 +369,7 @@ def thumbprint(jwk: Mapping[str, str]) -> str:
     required = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
     members = {name: jwk[name] for name in required[jwk["kty"]]}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-    return _b64(hashlib.sha256(canonical).digest())
+    return b64url_encode(hashlib.sha256(canonical).digest())
 
 
 # -- diagnostics -------------------------------------------------------------------

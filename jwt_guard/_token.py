@@ -15,7 +15,15 @@ from typing import Any
 from jwt_guard._reasons import shown, with_details
 from jwt_guard.errors import MalformedToken, TokenTooLarge, UnsupportedAlgorithm
 
-__all__ = ["UNIQUE_MEMBERS_DECODER", "HeaderCache", "ParsedToken", "b64url_decode", "decode_json_object", "parse"]
+__all__ = [
+    "UNIQUE_MEMBERS_DECODER",
+    "HeaderCache",
+    "ParsedToken",
+    "b64url_decode",
+    "b64url_encode",
+    "decode_json_object",
+    "parse",
+]
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TOKEN_CHARS = _ALPHABET + b"."
@@ -78,6 +86,14 @@ def b64url_decode(segment: bytes) -> bytes:
     """
     remainder = _check_b64url(segment)
     return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[remainder])
+
+
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def b64url_encode(data: bytes) -> str:
+    """base64url without padding (RFC 7515 §2): thumbprints, ``ath``, nonces, JWS segments."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 #: Deepest JSON nesting accepted in a claims set. Real tokens nest a handful

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
+from jwt_guard._token import b64url_encode
 from jwt_guard.testing._issuer import LocalIssuer
 from jwt_guard.testing._keyserver import KeyServer, Reply
 from jwt_guard.testing._network import LocalServer
@@ -132,8 +133,7 @@ def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 def _s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return b64url_encode(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 class AuthorizationServer:

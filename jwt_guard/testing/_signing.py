@@ -10,7 +10,6 @@ publishes.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from jwt_guard._config import DEFAULT_ALGORITHMS
 from jwt_guard._keys import public_jwk, thumbprint
+from jwt_guard._token import b64url_encode
 
 __all__ = ["ALGORITHMS", "SigningKey", "b64url", "encode_segments"]
 
@@ -34,9 +34,7 @@ ALGORITHMS = (*DEFAULT_ALGORITHMS, "HS256", "HS384", "HS512")
 
 def b64url(data: bytes | str) -> str:
     """base64url without padding (RFC 7515 §2)."""
-    if isinstance(data, str):
-        data = data.encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return b64url_encode(data.encode() if isinstance(data, str) else data)
 
 
 def _json(value: Any) -> bytes:

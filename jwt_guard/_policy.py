@@ -80,6 +80,9 @@ class Fetched:
     last_modified: str | None
     jwks_uri: str
     discovered: bool
+    #: When the key-set request was sent (the verifier's clock): freshness
+    #: counts from then (RFC 9111 §4.2.3), not from when the reply is applied.
+    requested_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class NotModified:
     lifetime: float
     jwks_uri: str
     discovered: bool
+    requested_at: float | None = None
 
 
 Outcome = Fetched | NotModified | Failure
@@ -345,12 +349,13 @@ class KeySetState:
         # other 304 is no evidence that the cached keys are still current.
         conditional = len(headers) > 1
         assert jwks_uri is not None
+        requested_at = clock()
         reply = yield Request(jwks_uri, tuple(headers), "jwks", allow_http=self.http_ok)
         if isinstance(reply, Failure):
             return reply
         now = clock()
         if reply.status == 304 and conditional:
-            return NotModified(freshness_lifetime(reply.headers, self.options, now), jwks_uri, discovered)
+            return NotModified(freshness_lifetime(reply.headers, self.options, now), jwks_uri, discovered, requested_at)
         if reply.status != 200:
             return Failure("http_status", "the key set URL answered with an error status", f"HTTP {reply.status}")
         document = decode_json_object(reply.body)
@@ -372,6 +377,7 @@ class KeySetState:
             reply.headers.get("last-modified"),
             jwks_uri,
             discovered,
+            requested_at,
         )
 
     def _discover(self, issuer: str) -> Generator[Request, Reply, str | Failure]:
@@ -419,32 +425,45 @@ class KeySetState:
         self.generation += 1
         self.in_flight = max(0, self.in_flight - 1)
         changed = False
-        if isinstance(outcome, Fetched):
-            previous = self.keyset
-            changed = previous is None or previous.fingerprint != outcome.keyset.fingerprint
-            self.keyset = outcome.keyset
-            self.etag = outcome.etag
-            self.last_modified = outcome.last_modified
-            self._renew(now, outcome.lifetime, outcome.jwks_uri, outcome.discovered)
-            if changed:
-                self.absent_kids.clear()
-                logger.info(
-                    "jwt_guard: fetched %d key(s) for %s (kids: %s)",
-                    len(outcome.keyset),
-                    self.label,
-                    ", ".join(sorted(outcome.keyset.kids)) or "-",
-                )
-            self.reporter.emit(
-                EventKind.KEYS_FETCHED, self.label, None, keys=len(outcome.keyset), changed=changed, duration=duration
-            )
-        elif isinstance(outcome, NotModified):
-            self._renew(now, outcome.lifetime, outcome.jwks_uri, outcome.discovered)
-            self.reporter.emit(EventKind.KEYS_NOT_MODIFIED, self.label, duration=duration)
-        else:
+        if isinstance(outcome, Failure):
             self._failed(outcome, now, duration)
+        else:
+            # Fresh from when the request left (RFC 9111 §4.2.3), not from
+            # now: a reply applied late (a slow fetch, a busy event loop)
+            # must not push the next refresh out past a key published
+            # meanwhile.
+            sent = now if outcome.requested_at is None else min(outcome.requested_at, now)
+            if self.last_success is not None and sent < self.last_success:
+                # A fetch sent later has been applied already: its set is newer.
+                logger.debug("jwt_guard: dropped an outdated key-set reply for %s", self.label)
+            elif isinstance(outcome, Fetched):
+                changed = self._take(outcome, sent, duration)
+            else:
+                self._renew(sent, outcome.lifetime, outcome.jwks_uri, outcome.discovered)
+                self.reporter.emit(EventKind.KEYS_NOT_MODIFIED, self.label, duration=duration)
         # Until this moment requests use the set without taking the lock.
         next_decision = min(max(self.refresh_at, self.retry_at), self.stale_until)
         self.current = _Current(self.keyset if now < self.stale_until else None, next_decision)
+        return changed
+
+    def _take(self, outcome: Fetched, sent: float, duration: float | None) -> bool:
+        previous = self.keyset
+        changed = previous is None or previous.fingerprint != outcome.keyset.fingerprint
+        self.keyset = outcome.keyset
+        self.etag = outcome.etag
+        self.last_modified = outcome.last_modified
+        self._renew(sent, outcome.lifetime, outcome.jwks_uri, outcome.discovered)
+        if changed:
+            self.absent_kids.clear()
+            logger.info(
+                "jwt_guard: fetched %d key(s) for %s (kids: %s)",
+                len(outcome.keyset),
+                self.label,
+                ", ".join(sorted(outcome.keyset.kids)) or "-",
+            )
+        self.reporter.emit(
+            EventKind.KEYS_FETCHED, self.label, None, keys=len(outcome.keyset), changed=changed, duration=duration
+        )
         return changed
 
     def _failed(self, failure: Failure, now: float, duration: float | None) -> None:

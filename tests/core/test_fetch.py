@@ -369,6 +369,28 @@ async def test_kid_published_during_an_in_flight_refresh_is_still_picked_up(shel
     assert key_server.jwks_requests == 3
 
 
+async def test_a_fetch_answered_late_does_not_postpone_the_next_refresh(shell, build, issuer, clock, key_server):
+    """Freshness counts from when the key-set request left: a reply applied
+    after the clock moved past the refresh point (a slow fetch, a busy loop)
+    leaves the refresh due, so a key published meanwhile is not hidden for a
+    whole lifetime."""
+    gate = Gate(key_server)
+    verifier = build(gate=gate)
+    await shell.verify(verifier, issuer.token())
+    gate.close()
+    refetching = Background(shell, verifier, random_kid_token(issuer))
+    await wait_until(gate.held.is_set, "the unknown-kid refetch")
+    clock.advance(481)  # past refresh-ahead (480 s) while the reply is held
+    gate.open()
+    with pytest.raises(UnknownKey):
+        await refetching.result()
+    await shell.settle(verifier)
+    assert key_server.jwks_requests == 2
+    await shell.verify(verifier, issuer.token())
+    await shell.settle(verifier)
+    assert key_server.jwks_requests == 3
+
+
 async def test_unknown_kid_flood_refetches_once_per_cooldown(shell, build, issuer, clock, key_server):
     verifier = build(key_cache=options(unknown_kid_cooldown=30))
     await shell.verify(verifier, issuer.token())

@@ -1038,3 +1038,34 @@ def test_failure_descriptions_never_carry_an_internal_status(reply, hidden, stag
     assert not any(char.isdigit() for char in outcome.description), outcome.description
     assert not any(char.isdigit() for char in state.unavailable(T0).description)
     assert f"HTTP {hidden}" in caplog.text
+
+
+# -- replies applied late, and replies overtaken ----------------------------------
+
+
+def test_freshness_counts_from_when_the_request_left():
+    """A reply applied 100 s after its request (a slow fetch, a busy loop)
+    is fresh for its lifetime from the request, so its refresh stays due."""
+    state = make_state()
+    flow = state.refresh(lambda: T0)
+    next(flow)
+    with pytest.raises(StopIteration) as stop:
+        flow.send(ok(jwks(KEY_A), cache_control="max-age=600"))
+    outcome = stop.value.value
+    assert outcome.requested_at == T0
+    state.apply(outcome, T0 + 490)
+    assert state.refresh_at == T0 + 480
+    assert state.expires_at == T0 + 600
+    assert state.plan(T0 + 490)[0] is Plan.USE_AND_REFRESH
+
+
+def test_a_reply_overtaken_by_a_newer_one_is_dropped():
+    """Two fetches overlap (the sync and async shells of one verifier): the
+    one sent first, applied last, must not bring back the older set."""
+    state = make_state()
+    state.apply(Fetched(keyset(KEY_B), [], 600.0, None, None, JWKS_URI, False, T0 + 5), T0 + 6)
+    changed = state.apply(Fetched(keyset(KEY_A), [], 600.0, None, None, JWKS_URI, False, T0), T0 + 7)
+    assert not changed
+    assert state.keyset is not None and state.keyset.has_kid("kid-b") and not state.keyset.has_kid("kid-a")
+    assert state.refresh_at == T0 + 5 + 480
+    assert state.generation == 2

@@ -13,8 +13,9 @@ decodes them from a request header:
 * ``hook``      ``on_event`` set to a function that does nothing: the cost of
                 timing each verification and building its event;
 * ``global``    ``jwt_guard.otel.instrument(verifier)`` in a process that set no
-                global provider: the API package's proxies, which record nothing
-                (the extra installed, no SDK configured);
+                global provider (the extra installed, no SDK configured):
+                nothing could be recorded, so verifications are counted until
+                a provider is set, not timed;
 * ``noop``      ``instrument`` with OpenTelemetry's explicit no-op meter and
                 tracer providers;
 * ``sdk-metrics`` ``instrument`` with the SDK's meter provider (a metric

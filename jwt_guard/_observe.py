@@ -8,11 +8,17 @@ of the class's method — the one verification, never a copy of its steps —
 and reports the outcome (``token_verified``, ``token_rejected`` or
 ``verification_failed``) with its duration and whether the verified-result
 cache answered.
+
+An instrumentation that would record nothing yet (OpenTelemetry's API
+without a configured SDK) asks for :func:`observe_later` instead: counting
+faces, a fraction of the cost, which ask every few calls whether anything
+would now be recorded and then install the timed faces.
 """
 
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -25,11 +31,14 @@ if TYPE_CHECKING:
     from jwt_guard._access_token import AccessToken
     from jwt_guard._verifier import Verifier
 
-__all__ = ["observe"]
+__all__ = ["observe", "observe_later"]
 
 VERIFIED = EventKind.TOKEN_VERIFIED
 
 Lookup = Callable[[Any], "AccessToken | None"]
+
+#: Verifiers running the counting faces of :func:`observe_later`.
+_COUNTING: weakref.WeakSet[Verifier] = weakref.WeakSet()
 
 
 def observe(verifier: Verifier, reporter: Reporter, lookup: Lookup | None) -> None:
@@ -41,8 +50,9 @@ def observe(verifier: Verifier, reporter: Reporter, lookup: Lookup | None) -> No
     dict access, its hash being cached. Calling this again changes nothing.
     """
     instance = vars(verifier)
-    if "verify" in instance:
+    if "verify" in instance and verifier not in _COUNTING:
         return
+    _COUNTING.discard(verifier)
     cls = type(verifier)
     plain = cls.verify
     plain_async = cls.verify_async
@@ -95,5 +105,41 @@ def observe(verifier: Verifier, reporter: Reporter, lookup: Lookup | None) -> No
 
     # Instance attributes come before the class's methods on lookup: this
     # verifier (and no other) now runs the timed faces.
+    instance["verify"] = functools.update_wrapper(verify, plain.__get__(verifier))
+    instance["verify_async"] = functools.update_wrapper(verify_async, plain_async.__get__(verifier))
+
+
+def observe_later(verifier: Verifier, due: Callable[[], object], every: int) -> None:
+    """Until *verifier* is observed, call *due* once every *every*
+    verifications (sync and async together), untimed.
+
+    *due* decides whether verifications are now worth timing, and if so
+    calls :func:`observe` (through the verifier), which replaces these
+    faces. A verifier that is already observed is left as it is.
+    """
+    instance = vars(verifier)
+    if "verify" in instance:
+        return
+    cls = type(verifier)
+    plain = cls.verify
+    plain_async = cls.verify_async
+    left = every
+
+    def count() -> None:
+        nonlocal left
+        left -= 1
+        if left <= 0:  # threads may race past 0: never stuck below it
+            left = every
+            due()
+
+    def verify(token: Any, /, **options: Any) -> AccessToken:
+        count()
+        return plain(verifier, token, **options) if options else plain(verifier, token)
+
+    async def verify_async(token: Any, /, **options: Any) -> AccessToken:
+        count()
+        return await (plain_async(verifier, token, **options) if options else plain_async(verifier, token))
+
+    _COUNTING.add(verifier)
     instance["verify"] = functools.update_wrapper(verify, plain.__get__(verifier))
     instance["verify_async"] = functools.update_wrapper(verify_async, plain_async.__get__(verifier))

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from jwt_guard._events import Event
     from jwt_guard.stores import Store
 
-__all__ = ["StaticKeySource", "Verifier", "event_reporter", "key_sources"]
+__all__ = ["StaticKeySource", "Verifier", "event_reporter", "key_sources", "time_verifications"]
 
 #: How long :meth:`Verifier.prefetch` waits for a revocation store's first read.
 REVOCATION_READY_TIMEOUT = 30.0
@@ -517,6 +517,12 @@ def event_reporter(verifier: Verifier) -> Reporter:
     """The reporter carrying *verifier*'s events, for refusals answered
     outside it (:class:`~jwt_guard.Responder`)."""
     return verifier._reporter
+
+
+def time_verifications(verifier: Verifier) -> None:
+    """Time and report *verifier*'s verifications from now on, as an event
+    hook does (for hooks added straight to its reporter)."""
+    verifier._observe()
 
 
 def key_sources(verifier: Verifier) -> dict[str, KeySource]:

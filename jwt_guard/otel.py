@@ -30,6 +30,7 @@ The metrics, their units and attributes are described in
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 import weakref
@@ -42,8 +43,9 @@ from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKin
 
 from jwt_guard import __version__
 from jwt_guard._events import Event, EventKind
+from jwt_guard._observe import observe_later
 from jwt_guard._reasons import REASON_CODES
-from jwt_guard._verifier import Verifier, key_sources
+from jwt_guard._verifier import Verifier, event_reporter, key_sources, time_verifications
 from jwt_guard.stores import Store
 
 __all__ = ["instrument"]
@@ -63,10 +65,11 @@ ADAPTERS = frozenset({"asgi", "wsgi", "fastapi", "django"})
 #: Boundaries of the verification histogram (seconds): a cached answer takes
 #: microseconds, a signature check tens of them, a key-set fetch milliseconds.
 VERIFY_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0)
-#: While no global tracer provider is set, spans are skipped; whether one has
-#: been set since is looked up once every this many verifications (the lookup
-#: costs more than a no-op span).
-GLOBAL_TRACER_PROBE = 128
+#: While no global provider is set (the API without an SDK), verifications
+#: are counted, not timed, and spans are skipped; whether one has been set
+#: since is looked up once every this many verifications (and at every
+#: key-set fetch).
+GLOBAL_PROBE = 128
 #: Boundaries of the fetch histograms (seconds).
 FETCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -99,8 +102,10 @@ def instrument(
     Instrumenting the same verifier again does nothing; so does
     instrumenting it with OpenTelemetry's no-op meter *and* tracer providers.
     With ``None`` and no global provider set (the API package alone, or an
-    SDK configured later), metrics go to the API's proxies and spans are
-    made once a global tracer provider has been set. Every middleware and
+    SDK configured later), nothing could be recorded: verifications are
+    counted, not timed, and within :data:`GLOBAL_PROBE` verifications of a
+    global provider being set (or at the next key-set fetch) metrics and
+    spans start. Every middleware and
     dependency using *verifier* counts its refusals here too.
 
     .. warning:: A store shared by several instrumented verifiers reports its
@@ -123,10 +128,30 @@ def instrument(
         issuers=issuers,
         record_subject=record_subject,
         tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
     )
     for store in _stores_of(verifier):
         store.add_event_hook(telemetry.on_store_event)
-    verifier.add_event_hook(telemetry.on_event)
+    event_reporter(verifier).add(telemetry.on_event)
+    if telemetry.awake():
+        time_verifications(verifier)
+    else:
+        # Nothing would record a verification yet: count them (a fraction
+        # of timing them) until a global provider is set.
+        telemetry.on_wake = lambda: time_verifications(verifier)
+        observe_later(verifier, telemetry.awake, GLOBAL_PROBE)
+
+
+def _global_meter_unset() -> bool:
+    """Is the global meter provider still the API's proxy (no SDK set)?
+    When that cannot be told, it counts as set: metrics are recorded."""
+    internal = sys.modules.get("opentelemetry.metrics._internal")
+    proxy = getattr(internal, "_PROXY_METER_PROVIDER", None)
+    return proxy is not None and metrics.get_meter_provider() is proxy
+
+
+def _global_tracer_unset() -> bool:
+    return isinstance(trace.get_tracer_provider(), (ProxyTracerProvider, NoOpTracerProvider))
 
 
 def _stores_of(verifier: Verifier) -> list[Store]:
@@ -166,6 +191,7 @@ class Telemetry:
         issuers: Iterable[str],
         record_subject: bool = False,
         tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         self._tracer = tracer
         # Spans cost a microsecond even when nothing records them: with a
@@ -173,6 +199,13 @@ class Telemetry:
         self._follow_global = tracer_provider is None
         self._spans = tracer_provider is not None and not isinstance(tracer_provider, NoOpTracerProvider)
         self._probe = 0
+        # Metrics while the global meter provider is unset go to the API's
+        # proxies, which drop them until an SDK is set (then they forward).
+        self._meter_follows_global = meter_provider is None
+        self._metrics = meter_provider is not None and not isinstance(meter_provider, NoOpMeterProvider)
+        self._awake = False
+        #: Called once when :meth:`awake` first holds after being false.
+        self.on_wake: Callable[[], None] | None = None
         self._record_subject = record_subject
         self._issuers = frozenset(issuers)
         self._lock = threading.Lock()
@@ -279,6 +312,8 @@ class Telemetry:
         if event.kind == VERIFIED:  # the one event of every request first
             self._verified(event)
             return
+        if not self._awake:  # rare events look for a global provider too
+            self.awake()
         handler = self._handlers.get(event.kind)
         if handler is not None:
             handler(event)
@@ -396,15 +431,29 @@ class Telemetry:
             values = list(self._stale.items())
         return [Observation(value, {ISSUER: issuer}) for issuer, value in values]
 
+    def awake(self) -> bool:
+        """Would anything record a verification now (a meter or tracer
+        provider other than a no-op or the API's unset global)? The first
+        time it would, :attr:`on_wake` runs."""
+        if self._awake:
+            return True
+        if not self._metrics and self._meter_follows_global:
+            self._metrics = not _global_meter_unset()
+        awake = self._metrics or self._tracing(True)
+        if awake:
+            self._awake = True
+            if self.on_wake is not None:
+                self.on_wake()
+        return awake
+
     def _tracing(self, probe: bool = False) -> bool:
         if self._spans or not self._follow_global:
             return self._spans
         # Following the global provider, not set yet: look again now and then
         # (and at every fetch, which are rare).
-        self._probe = count = (self._probe + 1) % GLOBAL_TRACER_PROBE
+        self._probe = count = (self._probe + 1) % GLOBAL_PROBE
         if count == 1 or probe:
-            provider = trace.get_tracer_provider()
-            self._spans = not isinstance(provider, (ProxyTracerProvider, NoOpTracerProvider))
+            self._spans = not _global_tracer_unset()
         return self._spans
 
     def _span(self, name: str, duration: float, attributes: dict[str, Any], error: str | None) -> None:

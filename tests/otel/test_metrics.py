@@ -157,8 +157,65 @@ def test_a_noop_tracer_with_real_metrics_makes_no_spans(telemetry, make_verifier
     assert telemetry.spans() == ()
 
 
+def test_without_a_global_provider_verifications_are_counted_not_timed(monkeypatch, make_verifier, issuer):
+    """The API alone (no SDK set): no clock read, no event per verification,
+    until a provider is set; a hook added meanwhile gets its timed events."""
+    from jwt_guard import otel
+
+    monkeypatch.setattr(otel, "_global_meter_unset", lambda: True)
+    monkeypatch.setattr(otel, "_global_tracer_unset", lambda: True)
+    seen: list[str] = []
+    verifier = make_verifier()
+    instrument(verifier)
+    monkeypatch.setattr(otel.Telemetry, "_verified", lambda self, event: seen.append(event.kind))
+    for _ in range(otel.GLOBAL_PROBE * 2):
+        verifier.verify(issuer.token())
+    assert seen == []
+    verifier.add_event_hook(lambda event: seen.append(event.kind))
+    verifier.verify(issuer.token())
+    assert seen == ["token_verified", "token_verified"]  # the telemetry's hook, then the new one
+
+
+def test_metrics_start_once_a_global_meter_provider_is_set():
+    """In a process of its own (a global provider is set once per process):
+    the API's proxies until an SDK is set, then every verification within
+    GLOBAL_PROBE of it."""
+    code = """
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from jwt_guard.otel import GLOBAL_PROBE, instrument
+from jwt_guard.testing import LocalIssuer
+
+issuer = LocalIssuer("https://issuer.example.test/")
+verifier = issuer.verifier()
+instrument(verifier)
+for _ in range(10):
+    verifier.verify(issuer.token())
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+def verified():
+    data = reader.get_metrics_data()
+    points = [point for resource in (data.resource_metrics if data else []) for scope in resource.scope_metrics
+              for metric in scope.metrics if metric.name == "jwt_guard.verification.duration"
+              for point in metric.data.data_points]
+    return sum(point.count for point in points)
+
+assert verified() == 0
+for _ in range(GLOBAL_PROBE):
+    verifier.verify(issuer.token())
+first = verified()
+assert 0 < first < GLOBAL_PROBE, first
+for _ in range(7):
+    verifier.verify(issuer.token())
+assert verified() == first + 7, (first, verified())
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_following_the_global_tracer_provider_once_it_is_set(telemetry, monkeypatch, make_verifier, issuer):
-    """Until a global tracer provider is set no span is made; after, within GLOBAL_TRACER_PROBE verifications."""
+    """Until a global tracer provider is set no span is made; after, within GLOBAL_PROBE verifications."""
     from opentelemetry import trace
 
     from jwt_guard import otel
@@ -170,7 +227,7 @@ def test_following_the_global_tracer_provider_once_it_is_set(telemetry, monkeypa
     verifier.verify(issuer.token())
     assert telemetry.spans() == ()
     monkeypatch.setattr(otel.trace, "get_tracer_provider", lambda: telemetry.tracer_provider)
-    for _ in range(otel.GLOBAL_TRACER_PROBE):
+    for _ in range(otel.GLOBAL_PROBE):
         verifier.verify(issuer.token())
     assert len(telemetry.spans()) == 1  # the one that probed and every later one
     verifier.verify(issuer.token())

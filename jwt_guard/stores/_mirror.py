@@ -4,9 +4,9 @@ One daemon thread per process (a forked child starts its own). It reads
 everything once (a *resync*), then follows the change log with ``XREAD
 BLOCK`` from the last entry it saw: a change reaches this process as soon as
 Redis hands it out, and every return of ``XREAD`` (at the latest after one
-block period) proves the mirror current up to that instant. Any failure,
-and any gap in the log's sequence numbers, leads to a new resync once Redis
-answers again.
+block period) proves the mirror current up to that instant. Any failure, a
+new connection, and any gap in the log's sequence numbers lead to a new
+resync once Redis answers again.
 
 Why a stream rather than pub/sub: the log is ordered and resumable, so a
 change written between the resync snapshot and the first read is not lost
@@ -54,6 +54,10 @@ class MirrorSink(Protocol):
 
 class _Gap(Exception):
     """The log skipped a sequence number: changes were missed."""
+
+
+class _Reconnected(Exception):
+    """The reader's connection was replaced without an error reaching it."""
 
 
 def error_reason(error: BaseException) -> str:
@@ -156,6 +160,9 @@ class MirrorReader:
             except _Gap:
                 logger.warning("jwt_guard: the revocation log skipped entries; reading every record again")
                 self._stop.wait(_MIN_BACKOFF)
+            except _Reconnected:
+                logger.info("jwt_guard: the revocation mirror reconnected to Redis; reading every record again")
+                self._stop.wait(_MIN_BACKOFF)
             except IndexFull:
                 self._stop.wait(_FULL_BACKOFF)
             except self._errors as error:
@@ -205,7 +212,16 @@ class MirrorReader:
         block: int | None = None
         last_prune = time.monotonic()
         while not self._stop.is_set():
-            reply = self._client.xread({self._keys.log: self._last_id}, count=_READ_COUNT, block=block)
+            # The connection pool silently replaces a connection the server
+            # closed while it sat idle between two reads: what was written
+            # meanwhile outside the log would go unseen. The connection's id,
+            # read with each XREAD on the same connection, tells.
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.client_id()
+                pipe.xread({self._keys.log: self._last_id}, count=_READ_COUNT, block=block)
+                connection_id, reply = pipe.execute()
+            if connection_id != self._connection_id:
+                raise _Reconnected
             stamp = time.monotonic()
             if reply:
                 self._apply(reply)

@@ -19,7 +19,7 @@ import redis
 from jwt_guard import ConfigurationError, EventKind, StoreUnavailable
 from jwt_guard.stores import RedisStore, Revocation
 from jwt_guard.stores._redis_format import Keys
-from tests.stores.conftest import eventually
+from tests.stores.conftest import READY_TIMEOUT, eventually
 from tests.support.services import SilentServer, free_port
 
 ISS = "https://idp.example.test/"
@@ -206,6 +206,41 @@ def test_a_reconnect_reads_every_record_again(make_redis_store, redis_server, pr
         eventually(lambda: store.check(ISS, "hand-written", None, None, None) == "token", what="resync")
         assert kinds(events).count(EventKind.STORE_RESYNCED) >= 2
     finally:
+        raw.close()
+
+
+def test_a_connection_closed_between_two_reads_is_noticed(make_redis_store, redis_server, prefix, events):
+    """The mirror's connection closed by the server while the reader sits
+    between two reads (not blocked in one): the client would quietly open a
+    new one, so the reader must notice the new connection and read every
+    record again."""
+    store = make_redis_store(on_event=events.append)
+    between, release = threading.Event(), threading.Event()
+    contact = store._mirror_contact
+
+    def pause_once(stamp: float) -> None:  # the reader reports contact right after each read
+        contact(stamp)
+        if not between.is_set():
+            between.set()
+            release.wait(READY_TIMEOUT)
+
+    store._mirror_contact = pause_once  # type: ignore[method-assign]
+    record = Revocation("token", ISS, "hand-written", time.time() + 300, time.time() + 360)
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        assert between.wait(READY_TIMEOUT), "the reader never finished a read"
+        key = Keys(prefix).record(record)
+        raw.hset(key, mapping={"k": "token", "iss": ISS, "id": "hand-written", "t": record.at_ms})
+        raw.pexpire(key, 600_000)
+        killed = [client for client in raw.client_list() if client["name"] == "jwt_guard-mirror"]
+        for client in killed:
+            raw.client_kill_filter(_id=client["id"])
+        assert killed
+        release.set()
+        eventually(lambda: store.check(ISS, "hand-written", None, None, None) == "token", what="resync")
+        assert kinds(events).count(EventKind.STORE_RESYNCED) >= 2
+    finally:
+        release.set()
         raw.close()
 
 

@@ -30,7 +30,7 @@ def test_ci_requires_every_interpreter_and_runs_the_readme_command():
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     lines = [line.strip() for line in script.splitlines() if line.strip() and not line.strip().startswith("#")]
     strict = lines.index("export TOX_SKIP_MISSING_INTERPRETERS=false")
-    assert lines[-1] == readme_test_command() == 'python -m pip install "tox>=4.11" && tox'
+    assert lines[-1] == readme_test_command() == 'python -m pip install "tox>=4.11" tox-uv && tox'
     assert strict < len(lines) - 1
 
 

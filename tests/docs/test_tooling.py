@@ -38,3 +38,19 @@ def test_readme_says_how_long_the_full_run_takes_and_how_to_check_quickly():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert re.search(r"takes about \d+ minutes", readme)
     assert "tox -e py311" in readme
+
+
+def test_every_slow_test_is_where_the_slow_environment_looks():
+    """``tox -e slow`` collects tests/security only: a test marked slow
+    anywhere else would never run."""
+    elsewhere = [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "tests").rglob("*.py")
+        if "mark.slow" in path.read_text(encoding="utf-8")
+        and (ROOT / "tests" / "security") not in path.parents
+        and path != Path(__file__)
+    ]
+    assert elsewhere == []
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "tox.ini")
+    assert "-m slow tests/security" in config.get("testenv:slow", "commands")

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -27,6 +28,8 @@ from jwt_guard.testing import LocalIssuer, LocalServer
 from tests.asgi.conftest import serve
 from tests.asgi.test_examples import load
 from tests.support.browser import Chromium, keep_artifact
+
+pytestmark = pytest.mark.one_interpreter  # see the marker in pyproject.toml
 
 WAIT = 30  # seconds a browser step may take on a busy machine (a bound, not an expectation)
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -210,6 +210,7 @@ def test_port_in_use_exits_1(run):
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # handlers restored
 
 
+@pytest.mark.one_interpreter
 def test_end_to_end_over_loopback(background, run):
     """dev-issuer in a subprocess; token and verify through both entry points and in process."""
     issuer = background([sys.executable, "-m", "jwt_guard", "dev-issuer", "--port", "0", "--audience", "my-api"])

@@ -63,6 +63,7 @@ def test_usage_errors_exit_2(run, argv, message):
     assert message in result.err
 
 
+@pytest.mark.one_interpreter
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
 @pytest.mark.parametrize(
     ("argv", "stdin", "code", "stream", "expected"),

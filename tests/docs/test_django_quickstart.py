@@ -21,6 +21,8 @@ import pytest
 from tests.support.docs import DOCS, build_project, named_blocks
 from tests.support.services import free_port
 
+pytestmark = pytest.mark.one_interpreter  # see the marker in pyproject.toml
+
 STRICT_INI = "[pytest]\naddopts = --strict-markers -p no:cacheprovider\nfilterwarnings = error\nxfail_strict = true\n"
 #: (path, token scope or None for no token, status) as the README states them.
 EXPECTED = [

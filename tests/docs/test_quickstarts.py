@@ -78,6 +78,7 @@ def test_flask_quickstart(tmp_path, from_env, scope, status, body):
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.one_interpreter
 def test_typed_quickstarts_pass_mypy_strict(tmp_path):
     """``mypy --strict`` on the Starlette, FastAPI and Flask quickstarts (for
     Flask, minus ``method-assign``: Flask's documented way to add WSGI

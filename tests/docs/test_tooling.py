@@ -54,3 +54,15 @@ def test_every_slow_test_is_where_the_slow_environment_looks():
     config = configparser.ConfigParser(interpolation=None)
     config.read(ROOT / "tox.ini")
     assert "-m slow tests/security" in config.get("testenv:slow", "commands")
+
+
+def test_one_interpreter_tests_run_under_py311_and_only_there():
+    """The end-to-end tests marked one_interpreter run in the py311
+    environment; py310, py312 and py313 leave out those and nothing else."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "tox.ini")
+    lines = [line.strip() for line in config.get("testenv", "set_env").splitlines()]
+    assert "TEST_MARKERS = not slow" in lines
+    assert "py310,py312,py313: TEST_MARKERS = not slow and not one_interpreter" in lines
+    assert [line for line in lines if "TEST_MARKERS" in line and "py311" in line] == []
+    assert 'pytest -n auto -m "{env:TEST_MARKERS}"' in config.get("testenv", "commands")

@@ -61,6 +61,7 @@ def run_examples(pytester, files: dict[str, str]) -> None:
             result.stdout.fnmatch_lines([f"{name}::{test}*PASSED*"])
 
 
+@pytest.mark.one_interpreter
 def test_every_documented_example_passes(pytester):
     """The examples that need no application of their own run in one fresh
     pytest (a subprocess: Django settings are process-wide)."""
@@ -72,6 +73,7 @@ def test_every_documented_example_passes(pytester):
     run_examples(pytester, files)
 
 
+@pytest.mark.one_interpreter
 @pytest.mark.parametrize("key", ["starlette", "fastapi", "flask"])
 def test_framework_examples_test_the_readme_quickstart(pytester, key):
     """docs/testing.md's tests for *key* pass against the README's quickstart

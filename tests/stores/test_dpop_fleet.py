@@ -22,6 +22,8 @@ from jwt_guard.testing import DPoPKey, LocalIssuer, bound_token
 from tests.support.fleet import Fleet
 from tests.support.services import RedisServer
 
+pytestmark = pytest.mark.one_interpreter  # see the marker in pyproject.toml
+
 pytest.importorskip("uvicorn")
 
 ISSUER = "https://idp.dpop-fleet.test/"

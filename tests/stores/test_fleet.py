@@ -26,6 +26,8 @@ from jwt_guard.testing import LocalIssuer
 from tests.support.fleet import Fleet
 from tests.support.services import RedisServer
 
+pytestmark = pytest.mark.one_interpreter  # see the marker in pyproject.toml
+
 pytest.importorskip("uvicorn")
 
 ISSUER = "https://idp.fleet.test/"

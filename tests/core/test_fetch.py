@@ -369,17 +369,25 @@ async def test_kid_published_during_an_in_flight_refresh_is_still_picked_up(shel
     assert key_server.jwks_requests == 3
 
 
-async def test_a_fetch_answered_late_does_not_postpone_the_next_refresh(shell, build, issuer, clock, key_server):
-    """Freshness counts from when the key-set request left: a reply applied
-    after the clock moved past the refresh point (a slow fetch, a busy loop)
-    leaves the refresh due, so a key published meanwhile is not hidden for a
-    whole lifetime."""
+async def holding_a_refetch(
+    shell: Shell, build: Callable[..., Verifier], issuer: LocalIssuer, key_server: KeyServer
+) -> tuple[Gate, Verifier, Background]:
+    """A verifier with a cached set, and an unknown-kid refetch the gate holds at the server."""
     gate = Gate(key_server)
     verifier = build(gate=gate)
     await shell.verify(verifier, issuer.token())
     gate.close()
     refetching = Background(shell, verifier, random_kid_token(issuer))
     await wait_until(gate.held.is_set, "the unknown-kid refetch")
+    return gate, verifier, refetching
+
+
+async def test_a_fetch_answered_late_does_not_postpone_the_next_refresh(shell, build, issuer, clock, key_server):
+    """Freshness counts from when the key-set request left: a reply applied
+    after the clock moved past the refresh point (a slow fetch, a busy loop)
+    leaves the refresh due, so a key published meanwhile is not hidden for a
+    whole lifetime."""
+    gate, verifier, refetching = await holding_a_refetch(shell, build, issuer, key_server)
     clock.advance(481)  # past refresh-ahead (480 s) while the reply is held
     gate.open()
     with pytest.raises(UnknownKey):
@@ -409,12 +417,7 @@ async def test_unknown_kid_flood_refetches_once_per_cooldown(shell, build, issue
 async def test_unknown_kid_refetch_never_queues_other_requests(shell, build, issuer, key_server):
     """While one refetch is held at the server, other unknown kids are refused at
     once and known kids verify at once."""
-    gate = Gate(key_server)
-    verifier = build(gate=gate)
-    await shell.verify(verifier, issuer.token())
-    gate.close()
-    refetching = Background(shell, verifier, random_kid_token(issuer))
-    await wait_until(gate.held.is_set, "the unknown-kid refetch")
+    gate, verifier, refetching = await holding_a_refetch(shell, build, issuer, key_server)
 
     async def flood() -> None:
         for _ in range(50):

@@ -44,6 +44,35 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
+#: Markers of the long tests (see pytest_collection_modifyitems).
+LONG = ("slow", "one_interpreter")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Spread the long tests (the slow suite, end-to-end runs in other
+    processes) evenly through the first half of the run, a module at a time
+    so that module fixtures start once. Collected in file order they came
+    last (tests/security, tests/stores) and ran alone at the end while the
+    other pytest-xdist workers sat idle."""
+    blocks: dict[str, list[pytest.Item]] = {}
+    short: list[pytest.Item] = []
+    for item in items:
+        if any(item.get_closest_marker(name) for name in LONG):
+            blocks.setdefault(item.nodeid.split("::")[0], []).append(item)
+        else:
+            short.append(item)
+    if not blocks or not short:
+        return
+    step = max(1, len(short) // 2 // len(blocks))
+    spread: list[pytest.Item] = []
+    waiting = list(blocks.values())
+    for index, item in enumerate(short):
+        if waiting and index % step == 0:
+            spread.extend(waiting.pop(0))
+        spread.append(item)
+    items[:] = [*spread, *(item for block in waiting for item in block)]
+
+
 ISSUER = "https://issuer.example.test/"
 AUDIENCE = "https://api.example.test"
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")

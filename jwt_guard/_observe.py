@@ -49,10 +49,8 @@ def observe(verifier: Verifier, reporter: Reporter, lookup: Lookup | None) -> No
     verification repeats it; a second lookup of the same string costs one
     dict access, its hash being cached. Calling this again changes nothing.
     """
-    instance = vars(verifier)
-    if "verify" in instance and verifier not in _COUNTING:
+    if "verify" in vars(verifier) and verifier not in _COUNTING:
         return
-    _COUNTING.discard(verifier)
     cls = type(verifier)
     plain = cls.verify
     plain_async = cls.verify_async
@@ -103,10 +101,7 @@ def observe(verifier: Verifier, reporter: Reporter, lookup: Lookup | None) -> No
         send(VERIFIED, result.issuer, None, {"duration": perf_counter() - started, "cached": hit, "token": result})
         return result
 
-    # Instance attributes come before the class's methods on lookup: this
-    # verifier (and no other) now runs the timed faces.
-    instance["verify"] = functools.update_wrapper(verify, plain.__get__(verifier))
-    instance["verify_async"] = functools.update_wrapper(verify_async, plain_async.__get__(verifier))
+    _install(verifier, verify, verify_async, counting=False)
 
 
 def observe_later(verifier: Verifier, due: Callable[[], object], every: int) -> None:
@@ -117,8 +112,7 @@ def observe_later(verifier: Verifier, due: Callable[[], object], every: int) -> 
     calls :func:`observe` (through the verifier), which replaces these
     faces. A verifier that is already observed is left as it is.
     """
-    instance = vars(verifier)
-    if "verify" in instance:
+    if "verify" in vars(verifier):
         return
     cls = type(verifier)
     plain = cls.verify
@@ -140,6 +134,19 @@ def observe_later(verifier: Verifier, due: Callable[[], object], every: int) -> 
         count()
         return await (plain_async(verifier, token, **options) if options else plain_async(verifier, token))
 
-    _COUNTING.add(verifier)
-    instance["verify"] = functools.update_wrapper(verify, plain.__get__(verifier))
-    instance["verify_async"] = functools.update_wrapper(verify_async, plain_async.__get__(verifier))
+    _install(verifier, verify, verify_async, counting=True)
+
+
+def _install(
+    verifier: Verifier, verify: Callable[..., Any], verify_async: Callable[..., Any], *, counting: bool
+) -> None:
+    """Give *verifier* these faces. Instance attributes come before the
+    class's methods on lookup: this verifier (and no other) now runs them."""
+    cls = type(verifier)
+    instance = vars(verifier)
+    instance["verify"] = functools.update_wrapper(verify, cls.verify.__get__(verifier))
+    instance["verify_async"] = functools.update_wrapper(verify_async, cls.verify_async.__get__(verifier))
+    if counting:
+        _COUNTING.add(verifier)
+    else:
+        _COUNTING.discard(verifier)

@@ -133,12 +133,11 @@ def instrument(
     for store in _stores_of(verifier):
         store.add_event_hook(telemetry.on_store_event)
     event_reporter(verifier).add(telemetry.on_event)
-    if telemetry.awake():
-        time_verifications(verifier)
-    else:
-        # Nothing would record a verification yet: count them (a fraction
-        # of timing them) until a global provider is set.
-        telemetry.on_wake = lambda: time_verifications(verifier)
+    # Verifications are timed from the moment anything could record them:
+    # now, or (the API without an SDK) once a global provider is set; until
+    # then they are only counted, a fraction of timing them.
+    telemetry.on_wake = lambda: time_verifications(verifier)
+    if not telemetry.awake():
         observe_later(verifier, telemetry.awake, GLOBAL_PROBE)
 
 

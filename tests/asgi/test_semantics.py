@@ -23,7 +23,7 @@ from jwt_guard.fastapi import JWTBearer, install_error_handler
 from jwt_guard.testing import FakeClock, LocalIssuer, LocalServer
 from tests.asgi.conftest import serve
 from tests.conftest import make_issuer
-from tests.support.http_semantics import PATH, REALM, ROWS, SCOPE, WIRE_ROWS, Answer, Row, problems
+from tests.support.http_semantics import PATH, REALM, ROWS, SCOPE, WIRE_ROWS, Answer, Row, joined_headers, problems
 
 pytestmark = pytest.mark.anyio
 
@@ -58,10 +58,7 @@ BUILD = {"starlette": starlette_app, "fastapi": fastapi_app}
 async def send(client: httpx.AsyncClient, issuer: LocalIssuer, row: Row) -> Answer:
     headers, query = row.request(issuer)
     reply = await client.get(f"{PATH}?{query}" if query else PATH, headers=headers)
-    joined: dict[str, str] = {}
-    for name, value in reply.headers.multi_items():
-        joined[name] = f"{joined[name]}, {value}" if name in joined else value
-    return Answer(reply.status_code, joined, reply.content)
+    return Answer(reply.status_code, joined_headers(reply.headers.multi_items()), reply.content)
 
 
 @pytest.fixture(scope="module")

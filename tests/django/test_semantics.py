@@ -17,7 +17,7 @@ from werkzeug.test import Client
 from jwt_guard import MissingToken, render_error
 from jwt_guard.testing import FakeClock
 from tests.conftest import make_issuer
-from tests.support.http_semantics import PATH, REALM, ROWS, Answer, problems
+from tests.support.http_semantics import PATH, REALM, ROWS, Answer, joined_headers, problems
 
 ISSUER = make_issuer("ES256", clock=FakeClock(1_800_000_000))
 
@@ -27,25 +27,17 @@ def configured(django_settings) -> None:
     django_settings(VERIFIER=ISSUER.verifier(clock=ISSUER.clock), REALM=REALM, ALLOW_QUERY_TOKEN=True)
 
 
-def _joined(pairs: Any) -> dict[str, str]:
-    joined: dict[str, str] = {}
-    for name, value in pairs:
-        name = name.lower()
-        joined[name] = f"{joined[name]}, {value}" if name in joined else value
-    return joined
-
-
 def send_wsgi(headers: list[tuple[str, Any]], query: str) -> Answer:
     text = [(name, value.decode("latin-1") if isinstance(value, bytes) else value) for name, value in headers]
     response = Client(WSGIHandler()).get(PATH, headers=text, query_string=query or None)
-    return Answer(response.status_code, _joined(response.headers.items()), response.get_data())
+    return Answer(response.status_code, joined_headers(response.headers.items()), response.get_data())
 
 
 async def _asgi(headers: list[tuple[str, Any]], query: str) -> Answer:
     transport = httpx.ASGITransport(app=ASGIHandler())
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         reply = await client.get(f"{PATH}?{query}" if query else PATH, headers=headers)
-    return Answer(reply.status_code, _joined(reply.headers.multi_items()), reply.content)
+    return Answer(reply.status_code, joined_headers(reply.headers.multi_items()), reply.content)
 
 
 def send_asgi(headers: list[tuple[str, Any]], query: str) -> Answer:

@@ -61,6 +61,7 @@ from jwt_guard.testing import FakeClock, LocalIssuer
 from jwt_guard.wsgi import JWTGuardMiddleware as WSGIGuard
 from jwt_guard.wsgi import get_access_token as wsgi_token
 from tests.security.attacks import Attack, AttackKit, corpus, expected_http_status, surface_sample
+from tests.support.http_semantics import Answer
 
 ADAPTERS = ("asgi", "fastapi", "wsgi")
 NOW = 1_800_000_000
@@ -146,13 +147,6 @@ def flask_app(verifier: Verifier, calls: Calls, **options: Any) -> Flask:
 
 
 BUILDERS = {"asgi": starlette_app, "fastapi": fastapi_app, "wsgi": flask_app}
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
 
 
 @dataclass(frozen=True)

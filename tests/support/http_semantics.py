@@ -18,7 +18,7 @@ real server on 127.0.0.1, and hold each answer to :func:`problems`:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,15 @@ class Answer:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+def joined_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Header lines as :attr:`Answer.headers`: names lower-cased, repeated values joined with ``, ``."""
+    joined: dict[str, str] = {}
+    for name, value in pairs:
+        name = name.lower()
+        joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from jwt_guard import Verifier
 from jwt_guard.testing import FakeClock, LocalIssuer, LocalServer
 from jwt_guard.wsgi import JWTGuardMiddleware, get_access_token, require_scopes
 from tests.conftest import make_issuer
-from tests.support.http_semantics import PATH, REALM, ROWS, SCOPE, WIRE_ROWS, Answer, problems
+from tests.support.http_semantics import PATH, REALM, ROWS, SCOPE, WIRE_ROWS, Answer, joined_headers, problems
 from tests.wsgi.conftest import serve
 
 
@@ -32,14 +32,6 @@ def flask_app(verifier: Verifier) -> Flask:
 
     app.wsgi_app = JWTGuardMiddleware(app.wsgi_app, verifier=verifier, realm=REALM, allow_query_token=True)
     return app
-
-
-def _joined(pairs: Any) -> dict[str, str]:
-    joined: dict[str, str] = {}
-    for name, value in pairs:
-        name = name.lower()
-        joined[name] = f"{joined[name]}, {value}" if name in joined else value
-    return joined
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +57,7 @@ def test_in_process(in_process, row):
     headers, query = row.request(issuer)
     headers = [(name, value.decode("latin-1") if isinstance(value, bytes) else value) for name, value in headers]
     response = client.get(PATH, headers=headers, query_string=query or None)
-    answer = Answer(response.status_code, _joined(response.headers.items()), response.get_data())
+    answer = Answer(response.status_code, joined_headers(response.headers.items()), response.get_data())
     assert problems(row, answer, joined=True) == []
 
 
@@ -75,5 +67,5 @@ def test_over_loopback(live, row):
     headers, query = row.request(issuer)
     with httpx.Client(base_url=url, timeout=30) as client:
         reply = client.get(f"{PATH}?{query}" if query else PATH, headers=headers)
-    answer = Answer(reply.status_code, _joined(reply.headers.multi_items()), reply.content)
+    answer = Answer(reply.status_code, joined_headers(reply.headers.multi_items()), reply.content)
     assert problems(row, answer, joined=True) == []

@@ -192,8 +192,12 @@ def load_key_file(path: str | Path, *, what: str = "key file") -> Mapping[str, A
 
 
 def load_secret_file(path: str | Path, *, what: str = "secret file") -> bytes:
-    """Read a shared secret from *path*: its bytes, without trailing line
-    breaks (what an editor or ``echo`` leaves there).
+    """Read a shared secret from *path*.
+
+    A text secret (UTF-8 without control characters) loses its trailing
+    line breaks, which an editor or ``echo`` leaves there; a binary secret
+    (``openssl rand 64 > file``) is taken byte for byte, since its last
+    byte may be ``0x0a`` by chance and is part of the secret.
 
     Raises :class:`ConfigurationError` naming *what* when the file cannot be
     read, is shorter than 32 bytes, or is recognisably key material (PEM,
@@ -207,7 +211,7 @@ def load_secret_file(path: str | Path, *, what: str = "secret file") -> bytes:
         content = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"{what}: cannot read {str(path)!r}: {exc.strerror or exc}") from None
-    secret = content.rstrip(b"\r\n")
+    secret = _without_line_breaks(content)
     if not secret:
         raise ConfigurationError(f"{what}: {str(path)!r} is empty")
     # The file as it is: binary key material (DER) may end in a byte that
@@ -216,6 +220,16 @@ def load_secret_file(path: str | Path, *, what: str = "secret file") -> bytes:
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigurationError(f"{what}: a shared secret must be at least {MIN_SECRET_BYTES} bytes")
     return secret
+
+
+def _without_line_breaks(content: bytes) -> bytes:
+    """*content* without trailing line breaks when it is text, else as is."""
+    text = content.rstrip(b"\r\n")
+    try:
+        printable = text.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        printable = False
+    return text if printable else content
 
 
 def _check(variable: str, **options: Any) -> None:

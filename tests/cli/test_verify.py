@@ -64,11 +64,20 @@ def test_key_file_may_be_json(run, issuer, tmp_path, form):
     assert run("verify", issuer.token(), *base(str(path))).code == 0
 
 
-def test_shared_secret_file_with_hs256(run, tmp_path):
-    key = SigningKey("HS256", kid="shared")
+@pytest.mark.parametrize(
+    ("secret", "written"),
+    [
+        # A text secret: the newline an editor or echo leaves is not part of it.
+        pytest.param(b"correct-horse-battery-staple-0123456789", b"\n", id="text"),
+        # A binary secret is read byte for byte: its last byte is 0x0a here.
+        pytest.param(bytes(range(0x80, 0xA0)) + b"\n", b"", id="binary-ending-in-0x0a"),
+    ],
+)
+def test_shared_secret_file_with_hs256(run, tmp_path, secret, written):
+    key = SigningKey("HS256", kid="shared", private_key=secret)
     issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[key])
     path = tmp_path / "secret"
-    path.write_bytes(key.private_key + b"\n")  # a trailing newline is not part of the secret
+    path.write_bytes(secret + written)
     args = ["--issuer", ISSUER, "--audience", AUDIENCE, "--secret-file", str(path), "--algorithm", "HS256"]
     result = run("verify", issuer.token(scope="read"), *args)
     assert result.code == 0, result.err

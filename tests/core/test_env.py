@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 
 import pytest
 
@@ -274,12 +275,26 @@ def test_secret_file_verifies_hs256_tokens(clock, tmp_path):
     shared secret (a trailing newline is not part of it)."""
     from jwt_guard.testing import LocalIssuer, SigningKey
 
-    key = SigningKey("HS256", kid="shared")
+    key = SigningKey("HS256", kid="shared", private_key=secrets.token_urlsafe(48).encode())
     issuer = LocalIssuer(ISSUER, audience=AUDIENCE, keys=[key], clock=clock)
     path = tmp_path / "secret"
-    path.write_bytes(key.private_key + b"\n")
+    path.write_bytes(key.private_key + b"\r\n")
     with Verifier.from_env(environ=env(SECRET_FILE=str(path), ALGORITHMS="HS256"), clock=clock) as verifier:
         assert verifier.verify(issuer.token(scope="read")).scopes == {"read"}
+
+
+@pytest.mark.parametrize("last", [b"\n", b"\r"])
+def test_a_binary_secret_file_is_read_byte_for_byte(tmp_path, last):
+    """Random bytes end in 0x0a or 0x0d once in 128 files; stripping that
+    byte as a line break would make every token fail (or the secret short)."""
+    from jwt_guard._env import load_secret_file
+
+    secret = b"\xff" * 31 + last
+    path = tmp_path / "secret"
+    path.write_bytes(secret)
+    assert load_secret_file(path) == secret
+    path.write_bytes(b"a-text-secret-of-thirty-two-bytes" + last * 2)
+    assert load_secret_file(path) == b"a-text-secret-of-thirty-two-bytes"
 
 
 def _public_pem() -> bytes:

@@ -214,9 +214,7 @@ def load_secret_file(path: str | Path, *, what: str = "secret file") -> bytes:
     secret = _without_line_breaks(content)
     if not secret:
         raise ConfigurationError(f"{what}: {str(path)!r} is empty")
-    # The file as it is: binary key material (DER) may end in a byte that
-    # looks like a line break, and stripping it would hide what it is.
-    refuse_public_secret(content, f"{what}: {str(path)!r}")
+    refuse_public_secret(secret, f"{what}: {str(path)!r}")
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigurationError(f"{what}: a shared secret must be at least {MIN_SECRET_BYTES} bytes")
     return secret

@@ -369,8 +369,9 @@ class Verifier:
         earlier hooks): key-set, introspection and verification events, and
         the refusals its middlewares answer. While any hook is installed each
         verification is timed and reported (``token_verified`` …); without
-        one, verification costs nothing extra. :func:`jwt_guard.otel.instrument`
-        installs its hook this way. A hook that raises is logged and ignored.
+        one, verification costs nothing extra. (:func:`jwt_guard.otel.instrument`
+        hooks into the same events, but times verifications only once a meter
+        or tracer could record them.) A hook that raises is logged and ignored.
         """
         self._reporter.add(hook)
         self._observe()

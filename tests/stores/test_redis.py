@@ -190,19 +190,31 @@ def test_redis_restart_closed_refuses_open_accepts_then_both_resync(make_redis_s
     assert kinds(closed_events).count(EventKind.STORE_RESYNCED) >= 2
 
 
+def write_outside_the_log(raw: redis.Redis, prefix: str) -> None:
+    """A revocation of the token ``hand-written``, written as the store keeps
+    records but without an entry in the change log."""
+    record = Revocation("token", ISS, "hand-written", time.time() + 300, time.time() + 360)
+    key = Keys(prefix).record(record)
+    raw.hset(key, mapping={"k": "token", "iss": ISS, "id": "hand-written", "t": record.at_ms})
+    raw.pexpire(key, 600_000)
+
+
+def kill_mirror_connections(raw: redis.Redis) -> list[dict[str, Any]]:
+    """Close every revocation mirror's connection from the server's side."""
+    killed = [client for client in raw.client_list() if client["name"] == "jwt_guard-mirror"]
+    for client in killed:
+        raw.client_kill_filter(_id=client["id"])
+    return killed
+
+
 def test_a_reconnect_reads_every_record_again(make_redis_store, redis_server, prefix, events):
     """A record that never went through the log (trimmed, or written by hand) is found by the resync."""
     store = make_redis_store(on_event=events.append)
-    record = Revocation("token", ISS, "hand-written", time.time() + 300, time.time() + 360)
     raw = redis.Redis.from_url(redis_server.url)
     try:
-        key = Keys(prefix).record(record)
-        raw.hset(key, mapping={"k": "token", "iss": ISS, "id": "hand-written", "t": record.at_ms})
-        raw.pexpire(key, 600_000)
+        write_outside_the_log(raw, prefix)
         assert store.check(ISS, "hand-written", None, None, None) is None  # nothing told the mirror
-        for client in raw.client_list():
-            if client["name"] == "jwt_guard-mirror":
-                raw.client_kill_filter(_id=client["id"])
+        kill_mirror_connections(raw)
         eventually(lambda: store.check(ISS, "hand-written", None, None, None) == "token", what="resync")
         assert kinds(events).count(EventKind.STORE_RESYNCED) >= 2
     finally:
@@ -225,17 +237,11 @@ def test_a_connection_closed_between_two_reads_is_noticed(make_redis_store, redi
             release.wait(READY_TIMEOUT)
 
     store._mirror_contact = pause_once  # type: ignore[method-assign]
-    record = Revocation("token", ISS, "hand-written", time.time() + 300, time.time() + 360)
     raw = redis.Redis.from_url(redis_server.url)
     try:
         assert between.wait(READY_TIMEOUT), "the reader never finished a read"
-        key = Keys(prefix).record(record)
-        raw.hset(key, mapping={"k": "token", "iss": ISS, "id": "hand-written", "t": record.at_ms})
-        raw.pexpire(key, 600_000)
-        killed = [client for client in raw.client_list() if client["name"] == "jwt_guard-mirror"]
-        for client in killed:
-            raw.client_kill_filter(_id=client["id"])
-        assert killed
+        write_outside_the_log(raw, prefix)
+        assert kill_mirror_connections(raw)
         release.set()
         eventually(lambda: store.check(ISS, "hand-written", None, None, None) == "token", what="resync")
         assert kinds(events).count(EventKind.STORE_RESYNCED) >= 2
